@@ -1,0 +1,1 @@
+"""Developer accounts of an API platform, compatible with Azure API Management's REST contract."""

@@ -1,0 +1,1 @@
+"""HTTP: one module per resource, plus the shared parts (routing, auth, envelope, errors)."""

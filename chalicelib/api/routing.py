@@ -1,0 +1,202 @@
+"""Route registration: every path answers every method, with APIM errors for the wrong ones."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlencode
+
+from chalice import Chalice, Response
+
+from chalicelib.api.auth import authenticate_management
+from chalicelib.api.errors import error_response, internal_error_response
+from chalicelib.config import SUPPORTED_API_VERSIONS, get_settings
+from chalicelib.errors import (
+    DomainError,
+    FieldProblem,
+    MalformedRequest,
+    MethodNotAllowed,
+    MissingApiVersion,
+    ResourceNotFound,
+    UnsupportedApiVersion,
+)
+
+log = logging.getLogger("apim_users")
+
+METHODS = ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"]
+ARM_PREFIX = (
+    "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
+    "/providers/Microsoft.ApiManagement/service/{serviceName}"
+)
+_INSTANCE_PARAMS = ("subscriptionId", "resourceGroupName", "serviceName")
+# API Gateway and chalice local have no greedy route that works in both; a catch-all per depth
+# gives unknown paths APIM's error body instead of the gateway's own.
+_CATCH_ALL_DEPTH = 16
+
+
+@dataclass
+class Call:
+    """One parsed request, as handlers see it."""
+
+    params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    raw_body: bytes
+    origin: str
+    path: str
+    request_id: str
+    source_ip: str
+    actor: str = ""
+    _json: Any = field(default=None, repr=False)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body as JSON; an empty body is ``{}``."""
+        if self._json is None:
+            if len(self.raw_body) > get_settings().max_body_bytes:
+                raise MalformedRequest("The request body is too large.")
+            if not self.raw_body.strip():
+                self._json = {}
+            else:
+                try:
+                    self._json = json.loads(self.raw_body)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise MalformedRequest(
+                        "The request body is not valid JSON.",
+                        [FieldProblem("body", str(exc)[:200])],
+                    ) from None
+        return self._json
+
+    def flag(self, name: str) -> bool:
+        """A boolean query parameter (``true``/``false``, any case)."""
+        from chalicelib.errors import ValidationFailed
+
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return False
+        if raw.lower() in {"true", "false"}:
+            return raw.lower() == "true"
+        raise ValidationFailed([FieldProblem(name, f"'{name}' must be true or false.")])
+
+    def link(self, **changes: str | None) -> str:
+        """An absolute URL of this path on this request's own origin, with query changes."""
+        query = {k: v for k, v in self.query.items() if k not in changes}
+        query.update({k: v for k, v in changes.items() if v is not None})
+        return f"{self.origin}{self.path}?{urlencode(query)}"
+
+
+Handler = Callable[[Call], Response]
+
+
+class Router:
+    """Collects handlers by (path, method); ``install`` registers them on the app."""
+
+    def __init__(self, prefix: str = "", management: bool = True) -> None:
+        self.prefix = prefix
+        self.management = management
+        self.handlers: dict[str, dict[str, Handler]] = {}
+
+    def route(self, path: str, *methods: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            table = self.handlers.setdefault(self.prefix + path, {})
+            for method in methods:
+                table[method] = handler
+            return handler
+
+        return register
+
+
+def _origin(request: Any) -> str:
+    headers = request.headers
+    proto = headers.get("x-forwarded-proto", "http").split(",")[0].strip()
+    host = headers.get("host", "localhost")
+    return f"{proto}://{host}"
+
+
+def _make_call(request: Any, params: dict[str, str]) -> Call:
+    context = request.context or {}
+    query = dict(request.query_params or {})
+    return Call(
+        params={k: unquote(v) for k, v in params.items()},
+        query=query,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        raw_body=request.raw_body or b"",
+        origin=_origin(request),
+        path=context.get("path") or request.path,
+        request_id=context.get("requestId") or str(uuid.uuid4()),
+        source_ip=(context.get("identity") or {}).get("sourceIp", ""),
+    )
+
+
+def _check_management(call: Call) -> None:
+    """Auth, then api-version, then the instance named in the path."""
+    call.actor = authenticate_management(call.header("authorization"))
+    version = call.query.get("api-version")
+    if not version:
+        raise MissingApiVersion(
+            "The api-version query parameter (?api-version=) is required for all requests."
+        )
+    if version not in SUPPORTED_API_VERSIONS:
+        supported = ", ".join(sorted(SUPPORTED_API_VERSIONS))
+        raise UnsupportedApiVersion(
+            f"The api-version '{version}' is invalid. The supported versions are: {supported}."
+        )
+    s = get_settings()
+    wanted = (s.subscription_id, s.resource_group, s.service_name)
+    given = tuple(call.params.pop(p, "") for p in _INSTANCE_PARAMS)
+    if any(g.lower() != w.lower() for g, w in zip(given, wanted, strict=True)):
+        raise ResourceNotFound("The API Management service named in the path does not exist.")
+
+
+def _dispatch(handlers: dict[str, Handler], management: bool, call: Call, method: str) -> Response:
+    try:
+        if management:
+            _check_management(call)
+        handler = handlers.get(method)
+        if handler is None:
+            raise MethodNotAllowed(f"The method {method} is not allowed on this resource.")
+        response = handler(call)
+    except DomainError as exc:
+        response = error_response(exc)
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": call.request_id})
+        response = internal_error_response(call.request_id)
+    response.headers.setdefault("x-ms-request-id", call.request_id)
+    if method == "HEAD":
+        response.body = ""
+    return response
+
+
+def install(app: Chalice, *routers: Router) -> None:
+    """Register every path once with every method, and the catch-alls for unknown paths."""
+    for router in routers:
+        for path, handlers in router.handlers.items():
+            _register(app, path, handlers, router.management)
+    _register(app, "/", {}, False)
+    for depth in range(1, _CATCH_ALL_DEPTH + 1):
+        path = "".join(f"/{{p{i}}}" for i in range(depth))
+        _register(app, path, {}, False)
+
+
+def _register(app: Chalice, path: str, handlers: dict[str, Handler], management: bool) -> None:
+    def view(**params: str) -> Response:
+        request = app.current_request
+        call = _make_call(request, params)
+        if not handlers:
+            return _dispatch_unknown(call)
+        return _dispatch(handlers, management, call, request.method.upper())
+
+    name = "route_" + ("".join(c if c.isalnum() else "_" for c in path) or "root")
+    app.route(path, methods=METHODS, content_types=["*/*"], name=name)(view)
+
+
+def _dispatch_unknown(call: Call) -> Response:
+    response = error_response(ResourceNotFound("No resource exists at this path."))
+    response.headers["x-ms-request-id"] = call.request_id
+    return response

@@ -1,0 +1,85 @@
+"""Users: APIM's User, UserGroup and UserIdentities operations."""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib import wiring
+from chalicelib.api.envelope import (
+    USER_GROUP_TYPE,
+    collection,
+    empty,
+    group_entity,
+    json_response,
+    user_entity,
+)
+from chalicelib.api.lists import list_query
+from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.domain.groups import DEVELOPERS
+from chalicelib.domain.paging import Page
+from chalicelib.domain.users import id_problem, read_draft
+from chalicelib.errors import ValidationFailed
+from chalicelib.services.accounts import USER_FILTER_FIELDS
+
+router = Router(ARM_PREFIX)
+USER = "/users/{userId}"
+
+
+def _user_id(call: Call) -> str:
+    user_id = call.params["userId"]
+    problem = id_problem(user_id, "userId")
+    if problem:
+        raise ValidationFailed([problem])
+    return user_id
+
+
+@router.route("/users", "GET")
+def list_users(call: Call) -> Response:
+    expand = call.flag("expandGroups")
+    page = wiring.accounts().list(list_query(call, USER_FILTER_FIELDS))
+    groups = [DEVELOPERS] if expand else None
+    values = [user_entity(u, groups) for u in page.items]
+    return json_response(collection(values, page, call.link))
+
+
+@router.route(USER, "GET", "HEAD")
+def get_user(call: Call) -> Response:
+    user = wiring.accounts().get(_user_id(call))
+    return json_response(user_entity(user), etag_version=user.version)
+
+
+@router.route(USER, "PUT")
+def put_user(call: Call) -> Response:
+    user_id = _user_id(call)
+    call.flag("notify")
+    draft = read_draft(call.json())
+    user, created = wiring.accounts().create_or_replace(user_id, draft, call.header("if-match"))
+    return json_response(user_entity(user), 201 if created else 200, user.version)
+
+
+@router.route(USER, "PATCH")
+def patch_user(call: Call) -> Response:
+    user = wiring.accounts().update(_user_id(call), call.json(), call.header("if-match"))
+    return json_response(user_entity(user), etag_version=user.version)
+
+
+@router.route(USER, "DELETE")
+def delete_user(call: Call) -> Response:
+    call.flag("deleteSubscriptions")
+    call.flag("notify")
+    wiring.accounts().delete(_user_id(call), call.header("if-match"))
+    return empty(204)
+
+
+@router.route(USER + "/groups", "GET")
+def list_user_groups(call: Call) -> Response:
+    groups = wiring.accounts().groups_of(_user_id(call))
+    values = [group_entity(g, USER_GROUP_TYPE) for g in groups]
+    return json_response(collection(values, Page(values, None, len(values)), call.link))
+
+
+@router.route(USER + "/identities", "GET")
+def list_identities(call: Call) -> Response:
+    user = wiring.accounts().get(_user_id(call))
+    values = [{"provider": i.provider, "id": i.id} for i in user.identities]
+    return json_response({"value": values, "count": len(values)})

@@ -1,0 +1,201 @@
+"""The ``apim-users`` console script: dev server, create-tables, token."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from chalicelib.config import get_settings
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_SENDER = "noreply@example.com"
+
+
+def project_dir() -> Path:
+    """The folder holding app.py and .chalice/ (the checkout this package was installed from)."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (candidate / "app.py").is_file() and (candidate / ".chalice" / "config.json").is_file():
+            return candidate
+    raise SystemExit("apim-users: run this from the project folder (app.py and .chalice/).")
+
+
+def stage_environment(stage: str) -> dict[str, str]:
+    """The environment variables a Chalice stage sets (chalice local lets them win)."""
+    config = json.loads((project_dir() / ".chalice" / "config.json").read_text())
+    merged = dict(config.get("environment_variables", {}))
+    merged.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
+    return {k: str(v) for k, v in merged.items()}
+
+
+def apply_stage_defaults(stage: str = "local") -> None:
+    """Fill the process environment from the stage, without overriding what the shell set."""
+    for key, value in stage_environment(stage).items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    get_settings.cache_clear()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def management_token(hours: float) -> str:
+    """A management token signed with the primary key, valid for ``hours``."""
+    from chalicelib.domain.sas import management_token as sign
+    from chalicelib.keys import management_keys
+
+    settings = get_settings()
+    keys = management_keys(settings)
+    if not keys:
+        raise SystemExit("apim-users: no management key is configured (APIM_PRIMARY_KEY).")
+    return sign(settings.access_id, datetime.now(UTC) + timedelta(hours=hours), keys[0])
+
+
+def create_backend_resources() -> list[str]:
+    """Tables at the configured endpoint, and the verified SES sender identity."""
+    import boto3
+
+    from chalicelib.store.models import create_tables
+
+    settings = get_settings()
+    created = create_tables(settings)
+    sender = os.environ.get("SENDER_EMAIL", DEFAULT_SENDER)
+    boto3.client("ses", region_name=settings.region).verify_email_identity(EmailAddress=sender)
+    return created
+
+
+@contextmanager
+def embedded_backend() -> Iterator[str]:
+    """moto's threaded server on a loopback port, named in AWS_ENDPOINT_URL while it runs."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    server.start()
+    endpoint = f"http://{LOOPBACK}:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def start_chalice_local(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``chalice local --stage local --no-autoreload`` on loopback, in its own process group."""
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from chalice.cli import main; sys.argv[0] = 'chalice'; sys.exit(main())",
+        "local",
+        "--stage",
+        "local",
+        "--no-autoreload",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+    ]
+    return subprocess.Popen(
+        command, cwd=project_dir(), env=env or dict(os.environ), start_new_session=True
+    )
+
+
+def wait_for_http(port: int, timeout: float = 30.0) -> None:
+    """Until something answers on the port (chalice local starts in about a second)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"apim-users: nothing answered on port {port} within {timeout:.0f}s.")
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Stop a child started with start_new_session, with all its children."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _serve(port: int) -> int:
+    created = create_backend_resources()
+    settings = get_settings()
+    process = start_chalice_local(port)
+    try:
+        wait_for_http(port)
+        base = f"http://{LOOPBACK}:{port}"
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        print(f"apim-users dev: backend at {endpoint}, {len(created)} tables created")
+        print(f"API base URL:  {base}{settings.service_path}")
+        print("api-version:   2024-05-01")
+        print(f"Token (24 h):  SharedAccessSignature {management_token(24)}")
+        print("Press Ctrl-C to stop.", flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_process(process)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    apply_stage_defaults("local")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return _serve(args.port)
+    with embedded_backend():
+        get_settings.cache_clear()
+        return _serve(args.port)
+
+
+def cmd_create_tables(_: argparse.Namespace) -> int:
+    apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
+    from chalicelib.store.models import create_tables
+
+    created = create_tables(get_settings())
+    print(f"created: {', '.join(created) or 'none (all tables exist)'}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
+    print(f"SharedAccessSignature {management_token(args.hours)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="apim-users", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run the API on chalice local with an embedded backend")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.set_defaults(run=cmd_dev)
+    tables = sub.add_parser("create-tables", help="create every table (idempotent)")
+    tables.set_defaults(run=cmd_create_tables)
+    token = sub.add_parser("token", help="print a management SharedAccessSignature token")
+    token.add_argument("--hours", type=float, default=24.0)
+    token.set_defaults(run=cmd_token)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Settings read from the environment once, lazily (the test client sets stage variables late)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+LOCAL_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+SUPPORTED_API_VERSIONS = frozenset(
+    {"2021-08-01", "2022-08-01", "2023-03-01-preview", "2023-05-01-preview", "2024-05-01"}
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    stage: str
+    subscription_id: str
+    resource_group: str
+    service_name: str
+    access_id: str
+    primary_key: str
+    secondary_key: str
+    keys_parameter: str
+    users_table: str
+    email_locks_table: str
+    region: str
+    argon2_memory_kib: int
+    argon2_time_cost: int
+    argon2_parallelism: int
+    max_body_bytes: int
+
+    @property
+    def service_path(self) -> str:
+        """The ARM id prefix of the instance this deployment serves."""
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.ApiManagement/service/{self.service_name}"
+        )
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@cache
+def get_settings() -> Settings:
+    """Read the settings once per process; tests call ``get_settings.cache_clear()``."""
+    env = os.environ.get
+    prefix = env("TABLE_PREFIX", "apim-users-local")
+    return Settings(
+        stage=env("APIM_STAGE", "local"),
+        subscription_id=env("APIM_SUBSCRIPTION_ID", LOCAL_SUBSCRIPTION_ID),
+        resource_group=env("APIM_RESOURCE_GROUP", "local"),
+        service_name=env("APIM_SERVICE_NAME", "local"),
+        access_id=env("APIM_ACCESS_ID", "integration"),
+        primary_key=env("APIM_PRIMARY_KEY", ""),
+        secondary_key=env("APIM_SECONDARY_KEY", ""),
+        keys_parameter=env("APIM_KEYS_PARAMETER", ""),
+        users_table=env("USERS_TABLE", f"{prefix}-users"),
+        email_locks_table=env("EMAIL_LOCKS_TABLE", f"{prefix}-email-locks"),
+        region=env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
+        argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 19456),
+        argon2_time_cost=_int("ARGON2_TIME_COST", 2),
+        argon2_parallelism=_int("ARGON2_PARALLELISM", 1),
+        max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
+    )

@@ -1,0 +1,1 @@
+"""Pure rules: no chalice, boto3 or pynamodb imports here."""

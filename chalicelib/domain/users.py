@@ -1,0 +1,291 @@
+"""The user entity and the validation of what callers send for it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from chalicelib.domain.passwords import policy_problem
+from chalicelib.errors import FieldProblem, ValidationFailed
+
+ID_MAX = 80
+NAME_MAX = 100
+EMAIL_MAX = 254
+NOTE_MAX = 1000
+E = TypeVar("E", bound=StrEnum)
+_FORBIDDEN_ID = re.compile(r"[*#&+:<>?/\\\x00-\x1f\x7f]")
+
+
+class UserState(StrEnum):
+    """APIM's user states."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    PENDING = "pending"
+    DELETED = "deleted"
+
+
+class Confirmation(StrEnum):
+    """Which confirmation email a create asks for."""
+
+    SIGNUP = "signup"
+    INVITE = "invite"
+
+
+class AppType(StrEnum):
+    """Which portal the links in emails point to."""
+
+    PORTAL = "portal"
+    DEVELOPER_PORTAL = "developerPortal"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A way the user signs in; ``Basic`` is email + password, its id the email."""
+
+    provider: str
+    id: str
+
+
+@dataclass(frozen=True)
+class User:
+    """A developer account as stored."""
+
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    state: UserState
+    note: str | None
+    registration_date: datetime
+    identities: tuple[Identity, ...]
+    version: int
+    password_hash: str | None = field(default=None, repr=False)
+
+    @property
+    def email_key(self) -> str:
+        return email_key(self.email)
+
+
+@dataclass(frozen=True)
+class UserDraft:
+    """A validated PUT body: the whole user as the caller wants it."""
+
+    email: str
+    first_name: str
+    last_name: str
+    state: UserState | None
+    note: str | None
+    note_given: bool
+    identities: tuple[Identity, ...] | None
+    password: str | None = field(repr=False)
+    confirmation: Confirmation | None
+    app_type: AppType | None
+
+
+@dataclass(frozen=True)
+class UserChanges:
+    """A validated PATCH body: only the fields the caller sent."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    state: UserState | None = None
+    note: str | None = None
+    note_given: bool = False
+    identities: tuple[Identity, ...] | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def email_key(email: str) -> str:
+    """The normalized form that uniqueness is enforced on."""
+    return email.strip().lower()
+
+
+def id_problem(value: str, target: str) -> FieldProblem | None:
+    """Ids: 1 to 80 characters, none of ``*#&+:<>?/\\`` nor control characters."""
+    if not 1 <= len(value) <= ID_MAX:
+        return FieldProblem(target, f"The id must have 1 to {ID_MAX} characters.")
+    if _FORBIDDEN_ID.search(value) or value.strip() != value:
+        return FieldProblem(
+            target,
+            "The id must not contain * # & + : < > ? / \\, control characters, "
+            "or leading or trailing spaces.",
+        )
+    return None
+
+
+class _Reader:
+    """Collects every problem of one body so the caller sees them all at once."""
+
+    def __init__(self, props: dict[str, Any]) -> None:
+        self.props = props
+        self.problems: list[FieldProblem] = []
+
+    def has(self, name: str) -> bool:
+        return name in self.props
+
+    def text(self, name: str, *, required: bool, max_len: int, min_len: int = 1) -> str | None:
+        value = self.props.get(name)
+        if value is None:
+            if required:
+                self.problems.append(FieldProblem(name, f"'{name}' is required."))
+            return None
+        if not isinstance(value, str):
+            self.problems.append(FieldProblem(name, f"'{name}' must be a string."))
+            return None
+        if not min_len <= len(value) <= max_len:
+            self.problems.append(
+                FieldProblem(name, f"'{name}' must have {min_len} to {max_len} characters.")
+            )
+            return None
+        return value
+
+    def email(self, *, required: bool) -> str | None:
+        value = self.text("email", required=required, max_len=EMAIL_MAX)
+        if value is None:
+            return None
+        value = value.strip()
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError as exc:
+            self.problems.append(FieldProblem("email", f"'email' is not a valid address: {exc}"))
+            return None
+        return value
+
+    def enum(self, name: str, kind: type[E]) -> E | None:
+        value = self.props.get(name)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            for member in kind:
+                if member.value.lower() == value.lower():
+                    return member
+        allowed = ", ".join(m.value for m in kind)
+        self.problems.append(FieldProblem(name, f"'{name}' must be one of: {allowed}."))
+        return None
+
+    def identities(self) -> tuple[Identity, ...] | None:
+        value = self.props.get("identities")
+        if value is None:
+            return None
+        ok = (
+            isinstance(value, list)
+            and all(
+                isinstance(i, dict)
+                and isinstance(i.get("provider"), str)
+                and isinstance(i.get("id"), str)
+                and 0 < len(i["provider"]) <= 100
+                and 0 < len(i["id"]) <= EMAIL_MAX
+                for i in value
+            )
+            and len(value) <= 20
+        )
+        if not ok:
+            self.problems.append(
+                FieldProblem("identities", "'identities' must be a list of {provider, id} strings.")
+            )
+            return None
+        return tuple(Identity(i["provider"], i["id"]) for i in value)
+
+    def password(self, email: str | None, first: str | None, last: str | None) -> str | None:
+        value = self.props.get("password")
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.problems.append(FieldProblem("password", "'password' must be a string."))
+            return None
+        reason = policy_problem(value, email or "", first or "", last or "")
+        if reason:
+            self.problems.append(FieldProblem("password", reason))
+            return None
+        return value
+
+    def settable_state(self) -> UserState | None:
+        state = self.enum("state", UserState)
+        if state is UserState.DELETED:
+            self.problems.append(
+                FieldProblem("state", "Use DELETE to delete a user; 'deleted' cannot be set.")
+            )
+            return None
+        return state
+
+    def done(self) -> None:
+        if self.problems:
+            raise ValidationFailed(self.problems)
+
+
+def properties_of(body: Any) -> dict[str, Any]:
+    """The ``properties`` object of an ARM body, or a validation error saying what is wrong."""
+    if not isinstance(body, dict):
+        raise ValidationFailed([FieldProblem("body", "The body must be a JSON object.")])
+    props = body.get("properties")
+    if not isinstance(props, dict):
+        raise ValidationFailed(
+            [FieldProblem("properties", "The body must have a 'properties' object.")]
+        )
+    return props
+
+
+def read_draft(body: Any) -> UserDraft:
+    """Validate a PUT body; raises ValidationFailed listing every problem."""
+    r = _Reader(properties_of(body))
+    email = r.email(required=True)
+    first = r.text("firstName", required=True, max_len=NAME_MAX)
+    last = r.text("lastName", required=True, max_len=NAME_MAX)
+    note = r.text("note", required=False, max_len=NOTE_MAX, min_len=0)
+    state = r.settable_state()
+    identities = r.identities()
+    confirmation = r.enum("confirmation", Confirmation)
+    app_type = r.enum("appType", AppType)
+    password = r.password(email, first, last)
+    r.done()
+    assert email is not None and first is not None and last is not None
+    return UserDraft(
+        email=email,
+        first_name=first,
+        last_name=last,
+        state=state,
+        note=note,
+        note_given=r.has("note"),
+        identities=identities,
+        password=password,
+        confirmation=confirmation,
+        app_type=app_type,
+    )
+
+
+def read_changes(body: Any, current: User) -> UserChanges:
+    """Validate a PATCH body against the user it changes (the password policy needs the names)."""
+    r = _Reader(properties_of(body))
+    email = r.email(required=False)
+    first = r.text("firstName", required=False, max_len=NAME_MAX)
+    last = r.text("lastName", required=False, max_len=NAME_MAX)
+    note = r.text("note", required=False, max_len=NOTE_MAX, min_len=0)
+    state = r.settable_state()
+    identities = r.identities()
+    password = r.password(
+        email or current.email, first or current.first_name, last or current.last_name
+    )
+    r.done()
+    return UserChanges(
+        email=email,
+        first_name=first,
+        last_name=last,
+        state=state,
+        note=note,
+        note_given=r.has("note"),
+        identities=identities,
+        password=password,
+    )
+
+
+def basic_identities(email: str, given: tuple[Identity, ...] | None) -> tuple[Identity, ...]:
+    """The user's identities: the given non-Basic ones plus a Basic one whose id is the email."""
+    others = tuple(i for i in (given or ()) if i.provider.lower() != "basic")
+    return (Identity("Basic", email), *others)

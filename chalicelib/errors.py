@@ -1,0 +1,70 @@
+"""Domain errors, named after the condition; api/errors.py maps each to HTTP in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One offending field, reported in the error body's ``details``."""
+
+    target: str
+    message: str
+    code: str = "ValidationError"
+
+
+class DomainError(Exception):
+    """Base of every error a caller may see; the message is safe to show."""
+
+    def __init__(self, message: str, details: list[FieldProblem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ValidationFailed(DomainError):
+    """One or more fields contain incorrect values."""
+
+    def __init__(self, details: list[FieldProblem]) -> None:
+        super().__init__("One or more fields contain incorrect values:", details)
+
+
+class MalformedRequest(DomainError):
+    """The request cannot be read (bad JSON, too large, wrong shape)."""
+
+
+class MissingApiVersion(DomainError):
+    """The api-version query parameter is absent."""
+
+
+class UnsupportedApiVersion(DomainError):
+    """The api-version query parameter names a version we do not serve."""
+
+
+class NotAuthenticated(DomainError):
+    """Missing, malformed, forged or expired credentials."""
+
+
+class ResourceNotFound(DomainError):
+    """The addressed entity (or route, or instance) does not exist."""
+
+
+class MethodNotAllowed(DomainError):
+    """The route exists but not with this HTTP method, or the entity is read-only."""
+
+
+class EmailTaken(DomainError):
+    """Another account already uses this email address (compared case-insensitively)."""
+
+
+class PreconditionFailed(DomainError):
+    """If-Match does not match the entity's current ETag."""
+
+
+class ServiceBusy(DomainError):
+    """A dependency throttled us or kept conflicting; nothing changed, the call can be retried."""
+
+
+class IdTaken(Exception):
+    """Internal, never shown: a create found its id taken, so the PUT becomes a replace."""

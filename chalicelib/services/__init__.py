@@ -1,0 +1,1 @@
+"""Use cases: the rules, calling repositories and the mailer through small interfaces."""

@@ -1,0 +1,231 @@
+"""Creating, reading, changing, listing and deleting developer accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.etag import next_version, version_from_if_match
+from chalicelib.domain.groups import DEVELOPERS, Group
+from chalicelib.domain.odata import (
+    ALL_FUNCTIONS,
+    ALL_OPS,
+    EQ_ONLY,
+    Expr,
+    FieldSpec,
+    equality_value,
+)
+from chalicelib.domain.paging import READ_BUDGET, Cursor, Page
+from chalicelib.domain.passwords import HashParameters, hash_password
+from chalicelib.domain.users import (
+    User,
+    UserDraft,
+    UserState,
+    basic_identities,
+    email_key,
+    read_changes,
+)
+from chalicelib.errors import FieldProblem, IdTaken, PreconditionFailed, ValidationFailed
+
+NO_FUNCTIONS: frozenset[str] = frozenset()
+USER_FILTER_FIELDS: dict[str, FieldSpec] = {
+    "name": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "firstName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "lastName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "email": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "state": FieldSpec("enum", EQ_ONLY, NO_FUNCTIONS),
+    "registrationDate": FieldSpec("datetime", ALL_OPS, NO_FUNCTIONS),
+    "note": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+}
+
+
+class Users(Protocol):
+    """What the service needs from storage (store.users.UserRepository)."""
+
+    def get(self, user_id: str) -> User | None: ...
+    def require(self, user_id: str) -> User: ...
+    def create(self, user: User) -> None: ...
+    def replace(self, old: User, new: User) -> None: ...
+    def delete(self, user: User) -> None: ...
+    def find_by_email(self, email_key: str) -> User | None: ...
+    def iterate(self, after_id: str | None, budget: int, page_size: int) -> Iterator[User]: ...
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A validated list request."""
+
+    filter: Expr | None
+    top: int
+    cursor: Cursor
+
+
+def filter_record(user: User) -> dict[str, Any]:
+    """The fields ``$filter`` sees, under APIM's names."""
+    return {
+        "name": user.id,
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "email": user.email,
+        "state": user.state.value,
+        "registrationDate": user.registration_date,
+        "note": user.note,
+    }
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """412 unless If-Match is absent, ``*``, or names this version."""
+    if if_match is None:
+        return
+    wanted = version_from_if_match(if_match)
+    if wanted is not None and wanted != version:
+        raise PreconditionFailed("The entity was changed meanwhile; read it again (ETag mismatch).")
+
+
+def require_if_match(if_match: str | None) -> str:
+    """PATCH and DELETE need an If-Match header (the ETag, or ``*``)."""
+    if if_match is None or not if_match.strip():
+        raise ValidationFailed(
+            [FieldProblem("If-Match", "The If-Match header is required: the ETag, or '*'.")]
+        )
+    return if_match
+
+
+class AccountService:
+    """The developer-account use cases."""
+
+    def __init__(self, users: Users, clock: Clock, hashing: HashParameters) -> None:
+        self._users = users
+        self._clock = clock
+        self._hashing = hashing
+
+    def _hash(self, password: str | None) -> str | None:
+        return hash_password(password, self._hashing) if password is not None else None
+
+    def create_or_replace(
+        self, user_id: str, draft: UserDraft, if_match: str | None
+    ) -> tuple[User, bool]:
+        """PUT: create (True) or replace (False). Uniqueness is DynamoDB's, not a prior read."""
+        password_hash = self._hash(draft.password)
+        now = self._clock()
+        if if_match is None:
+            fresh = User(
+                id=user_id,
+                email=draft.email,
+                first_name=draft.first_name,
+                last_name=draft.last_name,
+                state=draft.state or UserState.ACTIVE,
+                note=draft.note,
+                registration_date=now,
+                identities=basic_identities(draft.email, draft.identities),
+                version=next_version(0, now),
+                password_hash=password_hash,
+            )
+            try:
+                self._users.create(fresh)
+                return fresh, True
+            except IdTaken:
+                pass  # the id is taken: this PUT replaces it
+        existing = self._users.get(user_id)
+        if existing is None:
+            # If-Match on an entity that does not exist cannot match (RFC 9110).
+            raise PreconditionFailed(f"User '{user_id}' does not exist; If-Match cannot match.")
+        check_if_match(if_match, existing.version)
+        kept = tuple(i for i in existing.identities if i.provider.lower() != "basic")
+        updated = replace(
+            existing,
+            email=draft.email,
+            first_name=draft.first_name,
+            last_name=draft.last_name,
+            state=draft.state or existing.state,
+            note=draft.note if draft.note_given else existing.note,
+            identities=basic_identities(
+                draft.email, draft.identities if draft.identities is not None else kept
+            ),
+            version=next_version(existing.version, now),
+            password_hash=password_hash or existing.password_hash,
+        )
+        self._users.replace(existing, updated)
+        return updated, False
+
+    def get(self, user_id: str) -> User:
+        return self._users.require(user_id)
+
+    def update(self, user_id: str, body: Any, if_match: str | None) -> User:
+        """PATCH: change only the fields sent; If-Match required."""
+        if_match = require_if_match(if_match)
+        existing = self._users.require(user_id)
+        changes = read_changes(body, existing)
+        check_if_match(if_match, existing.version)
+        email = changes.email or existing.email
+        identities = changes.identities
+        if identities is None:
+            identities = tuple(i for i in existing.identities if i.provider.lower() != "basic")
+        updated = replace(
+            existing,
+            email=email,
+            first_name=changes.first_name or existing.first_name,
+            last_name=changes.last_name or existing.last_name,
+            state=changes.state or existing.state,
+            note=changes.note if changes.note_given else existing.note,
+            identities=basic_identities(email, identities),
+            version=next_version(existing.version, self._clock()),
+            password_hash=self._hash(changes.password) or existing.password_hash,
+        )
+        self._users.replace(existing, updated)
+        return updated
+
+    def delete(self, user_id: str, if_match: str | None) -> None:
+        """DELETE: If-Match required; the email is free again afterwards."""
+        if_match = require_if_match(if_match)
+        existing = self._users.require(user_id)
+        check_if_match(if_match, existing.version)
+        self._users.delete(existing)
+
+    def list(self, query: ListQuery) -> Page[User]:
+        """One page; reads at most READ_BUDGET items, whatever the filter and skip."""
+        flt = query.filter
+        if flt is not None and query.cursor.after is None:
+            email = equality_value(flt, "email")
+            name = equality_value(flt, "name")
+            if isinstance(email, str) or isinstance(name, str):
+                found = (
+                    self._users.find_by_email(email_key(email))
+                    if isinstance(email, str)
+                    else self._users.get(name)  # type: ignore[arg-type]
+                )
+                hits = [found] if found and flt.evaluate(filter_record(found)) else []
+                hits = hits[query.cursor.skip :][: query.top]
+                return Page(hits, None, len(hits))
+        budget = READ_BUDGET
+        if flt is None:
+            budget = min(READ_BUDGET, query.cursor.skip + query.top + 1)
+        page_size = min(budget, 200)
+        skip = query.cursor.skip
+        items: list[User] = []
+        read = 0
+        last_read = query.cursor.after
+        for user in self._users.iterate(query.cursor.after, budget, page_size):
+            read += 1
+            if flt is not None and not flt.evaluate(filter_record(user)):
+                last_read = user.id
+                continue
+            if skip:
+                skip -= 1
+                last_read = user.id
+                continue
+            if len(items) == query.top:
+                return Page(items, Cursor(items[-1].id, 0), None)
+            items.append(user)
+            last_read = user.id
+        if read >= budget and last_read is not None:
+            return Page(items, Cursor(last_read, skip), None)
+        first_page = query.cursor.after is None
+        return Page(items, None, query.cursor.skip - skip + len(items) if first_page else None)
+
+    def groups_of(self, user_id: str) -> list[Group]:
+        """Every account is in the built-in Developers group."""
+        self._users.require(user_id)
+        return [DEVELOPERS]

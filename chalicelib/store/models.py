@@ -1,0 +1,104 @@
+"""PynamoDB models of every table, bound to their configured names on first use."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.config import Settings
+
+LIST_PARTITION = "user"
+
+
+class IdentityMap(MapAttribute):
+    """One ``{provider, id}`` identity."""
+
+    provider = UnicodeAttribute()
+    id = UnicodeAttribute()
+
+
+class UserListIndex(GlobalSecondaryIndex["UserItem"]):
+    """All users ordered by id: lists page through it with a Query, never a Scan."""
+
+    class Meta:
+        index_name = "by-name"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class UserEmailIndex(GlobalSecondaryIndex["UserItem"]):
+    """Users by normalized email: ``$filter=email eq`` is one Query."""
+
+    class Meta:
+        index_name = "by-email"
+        projection = AllProjection()
+
+    email_key = UnicodeAttribute(hash_key=True)
+
+
+class UserItem(Model):
+    """A developer account."""
+
+    class Meta:
+        table_name = "users"
+        billing_mode = "PAY_PER_REQUEST"
+
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default=LIST_PARTITION)
+    email = UnicodeAttribute()
+    email_key = UnicodeAttribute()
+    first_name = UnicodeAttribute()
+    last_name = UnicodeAttribute()
+    state = UnicodeAttribute()
+    note = UnicodeAttribute(null=True)
+    registration_date = UTCDateTimeAttribute()
+    identities = ListAttribute(of=IdentityMap, default=list)
+    version = NumberAttribute()
+    password_hash = UnicodeAttribute(null=True)
+
+    list_index = UserListIndex()
+    email_index = UserEmailIndex()
+
+
+class EmailLockItem(Model):
+    """Claims a normalized email for one user; written in the same transaction as the user."""
+
+    class Meta:
+        table_name = "email-locks"
+        billing_mode = "PAY_PER_REQUEST"
+
+    email_key = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (UserItem, EmailLockItem)
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at its configured table and region (cached connections are dropped)."""
+    names = {UserItem: settings.users_table, EmailLockItem: settings.email_locks_table}
+    for model, name in names.items():
+        if model.Meta.table_name != name or getattr(model.Meta, "region", None) != settings.region:
+            model.Meta.table_name = name
+            model.Meta.region = settings.region
+            model._connection = None
+
+
+def create_tables(settings: Settings) -> list[str]:
+    """Create every missing table (idempotent); returns the names of those created."""
+    bind(settings)
+    created = []
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+            created.append(model.Meta.table_name)
+    return created
