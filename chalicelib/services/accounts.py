@@ -201,27 +201,24 @@ class AccountService:
                 return Page(hits, None, len(hits))
         budget = READ_BUDGET
         if flt is None:
-            budget = min(READ_BUDGET, query.cursor.skip + query.top + 1)
-        page_size = min(budget, 200)
+            budget = min(READ_BUDGET, query.cursor.skip + query.top)
         skip = query.cursor.skip
         items: list[User] = []
         read = 0
         last_read = query.cursor.after
-        for user in self._users.iterate(query.cursor.after, budget, page_size):
+        # One item past the budget tells whether anything is left, so the last page has no link.
+        for user in self._users.iterate(query.cursor.after, budget + 1, min(budget + 1, 200)):
+            if read == budget or len(items) == query.top:
+                after = items[-1].id if len(items) == query.top else last_read
+                return Page(items, Cursor(after, skip if read == budget else 0), None)
             read += 1
+            last_read = user.id
             if flt is not None and not flt.evaluate(filter_record(user)):
-                last_read = user.id
                 continue
             if skip:
                 skip -= 1
-                last_read = user.id
                 continue
-            if len(items) == query.top:
-                return Page(items, Cursor(items[-1].id, 0), None)
             items.append(user)
-            last_read = user.id
-        if read >= budget and last_read is not None:
-            return Page(items, Cursor(last_read, skip), None)
         first_page = query.cursor.after is None
         return Page(items, None, query.cursor.skip - skip + len(items) if first_page else None)
 

@@ -57,6 +57,7 @@ def _to_item(user: User) -> UserItem:
 
 
 def _reasons(exc: TransactWriteError) -> list[str | None]:
+    """Cancellation codes in the order PynamoDB sent the items: checks, deletes, puts, updates."""
     return [r.code if r else None for r in (exc.cancellation_reasons or [])]
 
 
@@ -146,7 +147,8 @@ class UserRepository:
                 )
         except TransactWriteError as exc:
             reasons = _reasons(exc)
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            # PynamoDB sends deletes before puts: [old lock, user, new lock].
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
                 raise EmailTaken(f"Email '{new.email}' is already in use.") from exc
             if "ConditionalCheckFailed" in reasons:
                 raise PreconditionFailed(

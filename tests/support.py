@@ -1,0 +1,96 @@
+"""Helpers shared by the API tests: a management client and APIM error-body checks."""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.config import get_settings
+from chalicelib.domain.sas import management_token
+
+API_VERSION = "2024-05-01"
+
+
+def admin_token(key: str = "test-primary-key", hours: float = 1) -> str:
+    expiry = datetime.now(UTC) + timedelta(hours=hours)
+    return "SharedAccessSignature " + management_token("integration", expiry, key)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def etag(self) -> str | None:
+        return {k.lower(): v for k, v in self.headers.items()}.get("etag")
+
+
+class Api:
+    """Management calls with auth and api-version filled in, paths relative to the instance."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.base = get_settings().service_path
+        self.token = admin_token()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        api_version: str | None = API_VERSION,
+        raw: bytes | str | None = None,
+        absolute: bool = False,
+    ) -> Reply:
+        url = path if absolute else self.base + path
+        if api_version is not None:
+            url += ("&" if "?" in url else "?") + f"api-version={api_version}"
+        sent = {"Authorization": self.token, "Content-Type": "application/json"}
+        sent.update(headers or {})
+        sent = {k: v for k, v in sent.items() if v is not None}
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else b"")
+        r = self.client.http.request(method, url, headers=sent, body=payload)
+        return Reply(r.status_code, dict(r.headers), r.body or b"")
+
+    def get(self, path: str, **kw: Any) -> Reply:
+        return self.call("GET", path, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("PUT", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Reply:
+        return self.call("DELETE", path, **kw)
+
+    def head(self, path: str, **kw: Any) -> Reply:
+        return self.call("HEAD", path, **kw)
+
+    def create_user(self, user_id: str, email: str | None = None, **props: Any) -> Reply:
+        properties = {
+            "email": email or f"{user_id}@example.com",
+            "firstName": props.pop("firstName", "Ada"),
+            "lastName": props.pop("lastName", "Lovelace"),
+            **props,
+        }
+        reply = self.put(f"/users/{user_id}", {"properties": properties})
+        assert reply.status in (200, 201), reply.body
+        return reply
+
+
+def error_of(reply: Reply) -> dict[str, Any]:
+    """The APIM error object, after checking the body has exactly its shape."""
+    body = reply.json
+    assert set(body) == {"error"}
+    assert {"code", "message", "details"} <= set(body["error"])
+    assert reply.headers.get("Content-Type", "").startswith("application/json")
+    return body["error"]
