@@ -1,4 +1,4 @@
-"""The ``apim-users`` console script: dev server, create-tables, token."""
+"""The ``apim-users`` console script: dev server, create-tables, sweep, token."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,6 @@ from typing import Any
 from chalicelib.config import get_settings
 
 LOOPBACK = "127.0.0.1"
-DEFAULT_SENDER = "noreply@example.com"
 
 
 def project_dir() -> Path:
@@ -74,8 +74,8 @@ def create_backend_resources() -> list[str]:
 
     settings = get_settings()
     created = create_tables(settings)
-    sender = os.environ.get("SENDER_EMAIL", DEFAULT_SENDER)
-    boto3.client("ses", region_name=settings.region).verify_email_identity(EmailAddress=sender)
+    ses = boto3.client("ses", region_name=settings.region)
+    ses.verify_email_identity(EmailAddress=settings.sender_email)
     return created
 
 
@@ -137,10 +137,30 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def _sweep_every(seconds: float, stop: threading.Event) -> None:
+    """chalice local does not run schedules, so the dev server runs the sweep itself."""
+    from chalicelib import wiring
+
+    while not stop.wait(seconds):
+        try:
+            report = wiring.sweep().run()
+        except Exception as exc:  # keep the dev server up; the next minute tries again
+            print(f"sweep failed: {exc}", flush=True)
+            continue
+        if any(report.as_dict().values()):
+            print(f"sweep: {report.as_dict()}", flush=True)
+
+
 def _serve(port: int) -> int:
+    mail_dir = project_dir() / "var" / "mail"
+    os.environ.setdefault("PORTAL_URL", f"http://{LOOPBACK}:{port}")
+    os.environ.setdefault("MAIL_DROP_DIR", str(mail_dir))
+    get_settings.cache_clear()
     created = create_backend_resources()
     settings = get_settings()
     process = start_chalice_local(port)
+    stop = threading.Event()
+    threading.Thread(target=_sweep_every, args=(60.0, stop), daemon=True).start()
     try:
         wait_for_http(port)
         base = f"http://{LOOPBACK}:{port}"
@@ -148,12 +168,14 @@ def _serve(port: int) -> int:
         print(f"apim-users dev: backend at {endpoint}, {len(created)} tables created")
         print(f"API base URL:  {base}{settings.service_path}")
         print("api-version:   2024-05-01")
+        print(f"Emails:        printed here, and saved as .eml files in {settings.mail_drop_dir}")
         print(f"Token (24 h):  SharedAccessSignature {management_token(24)}")
         print("Press Ctrl-C to stop.", flush=True)
         return process.wait()
     except KeyboardInterrupt:
         return 0
     finally:
+        stop.set()
         stop_process(process)
 
 
@@ -176,6 +198,14 @@ def cmd_create_tables(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(_: argparse.Namespace) -> int:
+    apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
+    from chalicelib import wiring
+
+    print(json.dumps(wiring.sweep().run().as_dict()))
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
     print(f"SharedAccessSignature {management_token(args.hours)}")
@@ -190,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     dev.set_defaults(run=cmd_dev)
     tables = sub.add_parser("create-tables", help="create every table (idempotent)")
     tables.set_defaults(run=cmd_create_tables)
+    sweep = sub.add_parser("sweep", help="run the scheduled sweep once")
+    sweep.set_defaults(run=cmd_sweep)
     token = sub.add_parser("token", help="print a management SharedAccessSignature token")
     token.add_argument("--hours", type=float, default=24.0)
     token.set_defaults(run=cmd_token)

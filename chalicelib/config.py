@@ -26,6 +26,14 @@ class Settings:
     keys_parameter: str
     users_table: str
     email_locks_table: str
+    links_table: str
+    outbox_table: str
+    sender_email: str
+    organization_name: str
+    portal_url: str
+    invitation_hours: float
+    reset_minutes: float
+    mail_drop_dir: str
     region: str
     argon2_memory_kib: int
     argon2_time_cost: int
@@ -46,6 +54,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
 @cache
 def get_settings() -> Settings:
     """Read the settings once per process; tests call ``get_settings.cache_clear()``."""
@@ -62,6 +75,14 @@ def get_settings() -> Settings:
         keys_parameter=env("APIM_KEYS_PARAMETER", ""),
         users_table=env("USERS_TABLE", f"{prefix}-users"),
         email_locks_table=env("EMAIL_LOCKS_TABLE", f"{prefix}-email-locks"),
+        links_table=env("LINKS_TABLE", f"{prefix}-links"),
+        outbox_table=env("OUTBOX_TABLE", f"{prefix}-outbox"),
+        sender_email=env("SENDER_EMAIL", "noreply@example.com"),
+        organization_name=env("ORGANIZATION_NAME", "Contoso"),
+        portal_url=env("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/"),
+        invitation_hours=_float("INVITATION_LIFETIME_HOURS", 48.0),
+        reset_minutes=_float("RESET_LIFETIME_MINUTES", 60.0),
+        mail_drop_dir=env("MAIL_DROP_DIR", ""),
         region=env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 19456),
         argon2_time_cost=_int("ARGON2_TIME_COST", 2),

@@ -68,3 +68,19 @@ class ServiceBusy(DomainError):
 
 class IdTaken(Exception):
     """Internal, never shown: a create found its id taken, so the PUT becomes a replace."""
+
+
+class LinkUnusable(DomainError):
+    """The link existed but is expired, used, revoked or replaced."""
+
+    def __init__(self, message: str, reason: str = "used") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class UnknownLink(DomainError):
+    """No link has this token."""
+
+
+class StateConflict(DomainError):
+    """The entity is not in a state that allows this (e.g. resending to an active user)."""

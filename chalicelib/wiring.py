@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from chalicelib.config import get_settings
-from chalicelib.domain.clock import system_clock
+from chalicelib.domain.clock import Clock, system_clock
 from chalicelib.domain.passwords import HashParameters
-from chalicelib.services.accounts import AccountService
+
+if TYPE_CHECKING:
+    from chalicelib.mail.sender import Mailer
+    from chalicelib.services.accounts import AccountService
+    from chalicelib.services.invitations import InvitationService
+    from chalicelib.services.mailing import MailService
+    from chalicelib.services.sweep import SweepService
+    from chalicelib.store.dynamo import DynamoStore
+
+# Tests replace these two seams; nothing else is patched.
+clock: Clock = system_clock
+mailer_override: Mailer | None = None
+
+
+def use_clock(new_clock: Clock) -> None:
+    """Tests move time through this seam (no sleeping)."""
+    global clock
+    clock = new_clock
+
+
+def use_mailer(new_mailer: Mailer | None) -> None:
+    """Tests put a failing or recording mailer here; None goes back to SES."""
+    global mailer_override
+    mailer_override = new_mailer
 
 
 def hash_parameters() -> HashParameters:
@@ -16,13 +40,58 @@ def hash_parameters() -> HashParameters:
 
 
 @cache
-def accounts() -> AccountService:
-    from chalicelib.store.users import UserRepository
+def store() -> DynamoStore:
+    from chalicelib.store.dynamo import DynamoStore
 
-    return AccountService(UserRepository(get_settings()), system_clock, hash_parameters())
+    return DynamoStore(get_settings())
+
+
+@cache
+def _ses_mailer() -> Mailer:
+    from chalicelib.mail.sender import SesMailer
+
+    s = get_settings()
+    return SesMailer(s.sender_email, s.region, s.mail_drop_dir or None)
+
+
+def mailer() -> Mailer:
+    return mailer_override or _ses_mailer()
+
+
+@cache
+def mail() -> MailService:
+    from chalicelib.mail.templates import default_template
+    from chalicelib.services.mailing import MailService
+
+    return MailService(store(), default_template, mailer, get_settings(), lambda: clock())
+
+
+@cache
+def invitations() -> InvitationService:
+    from chalicelib.services.invitations import InvitationService
+
+    return InvitationService(store(), mail(), get_settings(), lambda: clock(), hash_parameters())
+
+
+@cache
+def accounts() -> AccountService:
+    from chalicelib.services.accounts import AccountService
+
+    return AccountService(store(), invitations(), mail(), lambda: clock(), hash_parameters())
+
+
+@cache
+def sweep() -> SweepService:
+    from chalicelib.services.sweep import SweepService
+
+    return SweepService(store(), mail(), lambda: clock())
 
 
 def reset() -> None:
-    """Forget every built service (tests that change settings or the clock)."""
-    accounts.cache_clear()
+    """Forget every built service and seam (tests that change settings, the clock or SES)."""
+    global clock, mailer_override
+    clock = system_clock
+    mailer_override = None
+    for built in (store, _ses_mailer, mail, invitations, accounts, sweep):
+        built.cache_clear()
     get_settings.cache_clear()

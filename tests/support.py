@@ -94,3 +94,69 @@ def error_of(reply: Reply) -> dict[str, Any]:
     assert {"code", "message", "details"} <= set(body["error"])
     assert reply.headers.get("Content-Type", "").startswith("application/json")
     return body["error"]
+
+
+@dataclass
+class Mail:
+    """One message SES accepted, parsed."""
+
+    to: str
+    subject: str
+    html: str
+    text: str
+
+    def link(self, path: str) -> str:
+        """The first link in the text part that goes to ``path``."""
+        import re
+
+        for url in re.findall(r"https?://\S+", self.text):
+            if path in url:
+                return url.rstrip(".,)>")
+        raise AssertionError(f"no link to {path} in: {self.text}")
+
+    def token(self, path: str) -> str:
+        from urllib.parse import parse_qs, urlsplit
+
+        return parse_qs(urlsplit(self.link(path)).query)["token"][0]
+
+
+def sent_mail() -> list[Mail]:
+    """Every message the in-process moto SES accepted, oldest first."""
+    from email import message_from_string, policy
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    found = []
+    for raw in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages:
+        if not hasattr(raw, "raw_data"):
+            continue
+        msg = message_from_string(raw.raw_data, policy=policy.default)
+        html = msg.get_body(("html",))
+        text = msg.get_body(("plain",))
+        found.append(
+            Mail(
+                to=str(msg["To"]),
+                subject=str(msg["Subject"]),
+                html=html.get_content() if html else "",
+                text=text.get_content() if text else "",
+            )
+        )
+    return found
+
+
+def mail_to(address: str) -> list[Mail]:
+    return [m for m in sent_mail() if address in m.to]
+
+
+class MovableClock:
+    """The services' clock in tests: starts now, moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)

@@ -17,6 +17,9 @@ ERROR_TABLE: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.ResourceNotFound: (404, "ResourceNotFound"),
     errors.MethodNotAllowed: (405, "MethodNotAllowed"),
     errors.EmailTaken: (409, "Conflict"),
+    errors.StateConflict: (409, "Conflict"),
+    errors.LinkUnusable: (410, "Gone"),
+    errors.UnknownLink: (404, "ResourceNotFound"),
     errors.PreconditionFailed: (412, "PreconditionFailed"),
     errors.ServiceBusy: (503, "ServiceUnavailable"),
 }

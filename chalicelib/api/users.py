@@ -10,6 +10,7 @@ from chalicelib.api.envelope import (
     collection,
     empty,
     group_entity,
+    iso,
     json_response,
     user_entity,
 )
@@ -20,6 +21,7 @@ from chalicelib.domain.paging import Page
 from chalicelib.domain.users import id_problem, read_draft
 from chalicelib.errors import ValidationFailed
 from chalicelib.services.accounts import USER_FILTER_FIELDS
+from chalicelib.services.invitations import InvitationView
 
 router = Router(ARM_PREFIX)
 USER = "/users/{userId}"
@@ -51,9 +53,11 @@ def get_user(call: Call) -> Response:
 @router.route(USER, "PUT")
 def put_user(call: Call) -> Response:
     user_id = _user_id(call)
-    call.flag("notify")
+    notify = call.flag("notify")
     draft = read_draft(call.json())
-    user, created = wiring.accounts().create_or_replace(user_id, draft, call.header("if-match"))
+    user, created = wiring.accounts().create_or_replace(
+        user_id, draft, call.header("if-match"), notify
+    )
     return json_response(user_entity(user), 201 if created else 200, user.version)
 
 
@@ -66,8 +70,8 @@ def patch_user(call: Call) -> Response:
 @router.route(USER, "DELETE")
 def delete_user(call: Call) -> Response:
     call.flag("deleteSubscriptions")
-    call.flag("notify")
-    wiring.accounts().delete(_user_id(call), call.header("if-match"))
+    notify = call.flag("notify")
+    wiring.accounts().delete(_user_id(call), call.header("if-match"), notify)
     return empty(204)
 
 
@@ -83,3 +87,44 @@ def list_identities(call: Call) -> Response:
     user = wiring.accounts().get(_user_id(call))
     values = [{"provider": i.provider, "id": i.id} for i in user.identities]
     return json_response({"value": values, "count": len(values)})
+
+
+def _invitation(view: InvitationView) -> dict:
+    link, delivery = view.link, view.delivery
+    return {
+        "id": link.link_id,
+        "purpose": link.purpose.value,
+        "state": view.state.value,
+        "sentDate": iso(link.created_at),
+        "expirationDate": iso(link.expires_at),
+        "endDate": iso(link.ended_at) if link.ended_at else None,
+        "delivery": {
+            "state": delivery.state.value,
+            "attempts": delivery.attempts,
+            "sentDate": iso(delivery.sent_at) if delivery.sent_at else None,
+            "lastError": delivery.last_error,
+        }
+        if delivery
+        else None,
+    }
+
+
+@router.route(USER + "/invitations", "GET")
+def list_invitations(call: Call) -> Response:
+    """Extension: the user's invitations, newest first, with their email delivery."""
+    views = wiring.invitations().list(_user_id(call))
+    return json_response({"value": [_invitation(v) for v in views], "count": len(views)})
+
+
+@router.route(USER + "/invitations/resend", "POST")
+def resend_invitation(call: Call) -> Response:
+    """Extension: a new link with a new expiry; the old one stops working."""
+    view = wiring.invitations().resend(_user_id(call))
+    return json_response(_invitation(view))
+
+
+@router.route(USER + "/invitations/revoke", "POST")
+def revoke_invitation(call: Call) -> Response:
+    """Extension: the pending link stops working; the account stays pending."""
+    views = wiring.invitations().revoke(_user_id(call))
+    return json_response({"value": [_invitation(v) for v in views], "count": len(views)})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version, version_from_if_match
 from chalicelib.domain.groups import DEVELOPERS, Group
+from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.odata import (
     ALL_FUNCTIONS,
     ALL_OPS,
@@ -20,6 +20,7 @@ from chalicelib.domain.odata import (
 from chalicelib.domain.paging import READ_BUDGET, Cursor, Page
 from chalicelib.domain.passwords import HashParameters, hash_password
 from chalicelib.domain.users import (
+    Confirmation,
     User,
     UserDraft,
     UserState,
@@ -28,7 +29,11 @@ from chalicelib.domain.users import (
     read_changes,
 )
 from chalicelib.errors import FieldProblem, IdTaken, PreconditionFailed, ValidationFailed
+from chalicelib.services.invitations import WELCOME, InvitationService
+from chalicelib.services.mailing import MailService
+from chalicelib.services.ports import Store, Users
 
+_PURPOSES = {Confirmation.INVITE: LinkPurpose.INVITE, Confirmation.SIGNUP: LinkPurpose.SIGNUP}
 NO_FUNCTIONS: frozenset[str] = frozenset()
 USER_FILTER_FIELDS: dict[str, FieldSpec] = {
     "name": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
@@ -39,18 +44,6 @@ USER_FILTER_FIELDS: dict[str, FieldSpec] = {
     "registrationDate": FieldSpec("datetime", ALL_OPS, NO_FUNCTIONS),
     "note": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
 }
-
-
-class Users(Protocol):
-    """What the service needs from storage (store.users.UserRepository)."""
-
-    def get(self, user_id: str) -> User | None: ...
-    def require(self, user_id: str) -> User: ...
-    def create(self, user: User) -> None: ...
-    def replace(self, old: User, new: User) -> None: ...
-    def delete(self, user: User) -> None: ...
-    def find_by_email(self, email_key: str) -> User | None: ...
-    def iterate(self, after_id: str | None, budget: int, page_size: int) -> Iterator[User]: ...
 
 
 @dataclass(frozen=True)
@@ -93,11 +86,24 @@ def require_if_match(if_match: str | None) -> str:
     return if_match
 
 
+CLOSED = "accountClosedDeveloper"
+
+
 class AccountService:
     """The developer-account use cases."""
 
-    def __init__(self, users: Users, clock: Clock, hashing: HashParameters) -> None:
-        self._users = users
+    def __init__(
+        self,
+        store: Store,
+        invitations: InvitationService,
+        mail: MailService,
+        clock: Clock,
+        hashing: HashParameters,
+    ) -> None:
+        self._store = store
+        self._users = store.users
+        self._invitations = invitations
+        self._mail = mail
         self._clock = clock
         self._hashing = hashing
 
@@ -105,10 +111,11 @@ class AccountService:
         return hash_password(password, self._hashing) if password is not None else None
 
     def create_or_replace(
-        self, user_id: str, draft: UserDraft, if_match: str | None
+        self, user_id: str, draft: UserDraft, if_match: str | None, notify: bool = False
     ) -> tuple[User, bool]:
         """PUT: create (True) or replace (False). Uniqueness is DynamoDB's, not a prior read."""
         password_hash = self._hash(draft.password)
+        purpose = _PURPOSES.get(draft.confirmation) if draft.confirmation else None
         now = self._clock()
         if if_match is None:
             fresh = User(
@@ -116,18 +123,28 @@ class AccountService:
                 email=draft.email,
                 first_name=draft.first_name,
                 last_name=draft.last_name,
-                state=draft.state or UserState.ACTIVE,
+                # An invited or signing-up account waits for its link, whatever state was sent.
+                state=UserState.PENDING if purpose else draft.state or UserState.ACTIVE,
                 note=draft.note,
                 registration_date=now,
                 identities=basic_identities(draft.email, draft.identities),
                 version=next_version(0, now),
                 password_hash=password_hash,
             )
+            tx = self._store.transaction()
+            self._users.stage_create(tx, fresh)
+            issued = self._invitations.stage_issue(tx, fresh, purpose) if purpose else None
+            welcome = self._mail.stage(tx, WELCOME, fresh) if notify and not purpose else None
             try:
-                self._users.create(fresh)
-                return fresh, True
+                tx.commit()
             except IdTaken:
                 pass  # the id is taken: this PUT replaces it
+            else:
+                if issued:
+                    self._invitations.send(issued)
+                if welcome:
+                    self._mail.deliver(welcome)
+                return fresh, True
         existing = self._users.get(user_id)
         if existing is None:
             # If-Match on an entity that does not exist cannot match (RFC 9110).
@@ -147,7 +164,17 @@ class AccountService:
             version=next_version(existing.version, now),
             password_hash=password_hash or existing.password_hash,
         )
-        self._users.replace(existing, updated)
+        tx = self._store.transaction()
+        issued = None
+        if purpose and existing.state is UserState.PENDING:
+            # Inviting a pending user again replaces the old link (expired or not).
+            updated = replace(updated, state=UserState.PENDING)
+            self._invitations.stage_kill_pending(tx, user_id, set(_PURPOSES.values()))
+            issued = self._invitations.stage_issue(tx, updated, purpose)
+        self._users.stage_replace(tx, existing, updated)
+        tx.commit()
+        if issued:
+            self._invitations.send(issued)
         return updated, False
 
     def get(self, user_id: str) -> User:
@@ -174,55 +201,65 @@ class AccountService:
             version=next_version(existing.version, self._clock()),
             password_hash=self._hash(changes.password) or existing.password_hash,
         )
-        self._users.replace(existing, updated)
+        tx = self._store.transaction()
+        self._users.stage_replace(tx, existing, updated)
+        tx.commit()
         return updated
 
-    def delete(self, user_id: str, if_match: str | None) -> None:
-        """DELETE: If-Match required; the email is free again afterwards."""
+    def delete(self, user_id: str, if_match: str | None, notify: bool = False) -> None:
+        """DELETE: If-Match required; the email is free again and pending links die with it."""
         if_match = require_if_match(if_match)
         existing = self._users.require(user_id)
         check_if_match(if_match, existing.version)
-        self._users.delete(existing)
+        tx = self._store.transaction()
+        self._users.stage_delete(tx, existing)
+        self._invitations.stage_kill_pending(tx, user_id, set(LinkPurpose))
+        farewell = self._mail.stage(tx, CLOSED, existing) if notify else None
+        tx.commit()
+        if farewell:
+            self._mail.deliver(farewell)
 
     def list(self, query: ListQuery) -> Page[User]:
-        """One page; reads at most READ_BUDGET items, whatever the filter and skip."""
-        flt = query.filter
-        if flt is not None and query.cursor.after is None:
-            email = equality_value(flt, "email")
-            name = equality_value(flt, "name")
-            if isinstance(email, str) or isinstance(name, str):
-                found = (
-                    self._users.find_by_email(email_key(email))
-                    if isinstance(email, str)
-                    else self._users.get(name)  # type: ignore[arg-type]
-                )
-                hits = [found] if found and flt.evaluate(filter_record(found)) else []
-                hits = hits[query.cursor.skip :][: query.top]
-                return Page(hits, None, len(hits))
-        budget = READ_BUDGET
-        if flt is None:
-            budget = min(READ_BUDGET, query.cursor.skip + query.top)
-        skip = query.cursor.skip
-        items: list[User] = []
-        read = 0
-        last_read = query.cursor.after
-        # One item past the budget tells whether anything is left, so the last page has no link.
-        for user in self._users.iterate(query.cursor.after, budget + 1, min(budget + 1, 200)):
-            if read == budget or len(items) == query.top:
-                after = items[-1].id if len(items) == query.top else last_read
-                return Page(items, Cursor(after, skip if read == budget else 0), None)
-            read += 1
-            last_read = user.id
-            if flt is not None and not flt.evaluate(filter_record(user)):
-                continue
-            if skip:
-                skip -= 1
-                continue
-            items.append(user)
-        first_page = query.cursor.after is None
-        return Page(items, None, query.cursor.skip - skip + len(items) if first_page else None)
+        return list_users(self._users, query)
 
     def groups_of(self, user_id: str) -> list[Group]:
         """Every account is in the built-in Developers group."""
         self._users.require(user_id)
         return [DEVELOPERS]
+
+
+def list_users(users: Users, query: ListQuery) -> Page[User]:
+    """One page; reads at most READ_BUDGET items, whatever the filter and skip."""
+    flt = query.filter
+    if flt is not None and query.cursor.after is None:
+        email = equality_value(flt, "email")
+        name = equality_value(flt, "name")
+        if isinstance(email, str) or isinstance(name, str):
+            found = (
+                users.find_by_email(email_key(email)) if isinstance(email, str) else users.get(name)  # type: ignore[arg-type]
+            )
+            hits = [found] if found and flt.evaluate(filter_record(found)) else []
+            hits = hits[query.cursor.skip :][: query.top]
+            return Page(hits, None, len(hits))
+    budget = READ_BUDGET
+    if flt is None:
+        budget = min(READ_BUDGET, query.cursor.skip + query.top)
+    skip = query.cursor.skip
+    items: list[User] = []
+    read = 0
+    last_read = query.cursor.after
+    # One item past the budget tells whether anything is left, so the last page has no link.
+    for user in users.iterate(query.cursor.after, budget + 1, min(budget + 1, 200)):
+        if read == budget or len(items) == query.top:
+            after = items[-1].id if len(items) == query.top else last_read
+            return Page(items, Cursor(after, skip if read == budget else 0), None)
+        read += 1
+        last_read = user.id
+        if flt is not None and not flt.evaluate(filter_record(user)):
+            continue
+        if skip:
+            skip -= 1
+            continue
+        items.append(user)
+    first_page = query.cursor.after is None
+    return Page(items, None, query.cursor.skip - skip + len(items) if first_page else None)

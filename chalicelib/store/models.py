@@ -6,6 +6,7 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -80,12 +81,99 @@ class EmailLockItem(Model):
     user_id = UnicodeAttribute()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (UserItem, EmailLockItem)
+class LinkTokenIndex(GlobalSecondaryIndex["LinkItem"]):
+    """Links by the SHA-256 of their token: how a clicked link finds its record."""
+
+    class Meta:
+        index_name = "by-token"
+        projection = AllProjection()
+
+    token_hash = UnicodeAttribute(hash_key=True)
+
+
+class LinkDueIndex(GlobalSecondaryIndex["LinkItem"]):
+    """Sparse: only pending links carry ``due``, so the sweep reads just what may have expired."""
+
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due = UnicodeAttribute(hash_key=True)
+    expires_at = UTCDateTimeAttribute(range_key=True)
+
+
+class LinkItem(Model):
+    """An invitation, sign-up confirmation or reset link; only its token's hash is stored."""
+
+    class Meta:
+        table_name = "links"
+        billing_mode = "PAY_PER_REQUEST"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    link_id = UnicodeAttribute(range_key=True)
+    purpose = UnicodeAttribute()
+    state = UnicodeAttribute()
+    token_hash = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    ended_at = UTCDateTimeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    due = UnicodeAttribute(null=True)
+    # Garbage collection only: expiry is decided at read time from expires_at.
+    purge_at = TTLAttribute(null=True)
+
+    by_token = LinkTokenIndex()
+    due_index = LinkDueIndex()
+
+
+class OutboxDueIndex(GlobalSecondaryIndex["OutboxItem"]):
+    """Sparse: only queued messages carry ``due``, ordered by their next attempt."""
+
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due = UnicodeAttribute(hash_key=True)
+    next_attempt_at = UTCDateTimeAttribute(range_key=True)
+
+
+class OutboxItem(Model):
+    """An email recorded with the change that causes it; sent at once, retried by the sweep."""
+
+    class Meta:
+        table_name = "outbox"
+        billing_mode = "PAY_PER_REQUEST"
+
+    message_id = UnicodeAttribute(hash_key=True)
+    template = UnicodeAttribute()
+    to_email = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    values = MapAttribute(default=dict)
+    link_user_id = UnicodeAttribute(null=True)
+    link_id = UnicodeAttribute(null=True)
+    state = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    next_attempt_at = UTCDateTimeAttribute()
+    created_at = UTCDateTimeAttribute()
+    sent_at = UTCDateTimeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    due = UnicodeAttribute(null=True)
+    purge_at = TTLAttribute(null=True)
+
+    due_index = OutboxDueIndex()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (UserItem, EmailLockItem, LinkItem, OutboxItem)
 
 
 def bind(settings: Settings) -> None:
     """Point every model at its configured table and region (cached connections are dropped)."""
-    names = {UserItem: settings.users_table, EmailLockItem: settings.email_locks_table}
+    names = {
+        UserItem: settings.users_table,
+        EmailLockItem: settings.email_locks_table,
+        LinkItem: settings.links_table,
+        OutboxItem: settings.outbox_table,
+    }
     for model, name in names.items():
         if model.Meta.table_name != name or getattr(model.Meta, "region", None) != settings.region:
             model.Meta.table_name = name

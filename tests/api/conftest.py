@@ -36,3 +36,12 @@ def client(aws):
 @pytest.fixture
 def api(client) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def clock(aws):
+    from tests.support import MovableClock
+
+    moving = MovableClock()
+    wiring.use_clock(moving)
+    return moving

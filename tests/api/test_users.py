@@ -241,7 +241,6 @@ def test_created_with_given_state_and_identities(api):
             email="b@example.com",
             state="blocked",
             identities=[{"provider": "Microsoft", "id": "oid-1"}],
-            confirmation="signup",
             appType="developerPortal",
         ),
     )

@@ -4,6 +4,14 @@ moto runs in a child process of its own: in-process tests elsewhere use ``mock_a
 moto's in-process backends and would wipe a ThreadedMotoServer living in the pytest process.
 Tables and the SES sender are created by a third, short-lived child, so neither the environment
 nor PynamoDB's cached connections of the pytest process ever point at the moto server.
+
+The moto child serves one request at a time. ``python -m moto.server`` (and ThreadedMotoServer)
+run requests on parallel threads, and moto 5.2.5's TransactWriteItems is not isolated between
+threads: a cancelled transaction rolls back by restoring a deep copy of each table taken when it
+started, which can hold another transaction's half-done write. Under 30 racing sign-ups that
+resurrects user rows of requests that were answered 409 (seen in about 1 round in 6 with boto3
+alone, no service code involved). Real DynamoDB transactions are atomic, so the backend of these
+tests must be too; chalice local still serves the racing requests in parallel.
 """
 
 from __future__ import annotations
@@ -39,6 +47,21 @@ SERVICE_PATH = (
     "/providers/Microsoft.ApiManagement/service/local"
 )
 CREATE_BACKEND = "from chalicelib.cli import create_backend_resources; create_backend_resources()"
+# moto's own server app (as moto.server's main builds it), with one request served at a time.
+SERIAL_MOTO_SERVER = """
+import sys, threading
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
+)
+app = DomainDispatcherApplication(create_backend_app)
+one_at_a_time = threading.Lock()
+def serialized(environ, start_response):
+    with one_at_a_time:
+        return list(app(environ, start_response))
+run_simple(sys.argv[1], int(sys.argv[2]), serialized, threaded=True,
+           request_handler=MotoRequestHandler)
+"""
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,7 @@ def _remaining(deadline: float) -> float:
 def _start_moto(port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+            [sys.executable, "-c", SERIAL_MOTO_SERVER, LOOPBACK, str(port)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,

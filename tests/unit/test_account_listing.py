@@ -4,9 +4,8 @@ from datetime import UTC, datetime
 
 from chalicelib.domain.odata import parse_filter
 from chalicelib.domain.paging import READ_BUDGET, Cursor
-from chalicelib.domain.passwords import HashParameters
 from chalicelib.domain.users import Identity, User, UserState
-from chalicelib.services.accounts import USER_FILTER_FIELDS, AccountService, ListQuery
+from chalicelib.services.accounts import USER_FILTER_FIELDS, ListQuery, list_users
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -47,8 +46,16 @@ class CountingUsers:
         return next((r for r in self.rows if r.id == user_id), None)
 
 
+class Listing:
+    def __init__(self, users):
+        self.users = users
+
+    def list(self, q):
+        return list_users(self.users, q)
+
+
 def service(users):
-    return AccountService(users, lambda: NOW, HashParameters(8, 1, 1))
+    return Listing(users)
 
 
 def query(text, top=100, cursor=None):

@@ -1,0 +1,48 @@
+"""Emails in the outbox: delivery states and the retry schedule."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+MAX_ATTEMPTS = 8
+_FIRST_RETRY = timedelta(minutes=5)
+_LONGEST_WAIT = timedelta(hours=6)
+
+
+class Delivery(StrEnum):
+    """Queued until sent; failed after MAX_ATTEMPTS; cancelled when its link died unsent."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Message:
+    """An email to send. ``values`` never hold secrets: links are minted when it is sent."""
+
+    id: str
+    template: str
+    to_email: str
+    user_id: str
+    values: dict[str, str]
+    created_at: datetime
+    next_attempt_at: datetime
+    link: tuple[str, str] | None = None
+    state: Delivery = Delivery.QUEUED
+    attempts: int = 0
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+def new_message_id() -> str:
+    return secrets.token_hex(12)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """5 minutes, doubling, at most 6 hours between attempts."""
+    return min(_FIRST_RETRY * (2 ** max(attempts - 1, 0)), _LONGEST_WAIT)

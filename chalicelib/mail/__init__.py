@@ -1,0 +1,1 @@
+"""Email: the APIM template set, sandboxed rendering, and sending through SES."""

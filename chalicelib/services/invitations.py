@@ -1,0 +1,209 @@
+"""Invitations and sign-up confirmations: one-time links that activate a pending account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from chalicelib.config import Settings
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.etag import next_version
+from chalicelib.domain.links import Link, LinkPurpose, LinkState, hash_token, new_link_id, new_token
+from chalicelib.domain.messages import Message
+from chalicelib.domain.passwords import HashParameters, hash_password, policy_problem
+from chalicelib.domain.users import User, UserState
+from chalicelib.errors import (
+    FieldProblem,
+    LinkUnusable,
+    StateConflict,
+    UnknownLink,
+    ValidationFailed,
+)
+from chalicelib.services.mailing import MailService
+from chalicelib.services.ports import Store, Tx
+
+TEMPLATES = {
+    LinkPurpose.INVITE: "inviteUserNotificationMessage",
+    LinkPurpose.SIGNUP: "confirmSignUpIdentityDefault",
+    LinkPurpose.RESET: "passwordResetIdentityDefault",
+}
+WELCOME = "newDeveloperNotificationMessage"
+_PROBLEMS = {
+    LinkState.EXPIRED: "This link has expired.",
+    LinkState.ACCEPTED: "This link has already been used.",
+    LinkState.REVOKED: "This link was revoked or replaced by a newer one.",
+}
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A link staged in a transaction, with what is needed to send its email after the commit."""
+
+    link: Link
+    token: str
+    message: Message
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """A link as the admin sees it: its state now and how its email fared."""
+
+    link: Link
+    state: LinkState
+    delivery: Message | None
+
+
+class InvitationService:
+    """Issues, resends, revokes, lists and accepts links."""
+
+    def __init__(
+        self,
+        store: Store,
+        mail: MailService,
+        settings: Settings,
+        clock: Clock,
+        hashing: HashParameters,
+    ) -> None:
+        self._store = store
+        self._mail = mail
+        self._settings = settings
+        self._clock = clock
+        self._hashing = hashing
+
+    def _lifetime(self, purpose: LinkPurpose) -> timedelta:
+        if purpose is LinkPurpose.RESET:
+            return timedelta(minutes=self._settings.reset_minutes)
+        return timedelta(hours=self._settings.invitation_hours)
+
+    def stage_issue(self, tx: Tx, user: User, purpose: LinkPurpose) -> IssuedLink:
+        """A new link and its email, in the caller's transaction."""
+        now = self._clock()
+        token, token_hash = new_token()
+        link_id = new_link_id(now)
+        message = self._mail.stage(tx, TEMPLATES[purpose], user, link_ref=(user.id, link_id))
+        link = Link(
+            user_id=user.id,
+            link_id=link_id,
+            purpose=purpose,
+            state=LinkState.PENDING,
+            token_hash=token_hash,
+            created_at=now,
+            expires_at=now + self._lifetime(purpose),
+            message_id=message.id,
+        )
+        self._store.links.stage_put(tx, link)
+        return IssuedLink(link, token, message)
+
+    def stage_kill_pending(self, tx: Tx, user_id: str, purposes: set[LinkPurpose]) -> None:
+        """Revoke every pending link of these purposes (a newer one replaces them)."""
+        now = self._clock()
+        for link in self._store.links.for_user(user_id, purposes):
+            if link.state is LinkState.PENDING:
+                self._store.links.stage_end(tx, link, LinkState.REVOKED, now)
+
+    def send(self, issued: IssuedLink) -> None:
+        self._mail.deliver(issued.message, issued.link, issued.token)
+
+    def resend(self, user_id: str) -> InvitationView:
+        """A new link with a new expiry; the old one stops working."""
+        user = self._store.users.require(user_id)
+        if user.state is not UserState.PENDING:
+            raise StateConflict(
+                f"User '{user_id}' is {user.state.value}; only pending users can be invited."
+            )
+        purpose = self._purpose_of(user_id)
+        tx = self._store.transaction()
+        self.stage_kill_pending(tx, user_id, {purpose})
+        issued = self.stage_issue(tx, user, purpose)
+        tx.commit()
+        self.send(issued)
+        return self._view(issued.link)
+
+    def revoke(self, user_id: str) -> list[InvitationView]:
+        """Kill the pending invitation (the account stays pending)."""
+        self._store.users.require(user_id)
+        pending = [
+            link
+            for link in self._store.links.for_user(
+                user_id, {LinkPurpose.INVITE, LinkPurpose.SIGNUP}
+            )
+            if link.state is LinkState.PENDING
+        ]
+        if not pending:
+            raise StateConflict(f"User '{user_id}' has no pending invitation to revoke.")
+        tx = self._store.transaction()
+        for link in pending:
+            self._store.links.stage_end(tx, link, LinkState.REVOKED, self._clock())
+        tx.commit()
+        return self.list(user_id)
+
+    def list(self, user_id: str) -> list[InvitationView]:
+        """Newest first: one Query for the links, one BatchGet for their emails."""
+        self._store.users.require(user_id)
+        links = self._store.links.for_user(user_id, {LinkPurpose.INVITE, LinkPurpose.SIGNUP})
+        ids = [link.message_id for link in links if link.message_id]
+        messages = self._store.outbox.get_many(ids) if ids else {}
+        now = self._clock()
+        return [
+            InvitationView(link, link.state_at(now), messages.get(link.message_id or ""))
+            for link in links
+        ]
+
+    def _view(self, link: Link) -> InvitationView:
+        return InvitationView(link, link.state_at(self._clock()), None)
+
+    def _purpose_of(self, user_id: str) -> LinkPurpose:
+        links = self._store.links.for_user(user_id, {LinkPurpose.INVITE, LinkPurpose.SIGNUP}, 1)
+        return links[0].purpose if links else LinkPurpose.INVITE
+
+    def open(self, token: str, purpose: LinkPurpose) -> tuple[Link, User]:
+        """What a link's page shows; reading never consumes the token."""
+        link = self._store.links.find_by_token(hash_token(token)) if token else None
+        if link is None or link.purpose is not purpose:
+            raise UnknownLink("This link is not valid. Check that you copied all of it.")
+        state = link.state_at(self._clock())
+        if state is not LinkState.PENDING:
+            raise LinkUnusable(_PROBLEMS[state], state.value)
+        user = self._store.users.get(link.user_id)
+        if (
+            user is None
+            or user.state is not UserState.PENDING
+            or (user.registration_date > link.created_at)
+        ):
+            raise LinkUnusable("This link no longer applies to an account.", "revoked")
+        return link, user
+
+    def accept(self, token: str, password: str | None) -> User:
+        """Set the password, activate the account, consume the token: exactly once."""
+        link, user = self.open(token, LinkPurpose.INVITE)
+        reason = (
+            "A password is required."
+            if not password
+            else policy_problem(password, user.email, user.first_name, user.last_name)
+        )
+        if reason:
+            raise ValidationFailed([FieldProblem("password", reason)])
+        assert password is not None
+        return self._activate(link, user, hash_password(password, self._hashing))
+
+    def confirm_signup(self, token: str) -> User:
+        """Confirm the address of a self-registered account (its password was given at creation)."""
+        link, user = self.open(token, LinkPurpose.SIGNUP)
+        return self._activate(link, user, user.password_hash)
+
+    def _activate(self, link: Link, user: User, password_hash: str | None) -> User:
+        now = self._clock()
+        active = replace(
+            user,
+            state=UserState.ACTIVE,
+            password_hash=password_hash,
+            version=next_version(user.version, now),
+        )
+        used = LinkUnusable(_PROBLEMS[LinkState.ACCEPTED], LinkState.ACCEPTED.value)
+        tx = self._store.transaction()
+        self._store.links.stage_end(tx, link, LinkState.ACCEPTED, now)
+        self._store.users.stage_replace(tx, user, active, on_fail=lambda: used)
+        welcome = self._mail.stage(tx, WELCOME, active)
+        tx.commit()
+        self._mail.deliver(welcome)
+        return active

@@ -1,0 +1,55 @@
+"""The scheduled sweep: expire links past their expiry, retry queued emails."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.links import LinkState
+from chalicelib.errors import LinkUnusable
+from chalicelib.services.mailing import MailService
+from chalicelib.services.ports import Store
+
+log = logging.getLogger("apim_users")
+# One run handles at most this many items of each kind; the next run (hourly) takes the rest.
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """Counts of what one run did."""
+
+    expired: int
+    sent: int
+    retried: int
+    failed: int
+    cancelled: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class SweepService:
+    """Idempotent, and safe to run twice at once: every change is conditional."""
+
+    def __init__(self, store: Store, mail: MailService, clock: Clock) -> None:
+        self._store = store
+        self._mail = mail
+        self._clock = clock
+
+    def run(self) -> SweepReport:
+        now = self._clock()
+        expired = 0
+        for link in list(self._store.links.due(now, BATCH)):
+            tx = self._store.transaction()
+            self._store.links.stage_end(tx, link, LinkState.EXPIRED, now)
+            try:
+                tx.commit()
+            except LinkUnusable:
+                continue  # accepted, revoked or expired by someone else meanwhile
+            expired += 1
+        mail = self._mail.retry_due(BATCH)
+        report = SweepReport(expired, mail.sent, mail.retried, mail.failed, mail.cancelled)
+        log.info("sweep done", extra={"sweep": report.as_dict()})
+        return report

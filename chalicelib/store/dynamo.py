@@ -1,0 +1,29 @@
+"""The DynamoDB store: every repository, and transactions that span them."""
+
+from __future__ import annotations
+
+from pynamodb.connection import Connection
+
+from chalicelib.config import Settings
+from chalicelib.store.links import LinkRepository
+from chalicelib.store.models import bind
+from chalicelib.store.outbox import OutboxRepository
+from chalicelib.store.tx import Tx
+from chalicelib.store.users import UserRepository
+
+
+class DynamoStore:
+    """Built once per container; PynamoDB caches one connection per model."""
+
+    def __init__(self, settings: Settings) -> None:
+        bind(settings)
+        self._region = settings.region
+        self._connection: Connection | None = None
+        self.users = UserRepository()
+        self.links = LinkRepository()
+        self.outbox = OutboxRepository()
+
+    def transaction(self) -> Tx:
+        if self._connection is None:
+            self._connection = Connection(region=self._region)
+        return Tx(self._connection)

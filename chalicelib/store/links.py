@@ -1,0 +1,110 @@
+"""The link repository: invitation, sign-up and reset links, found by token hash or by user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from chalicelib.domain.links import Link, LinkPurpose, LinkState
+from chalicelib.errors import LinkUnusable
+from chalicelib.store.models import LinkItem
+from chalicelib.store.tx import Tx, dynamodb_errors
+
+DUE = "pending"
+# Dead links stay readable this long (so a late click hears "expired", not "unknown").
+_KEEP_AFTER_EXPIRY = timedelta(days=90)
+
+
+def _to_link(item: LinkItem) -> Link:
+    return Link(
+        user_id=item.user_id,
+        link_id=item.link_id,
+        purpose=LinkPurpose(item.purpose),
+        state=LinkState(item.state),
+        token_hash=item.token_hash,
+        created_at=item.created_at,
+        expires_at=item.expires_at,
+        ended_at=item.ended_at,
+        message_id=item.message_id,
+    )
+
+
+def _to_item(link: Link) -> LinkItem:
+    return LinkItem(
+        user_id=link.user_id,
+        link_id=link.link_id,
+        purpose=link.purpose.value,
+        state=link.state.value,
+        token_hash=link.token_hash,
+        created_at=link.created_at,
+        expires_at=link.expires_at,
+        ended_at=link.ended_at,
+        message_id=link.message_id,
+        due=DUE if link.state is LinkState.PENDING else None,
+        purge_at=link.expires_at + _KEEP_AFTER_EXPIRY,
+    )
+
+
+def _gone() -> Exception:
+    return LinkUnusable("This link has already been used, revoked or replaced.")
+
+
+class LinkRepository:
+    """Links in DynamoDB; a pending link carries ``due`` so the sweep finds it by expiry."""
+
+    def stage_put(self, tx: Tx, link: Link) -> None:
+        tx.put(_to_item(link), LinkItem.link_id.does_not_exist(), None)
+
+    def stage_end(self, tx: Tx, link: Link, state: LinkState, now: datetime) -> None:
+        """pending -> accepted/expired/revoked, only if it is still pending with this token."""
+        tx.update(
+            LinkItem(user_id=link.user_id, link_id=link.link_id),
+            [LinkItem.state.set(state.value), LinkItem.ended_at.set(now), LinkItem.due.remove()],
+            (LinkItem.state == LinkState.PENDING.value) & (LinkItem.token_hash == link.token_hash),
+            _gone,
+        )
+
+    def stage_rotate(self, tx: Tx, link: Link, new_hash: str) -> None:
+        """A new token for a pending link whose email never went out (nobody saw the old one)."""
+        tx.update(
+            LinkItem(user_id=link.user_id, link_id=link.link_id),
+            [LinkItem.token_hash.set(new_hash)],
+            (LinkItem.state == LinkState.PENDING.value) & (LinkItem.token_hash == link.token_hash),
+            _gone,
+        )
+
+    def find_by_token(self, token_hash: str) -> Link | None:
+        with dynamodb_errors():
+            for item in LinkItem.by_token.query(token_hash, limit=1):
+                return _to_link(item)
+        return None
+
+    def get(self, user_id: str, link_id: str) -> Link | None:
+        with dynamodb_errors():
+            try:
+                return _to_link(LinkItem.get(user_id, link_id, consistent_read=True))
+            except LinkItem.DoesNotExist:
+                return None
+
+    def for_user(self, user_id: str, purposes: set[LinkPurpose], limit: int = 100) -> list[Link]:
+        """Newest first, one Query."""
+        condition = LinkItem.purpose.is_in(*[p.value for p in purposes])
+        with dynamodb_errors():
+            return [
+                _to_link(item)
+                for item in LinkItem.query(
+                    user_id,
+                    filter_condition=condition,
+                    scan_index_forward=False,
+                    limit=limit,
+                    consistent_read=True,
+                )
+            ]
+
+    def due(self, now: datetime, limit: int) -> Iterator[Link]:
+        """Pending links whose expiry has passed, oldest first, from the sparse index."""
+        with dynamodb_errors():
+            for item in LinkItem.due_index.query(
+                DUE, LinkItem.expires_at <= now, limit=limit, page_size=min(limit, 100)
+            ):
+                yield _to_link(item)
