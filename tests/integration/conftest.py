@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,16 @@ class LiveServer:
         str  # the whole Authorization header value: "SharedAccessSignature uid=...&ex=...&sn=..."
     )
     startup_seconds: float
+    mail_dir: Path  # the dev-server mail drop: every email the service sends, as .eml
+
+    def mail_to(self, address: str) -> list[EmailMessage]:
+        """Every message sent to ``address``, oldest first, parsed."""
+        found = []
+        for path in sorted(self.mail_dir.glob("*.eml")):
+            message = message_from_bytes(path.read_bytes(), policy=policy.default)
+            if address.lower() in str(message["To"]).lower():
+                found.append(message)
+        return found
 
     @property
     def api_url(self) -> str:
@@ -208,9 +220,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         _wait_for_moto(moto, endpoint, deadline, moto_log)
 
         env = _child_env(endpoint)
+        env["MAIL_DROP_DIR"] = str(logs / "mail")
         _create_backend(env, deadline, moto_log)
 
         port = free_port()
+        env["PORTAL_URL"] = f"http://{LOOPBACK}:{port}"
         with _fds_to(chalice_log):
             chalice = start_chalice_local(port, env=env)
         cleanup.callback(stop_process, chalice)
@@ -221,4 +235,5 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             service_path=SERVICE_PATH,
             token=_sign_token(),
             startup_seconds=time.monotonic() - started,
+            mail_dir=logs / "mail",
         )
