@@ -28,12 +28,21 @@ class Settings:
     email_locks_table: str
     links_table: str
     outbox_table: str
+    counters_table: str
+    groups_table: str
+    templates_table: str
     sender_email: str
     organization_name: str
     portal_url: str
     invitation_hours: float
     reset_minutes: float
     mail_drop_dir: str
+    session_hours: float
+    reset_floor_ms: int
+    signin_failures_per_account: int
+    signin_failures_per_address: int
+    resets_per_account: int
+    resets_per_address: int
     region: str
     argon2_memory_kib: int
     argon2_time_cost: int
@@ -77,12 +86,21 @@ def get_settings() -> Settings:
         email_locks_table=env("EMAIL_LOCKS_TABLE", f"{prefix}-email-locks"),
         links_table=env("LINKS_TABLE", f"{prefix}-links"),
         outbox_table=env("OUTBOX_TABLE", f"{prefix}-outbox"),
+        counters_table=env("COUNTERS_TABLE", f"{prefix}-counters"),
+        groups_table=env("GROUPS_TABLE", f"{prefix}-groups"),
+        templates_table=env("TEMPLATES_TABLE", f"{prefix}-templates"),
         sender_email=env("SENDER_EMAIL", "noreply@example.com"),
         organization_name=env("ORGANIZATION_NAME", "Contoso"),
         portal_url=env("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/"),
         invitation_hours=_float("INVITATION_LIFETIME_HOURS", 48.0),
         reset_minutes=_float("RESET_LIFETIME_MINUTES", 60.0),
         mail_drop_dir=env("MAIL_DROP_DIR", ""),
+        session_hours=_float("SESSION_HOURS", 8.0),
+        reset_floor_ms=_int("PUBLIC_RESPONSE_FLOOR_MS", 400),
+        signin_failures_per_account=_int("SIGNIN_FAILURES_PER_ACCOUNT_HOUR", 100),
+        signin_failures_per_address=_int("SIGNIN_FAILURES_PER_ADDRESS_HOUR", 1000),
+        resets_per_account=_int("RESETS_PER_ACCOUNT_HOUR", 5),
+        resets_per_address=_int("RESETS_PER_ADDRESS_HOUR", 50),
         region=env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 19456),
         argon2_time_cost=_int("ARGON2_TIME_COST", 2),

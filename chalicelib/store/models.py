@@ -65,6 +65,8 @@ class UserItem(Model):
     identities = ListAttribute(of=IdentityMap, default=list)
     version = NumberAttribute()
     password_hash = UnicodeAttribute(null=True)
+    # Changed on block, delete and password change: every user token signed before dies.
+    token_epoch = UnicodeAttribute(null=True)
 
     list_index = UserListIndex()
     email_index = UserEmailIndex()
@@ -163,7 +165,19 @@ class OutboxItem(Model):
     due_index = OutboxDueIndex()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (UserItem, EmailLockItem, LinkItem, OutboxItem)
+class CounterItem(Model):
+    """A fixed-window counter (throttling); one UpdateItem counts and reads it."""
+
+    class Meta:
+        table_name = "counters"
+        billing_mode = "PAY_PER_REQUEST"
+
+    key = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+    purge_at = TTLAttribute(null=True)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (UserItem, EmailLockItem, LinkItem, OutboxItem, CounterItem)
 
 
 def bind(settings: Settings) -> None:
@@ -173,6 +187,7 @@ def bind(settings: Settings) -> None:
         EmailLockItem: settings.email_locks_table,
         LinkItem: settings.links_table,
         OutboxItem: settings.outbox_table,
+        CounterItem: settings.counters_table,
     }
     for model, name in names.items():
         if model.Meta.table_name != name or getattr(model.Meta, "region", None) != settings.region:
