@@ -3,11 +3,11 @@
 from chalice import Chalice, Rate
 
 from chalicelib import wiring
-from chalicelib.api import groups, portal, users
+from chalicelib.api import groups, portal, signin, user_actions, users
 from chalicelib.api.routing import install
 
 app = Chalice(app_name="apim-users")
-install(app, users.router, groups.router, portal.router)
+install(app, users.router, user_actions.router, groups.router, portal.router, signin.router)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

@@ -206,9 +206,18 @@ def cmd_sweep(_: argparse.Namespace) -> int:
     return 0
 
 
+def user_token_for(user_id: str, hours: float) -> str:
+    """A user token for an existing user, signed as the API would sign it at sign-in."""
+    from chalicelib import wiring
+
+    user = wiring.store().users.require(user_id)
+    return wiring.sessions().mint(user, datetime.now(UTC) + timedelta(hours=hours))
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
-    print(f"SharedAccessSignature {management_token(args.hours)}")
+    token = user_token_for(args.user, args.hours) if args.user else management_token(args.hours)
+    print(f"SharedAccessSignature {token}")
     return 0
 
 
@@ -222,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     tables.set_defaults(run=cmd_create_tables)
     sweep = sub.add_parser("sweep", help="run the scheduled sweep once")
     sweep.set_defaults(run=cmd_sweep)
-    token = sub.add_parser("token", help="print a management SharedAccessSignature token")
+    token = sub.add_parser("token", help="print a management (or, with --user, a user) token")
     token.add_argument("--hours", type=float, default=24.0)
+    token.add_argument("--user", help="the id of the user the token is for")
     token.set_defaults(run=cmd_token)
     args = parser.parse_args(argv)
     return int(args.run(args))

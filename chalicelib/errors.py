@@ -84,3 +84,11 @@ class UnknownLink(DomainError):
 
 class StateConflict(DomainError):
     """The entity is not in a state that allows this (e.g. resending to an active user)."""
+
+
+class Throttled(DomainError):
+    """Too many attempts from this account or address in the current window."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

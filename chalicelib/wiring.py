@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from chalicelib.services.accounts import AccountService
     from chalicelib.services.invitations import InvitationService
     from chalicelib.services.mailing import MailService
+    from chalicelib.services.passwords import PasswordService
+    from chalicelib.services.sessions import SessionService
     from chalicelib.services.sweep import SweepService
+    from chalicelib.services.throttle import Throttle
     from chalicelib.store.dynamo import DynamoStore
 
 # Tests replace these two seams; nothing else is patched.
@@ -87,11 +90,56 @@ def sweep() -> SweepService:
     return SweepService(store(), mail(), lambda: clock())
 
 
+@cache
+def throttle() -> Throttle:
+    from chalicelib.services.throttle import Throttle
+
+    return Throttle(store().counters, lambda: clock())
+
+
+def _keys() -> list[str]:
+    from chalicelib.keys import management_keys
+
+    return management_keys(get_settings())
+
+
+@cache
+def passwords() -> PasswordService:
+    from chalicelib.services.passwords import PasswordService
+
+    return PasswordService(
+        store(),
+        invitations(),
+        mail(),
+        throttle(),
+        get_settings(),
+        lambda: clock(),
+        hash_parameters(),
+    )
+
+
+@cache
+def sessions() -> SessionService:
+    from chalicelib.services.sessions import SessionService
+
+    return SessionService(
+        store(),
+        invitations(),
+        mail(),
+        throttle(),
+        _keys,
+        get_settings(),
+        lambda: clock(),
+        hash_parameters(),
+    )
+
+
 def reset() -> None:
     """Forget every built service and seam (tests that change settings, the clock or SES)."""
     global clock, mailer_override
     clock = system_clock
     mailer_override = None
-    for built in (store, _ses_mailer, mail, invitations, accounts, sweep):
+    built_services = (store, _ses_mailer, mail, invitations, accounts, sweep)
+    for built in (*built_services, throttle, passwords, sessions):
         built.cache_clear()
     get_settings.cache_clear()

@@ -12,6 +12,8 @@ os.environ.update(
     ARGON2_MEMORY_KIB="8",
     ARGON2_TIME_COST="1",
     ARGON2_PARALLELISM="1",
+    # The enumeration floor of public endpoints is measured in bench/, not waited for in tests.
+    PUBLIC_RESPONSE_FLOOR_MS="0",
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("APIM_KEYS_PARAMETER", None)

@@ -25,3 +25,21 @@ def authenticate_management(authorization: str | None) -> str:
         # One message for forged, expired and foreign tokens: no oracle for which part failed.
         raise NotAuthenticated("The access token is invalid or expired.")
     return token.uid
+
+
+def user_token_text(headers: dict[str, str], cookie_name: str) -> str:
+    """A user token from ``SharedAccessSignature ...``, a bare token, or the session cookie."""
+    header = (headers.get("authorization") or "").strip()
+    scheme, _, rest = header.partition(" ")
+    if scheme.lower() in {"sharedaccesssignature", "bearer"}:
+        rest = rest.strip()
+        if rest.startswith("token="):
+            rest = rest[len("token=") :].split(",", 1)[0].strip().strip('"')
+        return rest
+    if header:
+        return header
+    for part in (headers.get("cookie") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == cookie_name:
+            return value
+    return ""

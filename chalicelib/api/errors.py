@@ -21,6 +21,7 @@ ERROR_TABLE: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.LinkUnusable: (410, "Gone"),
     errors.UnknownLink: (404, "ResourceNotFound"),
     errors.PreconditionFailed: (412, "PreconditionFailed"),
+    errors.Throttled: (429, "TooManyRequests"),
     errors.ServiceBusy: (503, "ServiceUnavailable"),
 }
 INTERNAL = (500, "InternalServerError")
@@ -53,6 +54,8 @@ def error_response(exc: errors.DomainError, headers: dict[str, str] | None = Non
     merged = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
     if status == 401:
         merged["WWW-Authenticate"] = 'SharedAccessSignature realm="management"'
+    if isinstance(exc, errors.Throttled):
+        merged["Retry-After"] = str(exc.retry_after)
     return Response(body=json.dumps(body), status_code=status, headers=merged)
 
 

@@ -41,12 +41,13 @@ def form(call: Call) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
-def problem(call: Call, exc: DomainError) -> Response:
+def problem(call: Call, exc: DomainError, advice: str = ADVICE) -> Response:
+    """The page (or, for JSON callers, the APIM error) for a link that cannot be used."""
     if wants_json(call):
         return error_response(exc)
     status = 410 if isinstance(exc, LinkUnusable) else 404
     title = "This link has expired" if getattr(exc, "reason", "") == "expired" else "Link not valid"
-    return page("problem.html", call.path, status, title=title, message=exc.message, advice=ADVICE)
+    return page("problem.html", call.path, status, title=title, message=exc.message, advice=advice)
 
 
 @router.route("/portal.css", "GET")

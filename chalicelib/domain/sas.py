@@ -99,3 +99,15 @@ def is_valid(token: SasToken, keys: list[str], now: datetime) -> bool:
             # Check every key without short-circuit so timing does not tell which key matched.
             valid |= hmac.compare_digest(expected.encode(), token.signature.encode())
     return valid
+
+
+def user_key(key: str, user_id: str, epoch: str) -> str:
+    """The key a user's tokens are signed with: derived from a management key and the user's
+    token epoch, so changing the epoch (block, delete, new password) kills every older token."""
+    mac = hmac.new(key.encode("utf-8"), f"user\n{user_id}\n{epoch}".encode(), hashlib.sha512)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def user_token(user_id: str, epoch: str, expiry: datetime, key: str) -> str:
+    """APIM's compact user token ``{userId}&{yyyyMMddHHmm}&{signature}``."""
+    return compact_token(user_id, expiry, user_key(key, user_id, epoch))

@@ -64,6 +64,7 @@ class User:
     identities: tuple[Identity, ...]
     version: int
     password_hash: str | None = field(default=None, repr=False)
+    token_epoch: str = field(default="", repr=False)
 
     @property
     def email_key(self) -> str:
@@ -289,3 +290,10 @@ def basic_identities(email: str, given: tuple[Identity, ...] | None) -> tuple[Id
     """The user's identities: the given non-Basic ones plus a Basic one whose id is the email."""
     others = tuple(i for i in (given or ()) if i.provider.lower() != "basic")
     return (Identity("Basic", email), *others)
+
+
+def new_token_epoch() -> str:
+    """A fresh epoch: user tokens signed under the previous one stop verifying."""
+    import secrets
+
+    return secrets.token_hex(8)

@@ -9,6 +9,7 @@ from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version, version_from_if_match
 from chalicelib.domain.groups import DEVELOPERS, Group
 from chalicelib.domain.links import LinkPurpose
+from chalicelib.domain.messages import Message
 from chalicelib.domain.odata import (
     ALL_FUNCTIONS,
     ALL_OPS,
@@ -26,12 +27,13 @@ from chalicelib.domain.users import (
     UserState,
     basic_identities,
     email_key,
+    new_token_epoch,
     read_changes,
 )
 from chalicelib.errors import FieldProblem, IdTaken, PreconditionFailed, ValidationFailed
 from chalicelib.services.invitations import WELCOME, InvitationService
 from chalicelib.services.mailing import MailService
-from chalicelib.services.ports import Store, Users
+from chalicelib.services.ports import Store, Tx, Users
 
 _PURPOSES = {Confirmation.INVITE: LinkPurpose.INVITE, Confirmation.SIGNUP: LinkPurpose.SIGNUP}
 NO_FUNCTIONS: frozenset[str] = frozenset()
@@ -87,6 +89,7 @@ def require_if_match(if_match: str | None) -> str:
 
 
 CLOSED = "accountClosedDeveloper"
+PASSWORD_CHANGED = "passwordResetByAdminNotificationMessage"
 
 
 class AccountService:
@@ -130,6 +133,7 @@ class AccountService:
                 identities=basic_identities(draft.email, draft.identities),
                 version=next_version(0, now),
                 password_hash=password_hash,
+                token_epoch=new_token_epoch(),
             )
             tx = self._store.transaction()
             self._users.stage_create(tx, fresh)
@@ -164,17 +168,22 @@ class AccountService:
             version=next_version(existing.version, now),
             password_hash=password_hash or existing.password_hash,
         )
-        tx = self._store.transaction()
-        issued = None
-        if purpose and existing.state is UserState.PENDING:
-            # Inviting a pending user again replaces the old link (expired or not).
+        reinvite = purpose is not None and existing.state is UserState.PENDING
+        if reinvite:
             updated = replace(updated, state=UserState.PENDING)
+        tx = self._store.transaction()
+        updated, notice = self._stage_consequences(tx, existing, updated)
+        issued = None
+        if reinvite and purpose is not None:
+            # Inviting a pending user again replaces the old link (expired or not).
             self._invitations.stage_kill_pending(tx, user_id, set(_PURPOSES.values()))
             issued = self._invitations.stage_issue(tx, updated, purpose)
         self._users.stage_replace(tx, existing, updated)
         tx.commit()
         if issued:
             self._invitations.send(issued)
+        if notice:
+            self._mail.deliver(notice)
         return updated, False
 
     def get(self, user_id: str) -> User:
@@ -202,9 +211,29 @@ class AccountService:
             password_hash=self._hash(changes.password) or existing.password_hash,
         )
         tx = self._store.transaction()
+        updated, notice = self._stage_consequences(tx, existing, updated)
         self._users.stage_replace(tx, existing, updated)
         tx.commit()
+        if notice:
+            self._mail.deliver(notice)
         return updated
+
+    def _stage_consequences(self, tx: Tx, old: User, new: User) -> tuple[User, Message | None]:
+        """What a block or a new password implies, in the same transaction as the change.
+
+        Both end every user token (a new epoch) and kill outstanding links: a block kills
+        invitation and reset links, a new password the reset links, and activating again brings
+        none of them back. A new password set by the admin is announced by email, without it.
+        """
+        blocked = new.state is UserState.BLOCKED and old.state is not UserState.BLOCKED
+        new_password = new.password_hash != old.password_hash and new.password_hash is not None
+        if not (blocked or new_password):
+            return new, None
+        new = replace(new, token_epoch=new_token_epoch())
+        purposes = set(LinkPurpose) if blocked else {LinkPurpose.RESET}
+        self._invitations.stage_kill_pending(tx, old.id, purposes)
+        notice = self._mail.stage(tx, PASSWORD_CHANGED, new) if new_password else None
+        return new, notice
 
     def delete(self, user_id: str, if_match: str | None, notify: bool = False) -> None:
         """DELETE: If-Match required; the email is free again and pending links die with it."""

@@ -156,7 +156,9 @@ class InvitationService:
         links = self._store.links.for_user(user_id, {LinkPurpose.INVITE, LinkPurpose.SIGNUP}, 1)
         return links[0].purpose if links else LinkPurpose.INVITE
 
-    def open(self, token: str, purpose: LinkPurpose) -> tuple[Link, User]:
+    def open(
+        self, token: str, purpose: LinkPurpose, user_state: UserState = UserState.PENDING
+    ) -> tuple[Link, User]:
         """What a link's page shows; reading never consumes the token."""
         link = self._store.links.find_by_token(hash_token(token)) if token else None
         if link is None or link.purpose is not purpose:
@@ -167,7 +169,7 @@ class InvitationService:
         user = self._store.users.get(link.user_id)
         if (
             user is None
-            or user.state is not UserState.PENDING
+            or user.state is not user_state
             or (user.registration_date > link.created_at)
         ):
             raise LinkUnusable("This link no longer applies to an account.", "revoked")

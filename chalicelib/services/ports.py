@@ -55,10 +55,16 @@ class Outbox(Protocol):
     def due(self, now: datetime, limit: int) -> Iterator[Message]: ...
 
 
+class Counters(Protocol):
+    def add(self, key: str, window_end: datetime) -> int: ...
+    def read(self, keys: list[str]) -> dict[str, int]: ...
+
+
 class Store(Protocol):
     users: Users
     links: Links
     outbox: Outbox
+    counters: Counters
 
     def transaction(self) -> Tx: ...
 

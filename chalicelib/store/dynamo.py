@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.connection import Connection
 
 from chalicelib.config import Settings
+from chalicelib.store.counters import CounterRepository
 from chalicelib.store.links import LinkRepository
 from chalicelib.store.models import bind
 from chalicelib.store.outbox import OutboxRepository
@@ -22,6 +23,7 @@ class DynamoStore:
         self.users = UserRepository()
         self.links = LinkRepository()
         self.outbox = OutboxRepository()
+        self.counters = CounterRepository()
 
     def transaction(self) -> Tx:
         if self._connection is None:

@@ -22,6 +22,7 @@ def _to_user(item: UserItem) -> User:
         identities=tuple(Identity(i.provider, i.id) for i in item.identities or []),
         version=int(item.version),
         password_hash=item.password_hash,
+        token_epoch=item.token_epoch or "",
     )
 
 
@@ -39,6 +40,7 @@ def _to_item(user: User) -> UserItem:
         identities=[IdentityMap(provider=i.provider, id=i.id) for i in user.identities],
         version=user.version,
         password_hash=user.password_hash,
+        token_epoch=user.token_epoch or None,
     )
 
 

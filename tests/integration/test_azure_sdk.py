@@ -239,3 +239,33 @@ def test_an_email_already_in_use_is_a_conflict(client):
         create_user(client, new_id(), email=email_for(owner_id).upper())
     assert conflict.value.status_code == 409
     assert conflict.value.error.code == "Conflict"
+
+
+def test_password_reset_email_token_and_sso_url(client, live_server):
+    from azure.mgmt.apimanagement.models import UserTokenParameters
+
+    user_id = new_id()
+    create_user(client, user_id, password="a strong passphrase here")
+    # 204 is the only status the SDK accepts for the reset email.
+    assert client.user_confirmation_password.send(RG, SERVICE, user_id) is None
+    [mail] = live_server.mail_to(email_for(user_id))
+    assert "/confirm-v2/password?token=" in mail.get_body(("plain",)).get_content()
+
+    expiry = datetime.now(UTC) + timedelta(days=2)
+    token = client.user.get_shared_access_token(
+        RG, SERVICE, user_id, UserTokenParameters(key_type="primary", expiry=expiry)
+    ).value
+    assert token.startswith(f"{user_id}&{expiry.strftime('%Y%m%d%H%M')}&")
+    me = __import__("requests").get(
+        live_server.base_url + "/me",
+        headers={"Authorization": f'SharedAccessSignature token="{token}",refresh="true"'},
+        timeout=10,
+    )
+    assert me.status_code == 200
+    assert me.json()["name"] == user_id
+
+    url = client.user.generate_sso_url(RG, SERVICE, user_id).value
+    assert url.startswith(live_server.base_url + "/signin-sso?token=")
+    signed_in = __import__("requests").get(url, timeout=10)
+    assert signed_in.status_code == 200
+    assert "apim_session=" in signed_in.headers["Set-Cookie"]

@@ -1,0 +1,232 @@
+"""Developer sign-in, SSO, own profile and password, and password reset pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from chalice import Response
+
+from chalicelib import wiring
+from chalicelib.api.auth import user_token_text
+from chalicelib.api.envelope import json_response, user_entity
+from chalicelib.api.errors import error_response
+from chalicelib.api.pages import page
+from chalicelib.api.portal import form, problem, wants_json
+from chalicelib.api.routing import Call, Router
+from chalicelib.config import get_settings
+from chalicelib.domain.users import User
+from chalicelib.errors import DomainError, NotAuthenticated, Throttled, ValidationFailed
+
+router = Router(management=False)
+RESET = "/confirm-v2/password"
+SESSION_COOKIE = "apim_session"
+RESET_ACCEPTED = (
+    "If an account exists for this address, we sent it an email with a link to choose a new "
+    "password."
+)
+
+
+def pad_to_floor(
+    started: float,
+    floor_ms: int,
+    now: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Answer no sooner than ``floor_ms`` after ``started``, so timing tells nothing."""
+    remaining = floor_ms / 1000 - (now() - started)
+    if remaining > 0:
+        sleep(remaining)
+
+
+def _session_cookie(token: str, max_age: int) -> str:
+    secure = "" if get_settings().stage == "local" else "; Secure"
+    return f"{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+
+
+def _token_header(token: str) -> str:
+    return f'token="{token}",refresh="true"'
+
+
+def _basic_credentials(call: Call) -> tuple[str, str] | None:
+    header = call.header("authorization") or ""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        email, sep, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (email, password) if sep else None
+
+
+def _signed_in(call: Call, user: User, token: str, seconds: int) -> Response:
+    headers = {"ocp-apim-sas-token": _token_header(token)}
+    if wants_json(call) or _basic_credentials(call):
+        body = {"value": token, "userId": user.id, "expiresIn": seconds}
+        return json_response(body, headers=headers)
+    response = page(
+        "done.html",
+        call.path,
+        title="You are signed in",
+        message=f"Welcome back, {user.first_name}. You are signed in as {user.email}.",
+    )
+    response.headers.update(headers)
+    response.headers["Set-Cookie"] = _session_cookie(token, seconds)
+    return response
+
+
+@router.route("/signin", "GET")
+def signin_page(call: Call) -> Response:
+    return page("signin.html", call.path, title="Sign in", action="signin", email="", error=None)
+
+
+@router.route("/signin", "POST")
+def sign_in(call: Call) -> Response:
+    """JSON ``{email, password}``, a form, or a Basic Authorization header."""
+    credentials = _basic_credentials(call)
+    if credentials is None:
+        fields = form(call)
+        credentials = (fields.get("email", ""), fields.get("password", ""))
+    email, password = credentials
+    try:
+        user, token, _ = wiring.sessions().sign_in(email, password, call.source_ip)
+    except (NotAuthenticated, Throttled) as exc:
+        if wants_json(call) or _basic_credentials(call):
+            return error_response(exc)
+        status = 429 if isinstance(exc, Throttled) else 401
+        return page(
+            "signin.html",
+            call.path,
+            status,
+            title="Sign in",
+            action="signin",
+            email=email,
+            error=exc.message,
+        )
+    seconds = int(get_settings().session_hours * 3600)
+    return _signed_in(call, user, token, seconds)
+
+
+@router.route("/signin-sso", "GET")
+def sign_in_sso(call: Call) -> Response:
+    """The link of ``generateSsoUrl``: signs the developer in and starts a portal session."""
+    try:
+        user = wiring.sessions().authenticate(call.query.get("token", ""))
+    except NotAuthenticated as exc:
+        if wants_json(call):
+            return error_response(exc)
+        return page(
+            "problem.html",
+            call.path,
+            401,
+            title="Sign-in link not valid",
+            message=exc.message,
+            advice="Sign in with your email and password, or ask for a new link.",
+        )
+    seconds = int(get_settings().session_hours * 3600)
+    expiry = wiring.clock() + timedelta(seconds=seconds)
+    return _signed_in(call, user, wiring.sessions().mint(user, expiry), seconds)
+
+
+def _me(call: Call) -> User:
+    return wiring.sessions().authenticate(user_token_text(call.headers, SESSION_COOKIE))
+
+
+@router.route("/me", "GET")
+def me(call: Call) -> Response:
+    """The signed-in developer's own profile."""
+    user = _me(call)
+    return json_response(user_entity(user), etag_version=user.version)
+
+
+@router.route("/me/password", "POST")
+def change_password(call: Call) -> Response:
+    """``{currentPassword, newPassword}``; answers a fresh token, every older one dies."""
+    user = _me(call)
+    fields = form(call)
+    token = wiring.sessions().change_password(
+        user, fields.get("currentPassword"), fields.get("newPassword")
+    )
+    headers = {"ocp-apim-sas-token": _token_header(token)}
+    return json_response({"value": token, "userId": user.id}, headers=headers)
+
+
+@router.route("/password-reset", "GET")
+def reset_request_page(call: Call) -> Response:
+    return page(
+        "reset_request.html",
+        call.path,
+        title="Reset your password",
+        action="password-reset",
+        sent=None,
+    )
+
+
+@router.route("/password-reset", "POST")
+def request_reset(call: Call) -> Response:
+    """202 with the same body, in about the same time, whether or not the address exists."""
+    started = time.monotonic()
+    try:
+        wiring.passwords().request(form(call).get("email", ""), call.source_ip)
+    finally:
+        pad_to_floor(started, get_settings().reset_floor_ms)
+    if wants_json(call):
+        return json_response({"status": "accepted", "message": RESET_ACCEPTED}, 202)
+    return page(
+        "reset_request.html",
+        call.path,
+        202,
+        title="Check your email",
+        action="password-reset",
+        sent=RESET_ACCEPTED,
+    )
+
+
+def _reset_form(call: Call, token: str, error: str | None = None) -> Response:
+    link, user = wiring.passwords().open(token)
+    return page(
+        "reset.html",
+        call.path,
+        400 if error else 200,
+        title="Choose a new password",
+        user=user,
+        token=token,
+        action="password",
+        expires=link.expires_at.strftime("%d %B %Y, %H:%M UTC"),
+        error=error,
+    )
+
+
+@router.route(RESET, "GET")
+def show_reset(call: Call) -> Response:
+    try:
+        return _reset_form(call, call.query.get("token", ""))
+    except DomainError as exc:
+        return problem(call, exc, "Ask for a new link on the sign-in page.")
+
+
+@router.route(RESET, "POST")
+def reset_password(call: Call) -> Response:
+    fields = form(call)
+    token = fields.get("token", "")
+    try:
+        try:
+            user = wiring.passwords().reset(token, fields.get("password"))
+        except ValidationFailed as exc:
+            if wants_json(call):
+                raise
+            return _reset_form(call, token, exc.details[0].message)
+    except DomainError as exc:
+        return problem(call, exc, "Ask for a new link on the sign-in page.")
+    if wants_json(call):
+        return json_response({"userId": user.id, "state": user.state.value})
+    return page(
+        "done.html",
+        call.path,
+        title="Your password is changed",
+        message="Your new password is set. Sign in with it; other sessions were signed out.",
+    )

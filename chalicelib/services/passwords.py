@@ -1,0 +1,102 @@
+"""Password reset by email (admin-sent or self-service), and the reset page's POST."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from chalicelib.config import Settings
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.etag import next_version
+from chalicelib.domain.links import Link, LinkPurpose, LinkState
+from chalicelib.domain.passwords import HashParameters, hash_password, policy_problem
+from chalicelib.domain.users import User, UserState, email_key, new_token_epoch
+from chalicelib.errors import FieldProblem, LinkUnusable, StateConflict, ValidationFailed
+from chalicelib.services.accounts import PASSWORD_CHANGED as CHANGED
+from chalicelib.services.invitations import InvitationService
+from chalicelib.services.mailing import MailService
+from chalicelib.services.ports import Store
+from chalicelib.services.throttle import Throttle
+
+
+class PasswordService:
+    """Reset links live an hour (configurable); a new one, a new password or a block kills them."""
+
+    def __init__(
+        self,
+        store: Store,
+        invitations: InvitationService,
+        mail: MailService,
+        throttle: Throttle,
+        settings: Settings,
+        clock: Clock,
+        hashing: HashParameters,
+    ) -> None:
+        self._store = store
+        self._invitations = invitations
+        self._mail = mail
+        self._throttle = throttle
+        self._settings = settings
+        self._clock = clock
+        self._hashing = hashing
+
+    def _send_link(self, user: User) -> None:
+        tx = self._store.transaction()
+        self._invitations.stage_kill_pending(tx, user.id, {LinkPurpose.RESET})
+        issued = self._invitations.stage_issue(tx, user, LinkPurpose.RESET)
+        tx.commit()
+        self._invitations.send(issued)
+
+    def send_by_admin(self, user_id: str) -> None:
+        """The admin's "Reset password": an email with a one-time link."""
+        user = self._store.users.require(user_id)
+        if user.state is not UserState.ACTIVE:
+            hint = " Resend the invitation instead." if user.state is UserState.PENDING else ""
+            raise StateConflict(
+                f"User '{user_id}' is {user.state.value}; only active users can reset.{hint}"
+            )
+        self._send_link(user)
+
+    def request(self, email: str, client: str) -> None:
+        """Self-service: the same outcome for every address; mail only to an active account."""
+        key = email_key(email)
+        self._throttle.count(
+            {
+                f"reset:account:{key}": self._settings.resets_per_account,
+                f"reset:address:{client}": self._settings.resets_per_address,
+            },
+            refuse=True,
+        )
+        user = self._store.users.find_by_email(key) if key else None
+        if user is not None and user.state is UserState.ACTIVE:
+            self._send_link(user)
+
+    def open(self, token: str) -> tuple[Link, User]:
+        link, user = self._invitations.open(token, LinkPurpose.RESET, UserState.ACTIVE)
+        return link, user
+
+    def reset(self, token: str, password: str | None) -> User:
+        """Set the new password, consume the link, end every session, say so by email."""
+        link, user = self.open(token)
+        reason = (
+            "A password is required."
+            if not password
+            else policy_problem(password, user.email, user.first_name, user.last_name)
+        )
+        if reason:
+            raise ValidationFailed([FieldProblem("password", reason)])
+        assert password is not None
+        now = self._clock()
+        changed = replace(
+            user,
+            password_hash=hash_password(password, self._hashing),
+            token_epoch=new_token_epoch(),
+            version=next_version(user.version, now),
+        )
+        used = LinkUnusable("This link has already been used.", LinkState.ACCEPTED.value)
+        tx = self._store.transaction()
+        self._store.links.stage_end(tx, link, LinkState.ACCEPTED, now)
+        self._store.users.stage_replace(tx, user, changed, on_fail=lambda: used)
+        notice = self._mail.stage(tx, CHANGED, changed)
+        tx.commit()
+        self._mail.deliver(notice)
+        return changed

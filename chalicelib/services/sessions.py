@@ -1,0 +1,168 @@
+"""Developer sign-in and user tokens (APIM's compact SharedAccessSignature form)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from urllib.parse import quote
+
+from chalicelib.config import Settings
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.etag import next_version
+from chalicelib.domain.links import LinkPurpose
+from chalicelib.domain.passwords import (
+    HashParameters,
+    hash_password,
+    policy_problem,
+    verify_password,
+)
+from chalicelib.domain.sas import SasToken, is_valid, parse_token, user_key, user_token
+from chalicelib.domain.users import User, UserState, email_key, new_token_epoch
+from chalicelib.errors import FieldProblem, NotAuthenticated, ValidationFailed
+from chalicelib.services.invitations import InvitationService
+from chalicelib.services.mailing import MailService
+from chalicelib.services.passwords import CHANGED
+from chalicelib.services.ports import Store
+from chalicelib.services.throttle import Throttle
+
+MAX_TOKEN_LIFETIME = timedelta(days=30)
+SSO_LIFETIME = timedelta(minutes=10)
+SIGN_IN_FAILED = "The email or password is not correct."
+
+
+@cache
+def _dummy_hash(params: HashParameters) -> str:
+    """Unknown emails are checked against this, so they take as long as known ones."""
+    return hash_password("not a real password, only here to spend time", params)
+
+
+class SessionService:
+    """Signs developers in and checks their tokens; blocked, pending or deleted users never pass."""
+
+    def __init__(
+        self,
+        store: Store,
+        invitations: InvitationService,
+        mail: MailService,
+        throttle: Throttle,
+        keys: Callable[[], list[str]],
+        settings: Settings,
+        clock: Clock,
+        hashing: HashParameters,
+    ) -> None:
+        self._store = store
+        self._invitations = invitations
+        self._mail = mail
+        self._throttle = throttle
+        self._keys = keys
+        self._settings = settings
+        self._clock = clock
+        self._hashing = hashing
+
+    def mint(self, user: User, expiry: datetime, key_type: str = "primary") -> str:
+        keys = self._keys()
+        key = keys[1] if key_type == "secondary" and len(keys) > 1 else keys[0]
+        return user_token(user.id, user.token_epoch, expiry, key)
+
+    def sign_in(self, email: str, password: str, client: str) -> tuple[User, str, datetime]:
+        """A user token for the right email and password of an active account; else 401."""
+        key = email_key(email)
+        limits = {
+            f"signin:account:{key}": self._settings.signin_failures_per_account,
+            f"signin:address:{client}": self._settings.signin_failures_per_address,
+        }
+        self._throttle.check(limits)
+        user = self._store.users.find_by_email(key) if key else None
+        stored = user.password_hash if user and user.password_hash else None
+        matches = verify_password(stored or _dummy_hash(self._hashing), password, self._hashing)
+        if user is None or stored is None or not matches or user.state is not UserState.ACTIVE:
+            self._throttle.count(limits, refuse=False)
+            raise NotAuthenticated(SIGN_IN_FAILED)
+        expiry = self._clock() + timedelta(hours=self._settings.session_hours)
+        return user, self.mint(user, expiry), expiry
+
+    def issue(self, user_id: str, key_type: str | None, expiry_text: object) -> str:
+        """The admin's ``POST /users/{id}/token``: expiry required, at most 30 days ahead."""
+        problems = []
+        if key_type not in {None, "primary", "secondary"}:
+            problems.append(FieldProblem("keyType", "'keyType' must be primary or secondary."))
+        expiry = _parse_expiry(expiry_text)
+        now = self._clock()
+        if expiry is None:
+            problems.append(FieldProblem("expiry", "'expiry' must be an ISO 8601 date-time."))
+        elif not now < expiry <= now + MAX_TOKEN_LIFETIME:
+            problems.append(
+                FieldProblem("expiry", "'expiry' must be in the future, at most 30 days ahead.")
+            )
+        if problems:
+            raise ValidationFailed(problems)
+        user = self._store.users.require(user_id)
+        assert expiry is not None
+        return self.mint(user, expiry, key_type or "primary")
+
+    def sso_url(self, user_id: str) -> str:
+        """A short-lived link that signs the developer in to the portal."""
+        user = self._store.users.require(user_id)
+        token = self.mint(user, self._clock() + SSO_LIFETIME)
+        return f"{self._settings.portal_url}/signin-sso?token={quote(token, safe='')}"
+
+    def authenticate(self, token_text: str) -> User:
+        """The active user a token belongs to; refused on the very next request after a block."""
+        token = parse_token(token_text) if token_text else None
+        user = self._store.users.get(token.uid) if token else None
+        if token is None or user is None or not self._signed_for(token, user):
+            raise NotAuthenticated("The user token is invalid or expired.")
+        if user.state is not UserState.ACTIVE:
+            raise NotAuthenticated("The user token is invalid or expired.")
+        return user
+
+    def _signed_for(self, token: SasToken, user: User) -> bool:
+        keys = [user_key(k, user.id, user.token_epoch) for k in self._keys()]
+        return is_valid(token, keys, self._clock())
+
+    def change_password(self, user: User, current: str | None, new: str | None) -> str:
+        """The developer's own change: the current password is required; older tokens die."""
+        if (
+            not current
+            or not user.password_hash
+            or not verify_password(user.password_hash, current, self._hashing)
+        ):
+            raise ValidationFailed(
+                [FieldProblem("currentPassword", "The current password is not correct.")]
+            )
+        reason = (
+            "A new password is required."
+            if not new
+            else policy_problem(new, user.email, user.first_name, user.last_name)
+        )
+        if reason:
+            raise ValidationFailed([FieldProblem("newPassword", reason)])
+        assert new is not None
+        now = self._clock()
+        changed = replace(
+            user,
+            password_hash=hash_password(new, self._hashing),
+            token_epoch=new_token_epoch(),
+            version=next_version(user.version, now),
+        )
+        tx = self._store.transaction()
+        self._store.users.stage_replace(tx, user, changed)
+        self._invitations.stage_kill_pending(tx, user.id, {LinkPurpose.RESET})
+        notice = self._mail.stage(tx, CHANGED, changed)
+        tx.commit()
+        self._mail.deliver(notice)
+        return self.mint(changed, now + timedelta(hours=self._settings.session_hours))
+
+
+def _parse_expiry(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
