@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint clean
+.PHONY: dev test lint clean deploy-files package bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,23 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# The generated deployment files (tests/deploy/stack.py): the prod stage's merge template and IAM
+# policy in .chalice/, and requirements.txt. Run after changing a model, a function or pyproject.
+deploy-files: $(STAMP)
+	$(BIN)/python -m tests.deploy.stack --write
+
+# The prod stage as CloudFormation: build/package/sam.json + deployment.zip (README: Deploy).
+package: $(STAMP)
+	$(BIN)/python -m tests.deploy.stack --check
+	rm -rf build/package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage prod \
+		--merge-template .chalice/prod-resources.json build/package
+	$(BIN)/cfn-lint build/package/sam.json
+
+# Measurements, not tests (bench/): prints a table, writes bench/results.json; docs/performance.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV)

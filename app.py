@@ -3,14 +3,40 @@
 from chalice import Chalice, Rate
 
 from chalicelib import wiring
-from chalicelib.api import groups, portal, signin, user_actions, users
+from chalicelib.api import (
+    authorizer,
+    groups,
+    openapi,
+    portal,
+    signin,
+    subscriptions,
+    templates,
+    user_actions,
+    users,
+)
 from chalicelib.api.routing import install
 
 app = Chalice(app_name="apim-users")
-install(app, users.router, user_actions.router, groups.router, portal.router, signin.router)
+install(
+    app,
+    users.router,
+    user_actions.router,
+    groups.router,
+    templates.router,
+    subscriptions.router,
+    portal.router,
+    signin.router,
+    openapi.router,
+)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def sweep(event: object) -> dict[str, int]:
     """Expire links past their expiry and retry queued emails."""
     return wiring.sweep().run().as_dict()
+
+
+@app.lambda_function(name="subscription_key_authorizer")
+def subscription_key_authorizer(event: dict, context: object) -> dict:
+    """API Gateway REQUEST authorizer: allows a call only with an active key of an active owner."""
+    return authorizer.authorize(event)

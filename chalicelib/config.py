@@ -31,6 +31,9 @@ class Settings:
     counters_table: str
     groups_table: str
     templates_table: str
+    products_table: str
+    subscriptions_table: str
+    subscription_keys_table: str
     sender_email: str
     organization_name: str
     portal_url: str
@@ -89,6 +92,9 @@ def get_settings() -> Settings:
         counters_table=env("COUNTERS_TABLE", f"{prefix}-counters"),
         groups_table=env("GROUPS_TABLE", f"{prefix}-groups"),
         templates_table=env("TEMPLATES_TABLE", f"{prefix}-templates"),
+        products_table=env("PRODUCTS_TABLE", f"{prefix}-products"),
+        subscriptions_table=env("SUBSCRIPTIONS_TABLE", f"{prefix}-subscriptions"),
+        subscription_keys_table=env("SUBSCRIPTION_KEYS_TABLE", f"{prefix}-subscription-keys"),
         sender_email=env("SENDER_EMAIL", "noreply@example.com"),
         organization_name=env("ORGANIZATION_NAME", "Contoso"),
         portal_url=env("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/"),

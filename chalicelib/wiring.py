@@ -12,11 +12,14 @@ from chalicelib.domain.passwords import HashParameters
 if TYPE_CHECKING:
     from chalicelib.mail.sender import Mailer
     from chalicelib.services.accounts import AccountService
+    from chalicelib.services.groups import GroupService
     from chalicelib.services.invitations import InvitationService
     from chalicelib.services.mailing import MailService
     from chalicelib.services.passwords import PasswordService
     from chalicelib.services.sessions import SessionService
+    from chalicelib.services.subscriptions import KeyCheck, ProductService, SubscriptionService
     from chalicelib.services.sweep import SweepService
+    from chalicelib.services.templates import TemplateService
     from chalicelib.services.throttle import Throttle
     from chalicelib.store.dynamo import DynamoStore
 
@@ -63,10 +66,10 @@ def mailer() -> Mailer:
 
 @cache
 def mail() -> MailService:
-    from chalicelib.mail.templates import default_template
     from chalicelib.services.mailing import MailService
 
-    return MailService(store(), default_template, mailer, get_settings(), lambda: clock())
+    # Each email uses the admin's version of its template, or the default.
+    return MailService(store(), templates().email_template, mailer, get_settings(), lambda: clock())
 
 
 @cache
@@ -80,7 +83,25 @@ def invitations() -> InvitationService:
 def accounts() -> AccountService:
     from chalicelib.services.accounts import AccountService
 
-    return AccountService(store(), invitations(), mail(), lambda: clock(), hash_parameters())
+    return AccountService(
+        store(), invitations(), mail(), lambda: clock(), hash_parameters(), groups=groups()
+    )
+
+
+@cache
+def groups() -> GroupService:
+    from chalicelib.services.groups import GroupService
+    from chalicelib.store.groups import GroupRepository
+
+    return GroupService(store(), GroupRepository(), lambda: clock())
+
+
+@cache
+def templates() -> TemplateService:
+    from chalicelib.services.templates import TemplateService
+    from chalicelib.store.templates import TemplateRepository
+
+    return TemplateService(store(), TemplateRepository(), get_settings(), lambda: clock())
 
 
 @cache
@@ -134,12 +155,44 @@ def sessions() -> SessionService:
     )
 
 
+def _group_exists(group_id: str) -> bool:
+    from chalicelib.errors import ResourceNotFound
+
+    try:
+        groups().get(group_id)
+    except ResourceNotFound:
+        return False
+    return True
+
+
+@cache
+def products() -> ProductService:
+    from chalicelib.services.subscriptions import ProductService
+
+    return ProductService(store(), _group_exists, lambda: clock())
+
+
+@cache
+def subscriptions() -> SubscriptionService:
+    from chalicelib.services.subscriptions import SubscriptionService
+
+    return SubscriptionService(store(), lambda: clock())
+
+
+@cache
+def key_check() -> KeyCheck:
+    from chalicelib.services.subscriptions import KeyCheck
+
+    return KeyCheck(store())
+
+
 def reset() -> None:
     """Forget every built service and seam (tests that change settings, the clock or SES)."""
     global clock, mailer_override
     clock = system_clock
     mailer_override = None
     built_services = (store, _ses_mailer, mail, invitations, accounts, sweep)
-    for built in (*built_services, throttle, passwords, sessions):
+    later = (throttle, passwords, sessions, groups, templates, products, subscriptions, key_check)
+    for built in (*built_services, *later):
         built.cache_clear()
     get_settings.cache_clear()

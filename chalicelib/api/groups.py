@@ -1,18 +1,22 @@
-"""Groups: the built-in ones, read-only until custom groups arrive."""
+"""Groups: APIM's Group and GroupUser operations."""
 
 from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.envelope import collection, group_entity, json_response
+from chalicelib import wiring
+from chalicelib.api.envelope import collection, empty, group_entity, json_response, user_entity
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
-from chalicelib.domain.groups import BUILT_IN_GROUPS, Group, built_in
+from chalicelib.domain.custom_groups import group_id_problem
 from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, EQ_ONLY, FieldSpec
-from chalicelib.domain.paging import Page
-from chalicelib.errors import ResourceNotFound
+from chalicelib.domain.users import id_problem
+from chalicelib.errors import ResourceNotFound, ValidationFailed
+from chalicelib.services.accounts import USER_FILTER_FIELDS
 
 router = Router(ARM_PREFIX)
+GROUP = "/groups/{groupId}"
+MEMBER = GROUP + "/users/{userId}"
 GROUP_FILTER_FIELDS = {
     "name": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
     "displayName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
@@ -21,34 +25,78 @@ GROUP_FILTER_FIELDS = {
 }
 
 
-def _record(group: Group) -> dict[str, object]:
-    return {
-        "name": group.id,
-        "displayName": group.display_name,
-        "description": group.description,
-        "externalId": group.external_id,
-    }
+def _group_id(call: Call) -> str:
+    group_id = call.params["groupId"]
+    problem = group_id_problem(group_id)
+    if problem:
+        raise ValidationFailed([problem])
+    return group_id
 
 
-def _group(call: Call) -> Group:
-    group = built_in(call.params["groupId"])
-    if group is None:
-        raise ResourceNotFound(f"Group not found: '{call.params['groupId']}'.")
-    return group
+def _member_ids(call: Call) -> tuple[str, str]:
+    group_id, user_id = call.params["groupId"], call.params["userId"]
+    problems = [p for p in (group_id_problem(group_id), id_problem(user_id, "userId")) if p]
+    if problems:
+        raise ValidationFailed(problems)
+    return group_id, user_id
 
 
 @router.route("/groups", "GET")
 def list_groups(call: Call) -> Response:
-    query = list_query(call, GROUP_FILTER_FIELDS)
-    matches = [
-        g for g in BUILT_IN_GROUPS if query.filter is None or query.filter.evaluate(_record(g))
-    ]
-    chosen = matches[query.cursor.skip :][: query.top]
-    page: Page[Group] = Page(chosen, None, len(matches))
-    return json_response(collection([group_entity(g) for g in chosen], page, call.link))
+    page = wiring.groups().list(list_query(call, GROUP_FILTER_FIELDS))
+    values = [group_entity(g.group) for g in page.items]
+    return json_response(collection(values, page, call.link))
 
 
-@router.route("/groups/{groupId}", "GET", "HEAD")
+@router.route(GROUP, "GET", "HEAD")
 def get_group(call: Call) -> Response:
-    # Built-in groups never change, so their ETag is a constant version.
-    return json_response(group_entity(_group(call)), etag_version=1)
+    stored = wiring.groups().get(_group_id(call))
+    return json_response(group_entity(stored.group), etag_version=stored.version)
+
+
+@router.route(GROUP, "PUT")
+def put_group(call: Call) -> Response:
+    group_id = _group_id(call)
+    stored, created = wiring.groups().create_or_replace(
+        group_id, call.json(), call.header("if-match")
+    )
+    return json_response(group_entity(stored.group), 201 if created else 200, stored.version)
+
+
+@router.route(GROUP, "PATCH")
+def patch_group(call: Call) -> Response:
+    stored = wiring.groups().update(_group_id(call), call.json(), call.header("if-match"))
+    return json_response(group_entity(stored.group), etag_version=stored.version)
+
+
+@router.route(GROUP, "DELETE")
+def delete_group(call: Call) -> Response:
+    wiring.groups().delete(_group_id(call), call.header("if-match"))
+    return empty(204)
+
+
+@router.route(GROUP + "/users", "GET")
+def list_members(call: Call) -> Response:
+    group_id = _group_id(call)
+    page = wiring.groups().members(group_id, list_query(call, USER_FILTER_FIELDS))
+    return json_response(collection([user_entity(u) for u in page.items], page, call.link))
+
+
+@router.route(MEMBER, "PUT")
+def add_member(call: Call) -> Response:
+    user, added = wiring.groups().add_member(*_member_ids(call))
+    return json_response(user_entity(user), 201 if added else 200)
+
+
+@router.route(MEMBER, "DELETE")
+def remove_member(call: Call) -> Response:
+    wiring.groups().remove_member(*_member_ids(call))
+    return empty(204)
+
+
+@router.route(MEMBER, "HEAD")
+def check_member(call: Call) -> Response:
+    group_id, user_id = _member_ids(call)
+    if not wiring.groups().is_member(group_id, user_id):
+        raise ResourceNotFound(f"User '{user_id}' is not a member of group '{group_id}'.")
+    return empty(204)

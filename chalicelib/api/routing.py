@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +24,9 @@ from chalicelib.errors import (
     ResourceNotFound,
     UnsupportedApiVersion,
 )
+from chalicelib.logs import logger
 
-log = logging.getLogger("apim_users")
+log = logger()
 
 METHODS = ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"]
 ARM_PREFIX = (
@@ -154,7 +155,10 @@ def _check_management(call: Call) -> None:
         raise ResourceNotFound("The API Management service named in the path does not exist.")
 
 
-def _dispatch(handlers: dict[str, Handler], management: bool, call: Call, method: str) -> Response:
+def _dispatch(
+    handlers: dict[str, Handler], management: bool, call: Call, method: str, route: str
+) -> Response:
+    started = time.monotonic()
     try:
         if management:
             _check_management(call)
@@ -170,6 +174,18 @@ def _dispatch(handlers: dict[str, Handler], management: bool, call: Call, method
     response.headers.setdefault("x-ms-request-id", call.request_id)
     if method == "HEAD":
         response.body = ""
+    log.info(
+        "request",
+        extra={
+            "request_id": call.request_id,
+            "route": route,
+            "method": method,
+            "status": response.status_code,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            "actor": call.actor or None,
+            "address": call.source_ip or None,
+        },
+    )
     return response
 
 
@@ -190,7 +206,7 @@ def _register(app: Chalice, path: str, handlers: dict[str, Handler], management:
         call = _make_call(request, params)
         if not handlers:
             return _dispatch_unknown(call)
-        return _dispatch(handlers, management, call, request.method.upper())
+        return _dispatch(handlers, management, call, request.method.upper(), path)
 
     name = "route_" + ("".join(c if c.isalnum() else "_" for c in path) or "root")
     app.route(path, methods=METHODS, content_types=["*/*"], name=name)(view)

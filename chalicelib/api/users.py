@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from chalice import Response
 
 from chalicelib import wiring
@@ -14,13 +16,13 @@ from chalicelib.api.envelope import (
     json_response,
     user_entity,
 )
+from chalicelib.api.groups import GROUP_FILTER_FIELDS
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
-from chalicelib.domain.groups import DEVELOPERS
-from chalicelib.domain.paging import Page
 from chalicelib.domain.users import id_problem, read_draft
 from chalicelib.errors import ValidationFailed
 from chalicelib.services.accounts import USER_FILTER_FIELDS
+from chalicelib.services.groups import EXPAND_GROUPS_MAX_USERS
 from chalicelib.services.invitations import InvitationView
 
 router = Router(ARM_PREFIX)
@@ -38,9 +40,13 @@ def _user_id(call: Call) -> str:
 @router.route("/users", "GET")
 def list_users(call: Call) -> Response:
     expand = call.flag("expandGroups")
-    page = wiring.accounts().list(list_query(call, USER_FILTER_FIELDS))
-    groups = [DEVELOPERS] if expand else None
-    values = [user_entity(u, groups) for u in page.items]
+    query = list_query(call, USER_FILTER_FIELDS)
+    if expand:
+        # One membership Query per user, so expanded pages are shorter (a nextLink follows).
+        query = replace(query, top=min(query.top, EXPAND_GROUPS_MAX_USERS))
+    page = wiring.accounts().list(query)
+    groups = wiring.groups().groups_of_many(page.items) if expand else {}
+    values = [user_entity(u, groups[u.id] if expand else None) for u in page.items]
     return json_response(collection(values, page, call.link))
 
 
@@ -69,17 +75,18 @@ def patch_user(call: Call) -> Response:
 
 @router.route(USER, "DELETE")
 def delete_user(call: Call) -> Response:
-    call.flag("deleteSubscriptions")
+    remove = call.flag("deleteSubscriptions")
     notify = call.flag("notify")
-    wiring.accounts().delete(_user_id(call), call.header("if-match"), notify)
+    wiring.accounts().delete(_user_id(call), call.header("if-match"), notify, remove)
     return empty(204)
 
 
 @router.route(USER + "/groups", "GET")
 def list_user_groups(call: Call) -> Response:
-    groups = wiring.accounts().groups_of(_user_id(call))
-    values = [group_entity(g, USER_GROUP_TYPE) for g in groups]
-    return json_response(collection(values, Page(values, None, len(values)), call.link))
+    query = list_query(call, GROUP_FILTER_FIELDS)
+    page = wiring.groups().user_groups(_user_id(call), query)
+    values = [group_entity(g.group, USER_GROUP_TYPE) for g in page.items]
+    return json_response(collection(values, page, call.link))
 
 
 @router.route(USER + "/identities", "GET")

@@ -119,7 +119,7 @@ def id_problem(value: str, target: str) -> FieldProblem | None:
     return None
 
 
-class _Reader:
+class BodyReader:
     """Collects every problem of one body so the caller sees them all at once."""
 
     def __init__(self, props: dict[str, Any]) -> None:
@@ -235,7 +235,7 @@ def properties_of(body: Any) -> dict[str, Any]:
 
 def read_draft(body: Any) -> UserDraft:
     """Validate a PUT body; raises ValidationFailed listing every problem."""
-    r = _Reader(properties_of(body))
+    r = BodyReader(properties_of(body))
     email = r.email(required=True)
     first = r.text("firstName", required=True, max_len=NAME_MAX)
     last = r.text("lastName", required=True, max_len=NAME_MAX)
@@ -263,7 +263,7 @@ def read_draft(body: Any) -> UserDraft:
 
 def read_changes(body: Any, current: User) -> UserChanges:
     """Validate a PATCH body against the user it changes (the password policy needs the names)."""
-    r = _Reader(properties_of(body))
+    r = BodyReader(properties_of(body))
     email = r.email(required=False)
     first = r.text("firstName", required=False, max_len=NAME_MAX)
     last = r.text("lastName", required=False, max_len=NAME_MAX)

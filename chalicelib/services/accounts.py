@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version, version_from_if_match
@@ -30,10 +30,19 @@ from chalicelib.domain.users import (
     new_token_epoch,
     read_changes,
 )
-from chalicelib.errors import FieldProblem, IdTaken, PreconditionFailed, ValidationFailed
+from chalicelib.errors import (
+    FieldProblem,
+    IdTaken,
+    PreconditionFailed,
+    StateConflict,
+    ValidationFailed,
+)
 from chalicelib.services.invitations import WELCOME, InvitationService
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store, Tx, Users
+
+if TYPE_CHECKING:
+    from chalicelib.services.groups import Memberships
 
 _PURPOSES = {Confirmation.INVITE: LinkPurpose.INVITE, Confirmation.SIGNUP: LinkPurpose.SIGNUP}
 NO_FUNCTIONS: frozenset[str] = frozenset()
@@ -89,6 +98,8 @@ def require_if_match(if_match: str | None) -> str:
 
 
 CLOSED = "accountClosedDeveloper"
+# A subscription takes up to 5 transaction items (itself, two keys, two counters).
+_SUBSCRIPTIONS_IN_TX = 8
 PASSWORD_CHANGED = "passwordResetByAdminNotificationMessage"
 
 
@@ -102,6 +113,7 @@ class AccountService:
         mail: MailService,
         clock: Clock,
         hashing: HashParameters,
+        groups: Memberships | None = None,
     ) -> None:
         self._store = store
         self._users = store.users
@@ -109,6 +121,7 @@ class AccountService:
         self._mail = mail
         self._clock = clock
         self._hashing = hashing
+        self._groups = groups
 
     def _hash(self, password: str | None) -> str | None:
         return hash_password(password, self._hashing) if password is not None else None
@@ -235,16 +248,45 @@ class AccountService:
         notice = self._mail.stage(tx, PASSWORD_CHANGED, new) if new_password else None
         return new, notice
 
-    def delete(self, user_id: str, if_match: str | None, notify: bool = False) -> None:
-        """DELETE: If-Match required; the email is free again and pending links die with it."""
+    def delete(
+        self,
+        user_id: str,
+        if_match: str | None,
+        notify: bool = False,
+        delete_subscriptions: bool = False,
+    ) -> None:
+        """DELETE: If-Match required; the email is free again and pending links die with it.
+
+        A user with subscriptions is deleted only with ``deleteSubscriptions``: 409 otherwise,
+        and nothing is removed."""
         if_match = require_if_match(if_match)
         existing = self._users.require(user_id)
         check_if_match(if_match, existing.version)
+        subscriptions = self._store.subscriptions  # type: ignore[attr-defined]
+        owned = list(subscriptions.of_owner(user_id, None, _SUBSCRIPTIONS_IN_TX + 1, 100))
+        if owned and not delete_subscriptions:
+            raise StateConflict(
+                f"User '{user_id}' has subscriptions; delete them first, "
+                "or pass deleteSubscriptions=true."
+            )
+        while len(owned) > _SUBSCRIPTIONS_IN_TX:
+            # More than one transaction holds: the surplus goes first, the rest with the user.
+            batch = self._store.transaction()
+            for sub in owned[:_SUBSCRIPTIONS_IN_TX]:
+                subscriptions.stage_delete(batch, sub)
+            batch.commit()
+            owned = list(subscriptions.of_owner(user_id, None, _SUBSCRIPTIONS_IN_TX + 1, 100))
         tx = self._store.transaction()
+        for sub in owned:
+            subscriptions.stage_delete(tx, sub)
         self._users.stage_delete(tx, existing)
         self._invitations.stage_kill_pending(tx, user_id, set(LinkPurpose))
         farewell = self._mail.stage(tx, CLOSED, existing) if notify else None
+        # Memberships go in the same transaction (any beyond what it holds, right after).
+        leave_rest = self._groups.stage_leave_all(tx, existing) if self._groups else None
         tx.commit()
+        if leave_rest:
+            leave_rest()
         if farewell:
             self._mail.deliver(farewell)
 
@@ -252,9 +294,9 @@ class AccountService:
         return list_users(self._users, query)
 
     def groups_of(self, user_id: str) -> list[Group]:
-        """Every account is in the built-in Developers group."""
-        self._users.require(user_id)
-        return [DEVELOPERS]
+        """Developers (every account is in it) and the account's custom groups, in id order."""
+        user = self._users.require(user_id)
+        return self._groups.groups_of(user) if self._groups else [DEVELOPERS]
 
 
 def list_users(users: Users, query: ListQuery) -> Page[User]:

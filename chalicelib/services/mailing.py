@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -13,9 +12,10 @@ from chalicelib.domain.links import Link, LinkPurpose, LinkState, new_token
 from chalicelib.domain.messages import MAX_ATTEMPTS, Delivery, Message, new_message_id, retry_delay
 from chalicelib.domain.users import User
 from chalicelib.errors import LinkUnusable
+from chalicelib.logs import logger
 from chalicelib.services.ports import MailerFactory, Store, TemplateSource, Tx
 
-log = logging.getLogger("apim_users")
+log = logger()
 
 LINK_PATHS = {
     LinkPurpose.INVITE: "/confirm/invitation",

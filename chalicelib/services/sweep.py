@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.links import LinkState
 from chalicelib.errors import LinkUnusable
+from chalicelib.logs import logger
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store
 
-log = logging.getLogger("apim_users")
+log = logger()
 # One run handles at most this many items of each kind; the next run (hourly) takes the rest.
 BATCH = 1000
 

@@ -9,6 +9,8 @@ from chalicelib.store.counters import CounterRepository
 from chalicelib.store.links import LinkRepository
 from chalicelib.store.models import bind
 from chalicelib.store.outbox import OutboxRepository
+from chalicelib.store.products import ProductRepository
+from chalicelib.store.subscriptions import SubscriptionRepository
 from chalicelib.store.tx import Tx
 from chalicelib.store.users import UserRepository
 
@@ -24,6 +26,8 @@ class DynamoStore:
         self.links = LinkRepository()
         self.outbox = OutboxRepository()
         self.counters = CounterRepository()
+        self.products = ProductRepository()
+        self.subscriptions = SubscriptionRepository()
 
     def transaction(self) -> Tx:
         if self._connection is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -177,7 +178,232 @@ class CounterItem(Model):
     purge_at = TTLAttribute(null=True)
 
 
-ALL_MODELS: tuple[type[Model], ...] = (UserItem, EmailLockItem, LinkItem, OutboxItem, CounterItem)
+GROUP_LIST_PARTITION = "group"
+
+
+class GroupListIndex(GlobalSecondaryIndex["GroupItem"]):
+    """Sparse: only group items carry ``kind``; lists page through it by key, never a Scan."""
+
+    class Meta:
+        index_name = "by-name"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)
+
+
+class GroupMemberIndex(GlobalSecondaryIndex["GroupItem"]):
+    """Sparse: only membership items carry ``member``; a user's groups are one Query."""
+
+    class Meta:
+        index_name = "by-member"
+        projection = AllProjection()
+
+    member = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)
+
+
+class GroupItem(Model):
+    """One table for custom groups and their memberships.
+
+    A group is ``pk = group#<key>, sk = #group``; each member is ``pk = group#<key>,
+    sk = user#<userId>`` in the same partition, so a group's members are one Query. Built-in
+    groups are not stored, nor is membership in Developers (every account is in it).
+    """
+
+    class Meta:
+        table_name = "groups"
+        billing_mode = "PAY_PER_REQUEST"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    # The group's key (its id in lower case) on both kinds of item: the indexes' range key.
+    sort_key = UnicodeAttribute()
+    group_id = UnicodeAttribute()
+    generation = NumberAttribute()
+    # Group items only.
+    kind = UnicodeAttribute(null=True)
+    display_name = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    group_type = UnicodeAttribute(null=True)
+    external_id = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
+    # Membership items only.
+    member = UnicodeAttribute(null=True)
+    user_since = UTCDateTimeAttribute(null=True)
+    added_at = UTCDateTimeAttribute(null=True)
+
+    list_index = GroupListIndex()
+    member_index = GroupMemberIndex()
+
+
+class TemplateParameterMap(MapAttribute):
+    """One ``{name, title, description}`` parameter of an email template."""
+
+    name = UnicodeAttribute()
+    title = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+
+
+class TemplateItem(Model):
+    """An email template an admin changed; no item means the built-in default."""
+
+    class Meta:
+        table_name = "templates"
+        billing_mode = "PAY_PER_REQUEST"
+
+    # The camelCase template name (templates/email/<name>.html).
+    name = UnicodeAttribute(hash_key=True)
+    subject = UnicodeAttribute()
+    body = UnicodeAttribute()
+    # Derived from the body when an admin sends one (APIM's contract has only the HTML body).
+    text = UnicodeAttribute()
+    title = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    parameters = ListAttribute(of=TemplateParameterMap, default=list)
+    version = NumberAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class ProductListIndex(GlobalSecondaryIndex["ProductItem"]):
+    """Sparse: only product items carry ``kind``; lists page through it by id."""
+
+    class Meta:
+        index_name = "by-name"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    product_id = UnicodeAttribute(range_key=True)
+
+
+class ProductGroupIndex(GlobalSecondaryIndex["ProductItem"]):
+    """Sparse: only product-group links carry ``group_key``; a group's products are one Query."""
+
+    class Meta:
+        index_name = "by-group"
+        projection = AllProjection()
+
+    group_key = UnicodeAttribute(hash_key=True)
+    product_id = UnicodeAttribute(range_key=True)
+
+
+class ProductItem(Model):
+    """Products (``sk = #product``) and the groups that may see them (``sk = group#<id>``)."""
+
+    class Meta:
+        table_name = "products"
+        billing_mode = "PAY_PER_REQUEST"
+
+    product_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute(null=True)
+    display_name = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    terms = UnicodeAttribute(null=True)
+    subscription_required = BooleanAttribute(null=True)
+    approval_required = BooleanAttribute(null=True)
+    subscriptions_limit = NumberAttribute(null=True)
+    state = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
+    group_key = UnicodeAttribute(null=True)
+    group_id = UnicodeAttribute(null=True)
+
+    list_index = ProductListIndex()
+    group_index = ProductGroupIndex()
+
+
+class SubscriptionListIndex(GlobalSecondaryIndex["SubscriptionItem"]):
+    """Sparse: subscriptions only (not limit counters), ordered by id."""
+
+    class Meta:
+        index_name = "by-name"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    sid = UnicodeAttribute(range_key=True)
+
+
+class SubscriptionOwnerIndex(GlobalSecondaryIndex["SubscriptionItem"]):
+    """A user's subscriptions: one Query."""
+
+    class Meta:
+        index_name = "by-owner"
+        projection = AllProjection()
+
+    owner_id = UnicodeAttribute(hash_key=True)
+    sid = UnicodeAttribute(range_key=True)
+
+
+class SubscriptionProductIndex(GlobalSecondaryIndex["SubscriptionItem"]):
+    """A product's subscriptions: one Query (deleting a product checks it)."""
+
+    class Meta:
+        index_name = "by-product"
+        projection = AllProjection()
+
+    product_id = UnicodeAttribute(hash_key=True)
+    sid = UnicodeAttribute(range_key=True)
+
+
+class SubscriptionItem(Model):
+    """A subscription (``kind`` set), or a per-user, per-product counter of live subscriptions."""
+
+    class Meta:
+        table_name = "subscriptions"
+        billing_mode = "PAY_PER_REQUEST"
+
+    sid = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(null=True)
+    owner_id = UnicodeAttribute(null=True)
+    scope = UnicodeAttribute(null=True)
+    product_id = UnicodeAttribute(null=True)
+    display_name = UnicodeAttribute(null=True)
+    state = UnicodeAttribute(null=True)
+    state_comment = UnicodeAttribute(null=True)
+    allow_tracing = BooleanAttribute(null=True)
+    created_date = UTCDateTimeAttribute(null=True)
+    start_date = UTCDateTimeAttribute(null=True)
+    expiration_date = UTCDateTimeAttribute(null=True)
+    end_date = UTCDateTimeAttribute(null=True)
+    notification_date = UTCDateTimeAttribute(null=True)
+    # Retrievable through listSecrets, as in APIM; encrypted at rest by DynamoDB, never in a GET.
+    primary_key = UnicodeAttribute(null=True)
+    secondary_key = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
+    live = NumberAttribute(null=True)
+
+    list_index = SubscriptionListIndex()
+    owner_index = SubscriptionOwnerIndex()
+    product_index = SubscriptionProductIndex()
+
+
+class KeyItem(Model):
+    """A subscription key by its SHA-256, with what a check needs: one GetItem answers it."""
+
+    class Meta:
+        table_name = "subscription-keys"
+        billing_mode = "PAY_PER_REQUEST"
+
+    key_hash = UnicodeAttribute(hash_key=True)
+    sid = UnicodeAttribute()
+    slot = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)
+    scope = UnicodeAttribute()
+    state = UnicodeAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    UserItem,
+    EmailLockItem,
+    LinkItem,
+    OutboxItem,
+    CounterItem,
+    GroupItem,
+    TemplateItem,
+    ProductItem,
+    SubscriptionItem,
+    KeyItem,
+)
 
 
 def bind(settings: Settings) -> None:
@@ -188,6 +414,11 @@ def bind(settings: Settings) -> None:
         LinkItem: settings.links_table,
         OutboxItem: settings.outbox_table,
         CounterItem: settings.counters_table,
+        GroupItem: settings.groups_table,
+        TemplateItem: settings.templates_table,
+        ProductItem: settings.products_table,
+        SubscriptionItem: settings.subscriptions_table,
+        KeyItem: settings.subscription_keys_table,
     }
     for model, name in names.items():
         if model.Meta.table_name != name or getattr(model.Meta, "region", None) != settings.region:

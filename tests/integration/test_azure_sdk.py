@@ -269,3 +269,45 @@ def test_password_reset_email_token_and_sso_url(client, live_server):
     signed_in = __import__("requests").get(url, timeout=10)
     assert signed_in.status_code == 200
     assert "apim_session=" in signed_in.headers["Set-Cookie"]
+
+
+def test_products_and_subscriptions_through_the_sdk(client):
+    from azure.mgmt.apimanagement.models import (
+        ProductContract,
+        SubscriptionCreateParameters,
+    )
+
+    user_id = new_id()
+    create_user(client, user_id)
+    product_id = new_id("prod")
+    product = client.product.create_or_update(
+        RG,
+        SERVICE,
+        product_id,
+        ProductContract(display_name="SDK product", subscriptions_limit=3, state="published"),
+    )
+    assert product.display_name == "SDK product"
+    assert product.subscriptions_limit == 3
+    sid = new_id("sub")
+    status, sub, etag = client.subscription.create_or_update(
+        RG,
+        SERVICE,
+        sid,
+        SubscriptionCreateParameters(
+            owner_id=f"/users/{user_id}", scope=f"/products/{product_id}", display_name="mine"
+        ),
+        cls=with_status_and_etag,
+    )
+    assert status == 201
+    assert sub.state == "active"
+    assert sub.owner_id.endswith(f"/users/{user_id}")
+    assert sub.primary_key is None  # GET and PUT never show keys
+    fetched = client.subscription.get(RG, SERVICE, sid)
+    assert fetched.display_name == "mine"
+    secrets = client.subscription.list_secrets(RG, SERVICE, sid)
+    assert secrets.primary_key and secrets.secondary_key
+    listed = [s.name for s in client.user_subscription.list(RG, SERVICE, user_id)]
+    assert listed == [sid]
+    client.subscription.delete(RG, SERVICE, sid, if_match=etag)
+    with pytest.raises(ResourceNotFoundError):
+        client.subscription.get(RG, SERVICE, sid)

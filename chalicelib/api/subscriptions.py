@@ -1,0 +1,251 @@
+"""Products, subscriptions, a user's subscriptions, and the key check for gateways."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Response
+
+from chalicelib import wiring
+from chalicelib.api.envelope import collection, empty, group_entity, iso, json_response
+from chalicelib.api.lists import list_query
+from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.config import get_settings
+from chalicelib.domain.paging import Page
+from chalicelib.domain.subscriptions import (
+    Product,
+    Subscription,
+    check_id,
+    read_product,
+    read_subscription,
+)
+from chalicelib.errors import FieldProblem, ResourceNotFound, ValidationFailed
+from chalicelib.services.subscriptions import PRODUCT_FILTER_FIELDS, SUBSCRIPTION_FILTER_FIELDS
+
+router = Router(ARM_PREFIX)
+PRODUCT = "/products/{productId}"
+SUBSCRIPTION = "/subscriptions/{sid}"
+PRODUCT_TYPE = "Microsoft.ApiManagement/service/products"
+SUBSCRIPTION_TYPE = "Microsoft.ApiManagement/service/subscriptions"
+PRODUCT_GROUP_TYPE = "Microsoft.ApiManagement/service/products/groups"
+
+
+def product_entity(product: Product) -> dict[str, Any]:
+    return {
+        "id": f"{get_settings().service_path}/products/{product.id}",
+        "type": PRODUCT_TYPE,
+        "name": product.id,
+        "properties": {
+            "displayName": product.display_name,
+            "description": product.description,
+            "terms": product.terms,
+            "subscriptionRequired": product.subscription_required,
+            "approvalRequired": product.approval_required,
+            "subscriptionsLimit": product.subscriptions_limit,
+            "state": product.state.value,
+        },
+    }
+
+
+def subscription_entity(sub: Subscription) -> dict[str, Any]:
+    """APIM's SubscriptionContract; ids in full ARM form; never the keys."""
+    path = get_settings().service_path
+    dates = {
+        "createdDate": sub.created_date,
+        "startDate": sub.start_date,
+        "expirationDate": sub.expiration_date,
+        "endDate": sub.end_date,
+        "notificationDate": sub.notification_date,
+    }
+    return {
+        "id": f"{path}/subscriptions/{sub.id}",
+        "type": SUBSCRIPTION_TYPE,
+        "name": sub.id,
+        "properties": {
+            "ownerId": f"{path}/users/{sub.owner_id}" if sub.owner_id else None,
+            "scope": path if sub.scope == "/" else f"{path}{sub.scope}",
+            "displayName": sub.display_name,
+            "state": sub.state.value,
+            "stateComment": sub.state_comment,
+            "allowTracing": sub.allow_tracing,
+            **{k: iso(v) if v else None for k, v in dates.items()},
+        },
+    }
+
+
+def _product_id(call: Call) -> str:
+    return check_id(call.params["productId"], "productId")
+
+
+def _sid(call: Call) -> str:
+    return check_id(call.params["sid"], "sid")
+
+
+# Products
+
+
+@router.route("/products", "GET")
+def list_products(call: Call) -> Response:
+    page = wiring.products().list(list_query(call, PRODUCT_FILTER_FIELDS))
+    return json_response(collection([product_entity(p) for p in page.items], page, call.link))
+
+
+@router.route(PRODUCT, "GET", "HEAD")
+def get_product(call: Call) -> Response:
+    product = wiring.products().get(_product_id(call))
+    return json_response(product_entity(product), etag_version=product.version)
+
+
+@router.route(PRODUCT, "PUT")
+def put_product(call: Call) -> Response:
+    product_id = _product_id(call)
+    given = read_product(call.json(), create=True)
+    product, created = wiring.products().put(product_id, given, call.header("if-match"))
+    return json_response(product_entity(product), 201 if created else 200, product.version)
+
+
+@router.route(PRODUCT, "PATCH")
+def patch_product(call: Call) -> Response:
+    given = read_product(call.json(), create=False)
+    product = wiring.products().update(_product_id(call), given, call.header("if-match"))
+    return json_response(product_entity(product), etag_version=product.version)
+
+
+@router.route(PRODUCT, "DELETE")
+def delete_product(call: Call) -> Response:
+    remove = call.flag("deleteSubscriptions")
+    wiring.products().delete(_product_id(call), call.header("if-match"), remove)
+    return empty(204)
+
+
+@router.route(PRODUCT + "/groups", "GET")
+def list_product_groups(call: Call) -> Response:
+    ids = wiring.products().groups(_product_id(call))
+    values = []
+    for group_id in ids:
+        try:
+            values.append(group_entity(wiring.groups().get(group_id).group, PRODUCT_GROUP_TYPE))
+        except ResourceNotFound:
+            continue  # the group was deleted; its link goes with the next clean-up
+    return json_response(collection(values, Page(values, None, len(values)), call.link))
+
+
+@router.route(PRODUCT + "/groups/{groupId}", "HEAD")
+def product_has_group(call: Call) -> Response:
+    linked = wiring.products().has_group(_product_id(call), call.params["groupId"])
+    return empty(204 if linked else 404)
+
+
+@router.route(PRODUCT + "/groups/{groupId}", "PUT")
+def add_product_group(call: Call) -> Response:
+    group_id = call.params["groupId"]
+    created = wiring.products().add_group(_product_id(call), group_id)
+    group = wiring.groups().get(group_id).group
+    return json_response(group_entity(group, PRODUCT_GROUP_TYPE), 201 if created else 200)
+
+
+@router.route(PRODUCT + "/groups/{groupId}", "DELETE")
+def remove_product_group(call: Call) -> Response:
+    wiring.products().remove_group(_product_id(call), call.params["groupId"])
+    return empty(204)
+
+
+# Subscriptions
+
+
+@router.route("/subscriptions", "GET")
+def list_subscriptions(call: Call) -> Response:
+    page = wiring.subscriptions().list(list_query(call, SUBSCRIPTION_FILTER_FIELDS))
+    return json_response(collection([subscription_entity(s) for s in page.items], page, call.link))
+
+
+@router.route(SUBSCRIPTION, "GET", "HEAD")
+def get_subscription(call: Call) -> Response:
+    sub = wiring.subscriptions().get(_sid(call))
+    return json_response(subscription_entity(sub), etag_version=sub.version)
+
+
+@router.route(SUBSCRIPTION, "PUT")
+def put_subscription(call: Call) -> Response:
+    sid = _sid(call)
+    call.flag("notify")
+    given = read_subscription(call.json(), get_settings().service_path, create=True)
+    sub, created = wiring.subscriptions().put(sid, given, call.header("if-match"))
+    return json_response(subscription_entity(sub), 201 if created else 200, sub.version)
+
+
+@router.route(SUBSCRIPTION, "PATCH")
+def patch_subscription(call: Call) -> Response:
+    call.flag("notify")
+    given = read_subscription(call.json(), get_settings().service_path, create=False)
+    sub = wiring.subscriptions().update(_sid(call), given, call.header("if-match"))
+    return json_response(subscription_entity(sub), etag_version=sub.version)
+
+
+@router.route(SUBSCRIPTION, "DELETE")
+def delete_subscription(call: Call) -> Response:
+    wiring.subscriptions().delete(_sid(call), call.header("if-match"))
+    return empty(204)
+
+
+@router.route(SUBSCRIPTION + "/listSecrets", "POST")
+def list_secrets(call: Call) -> Response:
+    sub = wiring.subscriptions().get(_sid(call))
+    body = {"primaryKey": sub.primary_key, "secondaryKey": sub.secondary_key}
+    return json_response(body, etag_version=sub.version)
+
+
+@router.route(SUBSCRIPTION + "/regeneratePrimaryKey", "POST")
+def regenerate_primary(call: Call) -> Response:
+    wiring.subscriptions().regenerate(_sid(call), "primary")
+    return empty(204)
+
+
+@router.route(SUBSCRIPTION + "/regenerateSecondaryKey", "POST")
+def regenerate_secondary(call: Call) -> Response:
+    wiring.subscriptions().regenerate(_sid(call), "secondary")
+    return empty(204)
+
+
+@router.route("/users/{userId}/subscriptions", "GET")
+def list_user_subscriptions(call: Call) -> Response:
+    user_id = check_id(call.params["userId"], "userId")
+    page = wiring.subscriptions().of_user(user_id, list_query(call, SUBSCRIPTION_FILTER_FIELDS))
+    return json_response(collection([subscription_entity(s) for s in page.items], page, call.link))
+
+
+@router.route("/users/{userId}/subscriptions/{sid}", "GET")
+def get_user_subscription(call: Call) -> Response:
+    user_id = check_id(call.params["userId"], "userId")
+    wiring.accounts().get(user_id)
+    sub = wiring.subscriptions().get(_sid(call), owner_id=user_id)
+    return json_response(subscription_entity(sub), etag_version=sub.version)
+
+
+# The key check, for gateways other than API Gateway (extension)
+
+
+@router.route("/gateway/check", "POST")
+def check_key(call: Call) -> Response:
+    """``{key, productId | apiId}`` -> ``{allowed, reason, userId, subscriptionId}``."""
+    body = call.json()
+    if not isinstance(body, dict):
+        raise ValidationFailed([FieldProblem("body", "The body must be a JSON object.")])
+    problems = [
+        FieldProblem(name, f"'{name}' must be a string.")
+        for name in ("key", "productId", "apiId")
+        if body.get(name) is not None and not isinstance(body.get(name), str)
+    ]
+    if not isinstance(body.get("key"), str):
+        problems.append(FieldProblem("key", "'key' is required."))
+    if problems:
+        raise ValidationFailed(problems)
+    decision = wiring.key_check().check(body["key"], body.get("productId"), body.get("apiId"))
+    return json_response(
+        {
+            "allowed": decision.allowed,
+            "reason": decision.reason,
+            "userId": decision.user_id,
+            "subscriptionId": decision.subscription_id,
+        }
+    )

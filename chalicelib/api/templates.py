@@ -1,0 +1,116 @@
+"""Email templates: APIM's EmailTemplate operations, plus a preview."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice import Response
+
+from chalicelib import wiring
+from chalicelib.api.envelope import collection, empty, json_response
+from chalicelib.api.lists import list_query
+from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.config import get_settings
+from chalicelib.domain.email_templates import TemplateView, pascal_name
+from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, FieldSpec
+from chalicelib.errors import FieldProblem, MalformedRequest, ValidationFailed
+
+router = Router(ARM_PREFIX)
+TEMPLATE = "/templates/{templateName}"
+TEMPLATE_TYPE = "Microsoft.ApiManagement/service/templates"
+TEMPLATE_FILTER_FIELDS = {"name": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS)}
+# A template may have 100 KB (refused with a clear reason past that), which JSON escaping can
+# triple; the general request limit is smaller than that.
+_TEMPLATE_REQUEST_MAX = 512 * 1024
+
+
+def template_entity(view: TemplateView) -> dict[str, Any]:
+    """APIM's EmailTemplateContract; ``name`` and ``id`` in PascalCase, as APIM answers."""
+    name = pascal_name(view.name)
+    return {
+        "id": f"{get_settings().service_path}/templates/{name}",
+        "type": TEMPLATE_TYPE,
+        "name": name,
+        "properties": {
+            "subject": view.subject,
+            "body": view.body,
+            "title": view.title,
+            "description": view.description,
+            "isDefault": view.is_default,
+            "parameters": [
+                {"name": p.name, "title": p.title, "description": p.description}
+                for p in view.parameters
+            ],
+        },
+    }
+
+
+def _body(call: Call) -> Any:
+    """The JSON body, with room for a whole template (Call.json stops at MAX_BODY_BYTES)."""
+    raw = call.raw_body
+    if len(raw) > _TEMPLATE_REQUEST_MAX:
+        raise ValidationFailed(
+            [FieldProblem("body", "The request is too large; a template may have at most 100 KB.")]
+        )
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest(
+            "The request body is not valid JSON.", [FieldProblem("body", str(exc)[:200])]
+        ) from None
+
+
+@router.route("/templates", "GET")
+def list_templates(call: Call) -> Response:
+    page = wiring.templates().list(list_query(call, TEMPLATE_FILTER_FIELDS))
+    return json_response(collection([template_entity(v) for v in page.items], page, call.link))
+
+
+@router.route(TEMPLATE, "GET", "HEAD")
+def get_template(call: Call) -> Response:
+    view = wiring.templates().get(call.params["templateName"])
+    return json_response(template_entity(view), etag_version=view.version)
+
+
+@router.route(TEMPLATE, "PUT")
+def put_template(call: Call) -> Response:
+    view, created = wiring.templates().save(
+        call.params["templateName"], _body(call), call.header("if-match")
+    )
+    return json_response(template_entity(view), 201 if created else 200, view.version)
+
+
+@router.route(TEMPLATE, "PATCH")
+def patch_template(call: Call) -> Response:
+    view, _ = wiring.templates().save(
+        call.params["templateName"], _body(call), call.header("if-match"), patch=True
+    )
+    return json_response(template_entity(view), etag_version=view.version)
+
+
+@router.route(TEMPLATE, "DELETE")
+def reset_template(call: Call) -> Response:
+    """Resets the template to its default (APIM's DELETE); isDefault is true again."""
+    wiring.templates().reset(call.params["templateName"], call.header("if-match"))
+    return empty(204)
+
+
+@router.route(TEMPLATE + "/preview", "POST")
+def preview_template(call: Call) -> Response:
+    """Extension: the stored template, or the one in the body, rendered with sample values.
+
+    Body (optional): ``{"properties": {subject?, body?}, "values": {Name: value}}``.
+    Nothing is saved; a submitted template is validated as a save would validate it.
+    """
+    rendered, values = wiring.templates().preview(call.params["templateName"], _body(call))
+    return json_response(
+        {
+            "subject": rendered.subject,
+            "html": rendered.html,
+            "text": rendered.text,
+            "values": values,
+        }
+    )

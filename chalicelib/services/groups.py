@@ -1,0 +1,388 @@
+"""Groups and memberships: custom and external groups, and the built-in ones the system manages."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, TypeVar
+
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.custom_groups import (
+    BUILT_IN_VERSION,
+    Membership,
+    StoredGroup,
+    apply_group_changes,
+    group_key,
+    group_record,
+    read_group_changes,
+)
+from chalicelib.domain.etag import next_version
+from chalicelib.domain.groups import BUILT_IN_GROUPS, DEVELOPERS, Group, built_in
+from chalicelib.domain.odata import equality_value
+from chalicelib.domain.paging import READ_BUDGET, Page
+from chalicelib.domain.users import User
+from chalicelib.errors import (
+    IdTaken,
+    MethodNotAllowed,
+    PreconditionFailed,
+    ResourceNotFound,
+)
+from chalicelib.services.accounts import (
+    ListQuery,
+    check_if_match,
+    filter_record,
+    list_users,
+    require_if_match,
+)
+from chalicelib.services.listing import bounded_page, read_budget
+from chalicelib.services.ports import Store, Tx
+
+T = TypeVar("T")
+# A transaction holds at most 100 writes (moto: 25); a deleted account's first memberships go
+# in its own transaction, the rest right after (a row left behind never applies to a new
+# account of the same id: it records the registration date of the one it was made for).
+MEMBERSHIPS_IN_ACCOUNT_TX = 10
+# Rows of a deleted group removed in the request that deletes it; any beyond are invisible
+# (their generation is not that of any group) and are overwritten if the member is added again.
+GROUP_CLEANUP_BUDGET = 10_000
+# expandGroups reads one membership Query per user, so such a page holds at most this many users.
+EXPAND_GROUPS_MAX_USERS = 100
+_PAGE = 100
+
+
+class GroupStore(Protocol):
+    """What the service needs from the group repository."""
+
+    def get(self, key: str) -> StoredGroup | None: ...
+    def get_many(self, keys: Iterable[str]) -> dict[str, StoredGroup]: ...
+    def stage_create(
+        self, tx: Tx, group: StoredGroup, on_taken: Callable[[], Exception]
+    ) -> None: ...
+    def stage_replace(self, tx: Tx, old: StoredGroup, new: StoredGroup) -> None: ...
+    def stage_delete(self, tx: Tx, group: StoredGroup) -> None: ...
+    def iterate(
+        self, after_key: str | None, budget: int, page_size: int
+    ) -> Iterator[StoredGroup]: ...
+    def membership(self, key: str, user_id: str) -> Membership | None: ...
+    def stage_add_member(
+        self, tx: Tx, membership: Membership, on_present: Callable[[], Exception]
+    ) -> None: ...
+    def stage_remove_member(self, tx: Tx, membership: Membership) -> None: ...
+    def members(
+        self, key: str, after_user_id: str | None, budget: int, page_size: int
+    ) -> Iterator[Membership]: ...
+    def memberships_of(
+        self, user_id: str, after_key: str | None, budget: int, page_size: int
+    ) -> Iterator[Membership]: ...
+    def remove_memberships(self, memberships: Iterable[Membership]) -> None: ...
+    def users_by_id(self, user_ids: Iterable[str]) -> dict[str, User]: ...
+
+
+class Memberships(Protocol):
+    """What the account service needs: a user's groups, and leaving them all on delete."""
+
+    def groups_of(self, user: User, limit: int = READ_BUDGET) -> list[Group]: ...
+    def stage_leave_all(self, tx: Tx, user: User) -> Callable[[], None]: ...
+
+
+class _AlreadyMember(Exception):
+    """Internal: the membership row exists and applies, so the PUT changes nothing."""
+
+
+def _built_in(group: Group) -> StoredGroup:
+    return StoredGroup(group, BUILT_IN_VERSION, 0)
+
+
+def _read_only(group: Group) -> MethodNotAllowed:
+    return MethodNotAllowed(f"'{group.id}' is a built-in group; it cannot be changed or deleted.")
+
+
+def _system_membership(group: Group) -> MethodNotAllowed:
+    who = (
+        "every account is a member"
+        if group is DEVELOPERS
+        else "accounts cannot be added to it or removed from it"
+    )
+    return MethodNotAllowed(
+        f"The membership of the built-in group '{group.id}' is managed by the system: {who}."
+    )
+
+
+def _group_matches(query: ListQuery) -> Callable[[StoredGroup], bool]:
+    flt = query.filter
+    return lambda g: flt is None or flt.evaluate(group_record(g.group))
+
+
+class GroupService:
+    """The Group and GroupUser use cases."""
+
+    def __init__(self, store: Store, groups: GroupStore, clock: Clock) -> None:
+        self._store = store
+        self._users = store.users
+        self._groups = groups
+        self._clock = clock
+
+    # --- groups ----------------------------------------------------------------------------
+
+    def _find(self, group_id: str) -> StoredGroup | None:
+        system = built_in(group_id)
+        return _built_in(system) if system else self._groups.get(group_key(group_id))
+
+    def get(self, group_id: str) -> StoredGroup:
+        found = self._find(group_id)
+        if found is None:
+            raise ResourceNotFound(f"Group not found: '{group_id}'.")
+        return found
+
+    def _require_custom(self, group_id: str) -> StoredGroup:
+        found = self._groups.get(group_key(group_id))
+        if found is None:
+            raise ResourceNotFound(f"Group not found: '{group_id}'.")
+        return found
+
+    def list(self, query: ListQuery) -> Page[StoredGroup]:
+        """Built-in and custom groups in id order; ``name eq`` is one GetItem."""
+        matches = _group_matches(query)
+        if query.filter is not None and query.cursor.after is None:
+            name = equality_value(query.filter, "name")
+            if isinstance(name, str):
+                found = self._find(name)
+                hits = [found] if found and matches(found) else []
+                hits = hits[query.cursor.skip :][: query.top]
+                return Page(hits, None, len(hits))
+        budget = read_budget(query)
+        after = query.cursor.after
+        system = (_built_in(g) for g in BUILT_IN_GROUPS if after is None or g.id > after)
+        custom = self._groups.iterate(after, budget + 1, min(budget + 1, _PAGE))
+        merged = heapq.merge(system, custom, key=lambda g: g.key)
+        return bounded_page(((g.key, g) for g in merged), query, budget, matches)
+
+    def create_or_replace(
+        self, group_id: str, body: object, if_match: str | None
+    ) -> tuple[StoredGroup, bool]:
+        """PUT: create (True) or replace (False); fields a replace omits are kept."""
+        system = built_in(group_id)
+        if system:
+            raise _read_only(system)
+        changes = read_group_changes(body, require_display_name=True)
+        key = group_key(group_id)
+        # A create that loses a race becomes a replace, and a replace whose group vanished
+        # meanwhile becomes a create again; three rounds settle any realistic race.
+        for _ in range(3):
+            now = self._clock()
+            if if_match is None:
+                version = next_version(0, now)
+                fresh = StoredGroup(apply_group_changes(group_id, None, changes), version, version)
+                tx = self._store.transaction()
+                self._groups.stage_create(tx, fresh, lambda: IdTaken(group_id))
+                try:
+                    tx.commit()
+                except IdTaken:
+                    pass
+                else:
+                    return fresh, True
+            existing = self._groups.get(key)
+            if existing is None:
+                if if_match is not None:
+                    raise PreconditionFailed(
+                        f"Group '{group_id}' does not exist; If-Match cannot match."
+                    )
+                continue
+            check_if_match(if_match, existing.version)
+            updated = StoredGroup(
+                apply_group_changes(group_id, existing.group, changes),
+                next_version(existing.version, now),
+                existing.generation,
+            )
+            tx = self._store.transaction()
+            self._groups.stage_replace(tx, existing, updated)
+            tx.commit()
+            return updated, False
+        raise PreconditionFailed(f"Group '{group_id}' kept changing; read it again.")
+
+    def update(self, group_id: str, body: object, if_match: str | None) -> StoredGroup:
+        """PATCH: change the fields sent; If-Match required."""
+        system = built_in(group_id)
+        if system:
+            raise _read_only(system)
+        if_match = require_if_match(if_match)
+        existing = self._require_custom(group_id)
+        changes = read_group_changes(body, require_display_name=False)
+        check_if_match(if_match, existing.version)
+        updated = StoredGroup(
+            apply_group_changes(group_id, existing.group, changes),
+            next_version(existing.version, self._clock()),
+            existing.generation,
+        )
+        tx = self._store.transaction()
+        self._groups.stage_replace(tx, existing, updated)
+        tx.commit()
+        return updated
+
+    def delete(self, group_id: str, if_match: str | None) -> None:
+        """DELETE: If-Match required; the group goes at once, then its membership rows."""
+        system = built_in(group_id)
+        if system:
+            raise _read_only(system)
+        if_match = require_if_match(if_match)
+        existing = self._require_custom(group_id)
+        check_if_match(if_match, existing.version)
+        tx = self._store.transaction()
+        self._groups.stage_delete(tx, existing)
+        tx.commit()
+        # From here on no row of this generation applies to anything (the group is gone).
+        # Rows of a newer generation belong to a group created again meanwhile: kept.
+        rows = self._groups.members(existing.key, None, GROUP_CLEANUP_BUDGET, 1000)
+        self._groups.remove_memberships(m for m in rows if m.generation <= existing.generation)
+
+    # --- memberships -----------------------------------------------------------------------
+
+    def _custom_for_membership(self, group_id: str) -> StoredGroup:
+        system = built_in(group_id)
+        if system:
+            raise _system_membership(system)
+        return self._require_custom(group_id)
+
+    def add_member(self, group_id: str, user_id: str) -> tuple[User, bool]:
+        """PUT membership: (user, True) when added, (user, False) when already a member."""
+        group = self._custom_for_membership(group_id)
+        user = self._users.require(user_id)
+        membership = Membership(
+            group_key=group.key,
+            group_id=group.group.id,
+            user_id=user.id,
+            generation=group.generation,
+            user_since=user.registration_date,
+            added_at=self._clock(),
+        )
+        tx = self._store.transaction()
+        self._groups.stage_add_member(tx, membership, _AlreadyMember)
+        try:
+            tx.commit()
+        except _AlreadyMember:
+            return user, False
+        return user, True
+
+    def remove_member(self, group_id: str, user_id: str) -> None:
+        """DELETE membership; removing someone who is not a member changes nothing."""
+        group = self._custom_for_membership(group_id)
+        user = self._users.require(user_id)
+        membership = self._groups.membership(group.key, user.id)
+        if membership is None:
+            return
+        tx = self._store.transaction()
+        self._groups.stage_remove_member(tx, membership)
+        tx.commit()
+
+    def is_member(self, group_id: str, user_id: str) -> bool:
+        """HEAD membership: Developers holds every account; the other built-ins hold none."""
+        system = built_in(group_id)
+        if system:
+            return system is DEVELOPERS and self._users.get(user_id) is not None
+        group = self._require_custom(group_id)
+        membership = self._groups.membership(group.key, user_id)
+        if membership is None:
+            return False
+        user = self._users.get(user_id)
+        return user is not None and membership.applies_to(group, user)
+
+    def members(self, group_id: str, query: ListQuery) -> Page[User]:
+        """A group's users in id order: one Query on the group's partition, users in batches."""
+        system = built_in(group_id)
+        if system is DEVELOPERS:
+            return list_users(self._users, query)
+        if system:
+            return Page([], None, 0)
+        group = self._require_custom(group_id)
+        budget = read_budget(query)
+        rows = self._groups.members(
+            group.key, query.cursor.after, budget + 1, min(budget + 1, _PAGE)
+        )
+        flt = query.filter
+        return bounded_page(
+            self._member_rows(group, rows, min(budget + 1, _PAGE)),
+            query,
+            budget,
+            lambda u: flt is None or flt.evaluate(filter_record(u)),
+        )
+
+    def _member_rows(
+        self, group: StoredGroup, rows: Iterator[Membership], chunk: int
+    ) -> Iterator[tuple[str, User | None]]:
+        for batch in _batches(rows, chunk):
+            users = self._groups.users_by_id(m.user_id for m in batch)
+            for m in batch:
+                user = users.get(m.user_id)
+                current = user is not None and m.applies_to(group, user)
+                yield m.user_id, user if current else None
+
+    def user_groups(self, user_id: str, query: ListQuery) -> Page[StoredGroup]:
+        """A user's groups in id order: Developers, then one Query on the member index."""
+        user = self._users.require(user_id)
+        budget = read_budget(query)
+        after = query.cursor.after
+        system = (_built_in(DEVELOPERS),) if after is None or DEVELOPERS.id > after else ()
+        rows = self._groups.memberships_of(user.id, after, budget + 1, min(budget + 1, _PAGE))
+        custom = self._groups_of_rows(user, rows, min(budget + 1, _PAGE))
+        merged = heapq.merge(((g.key, g) for g in system), custom, key=lambda row: row[0])
+        return bounded_page(merged, query, budget, _group_matches(query))
+
+    def _groups_of_rows(
+        self, user: User, rows: Iterator[Membership], chunk: int
+    ) -> Iterator[tuple[str, StoredGroup | None]]:
+        for batch in _batches(rows, chunk):
+            groups = self._groups.get_many(m.group_key for m in batch)
+            for m in batch:
+                group = groups.get(m.group_key)
+                current = group is not None and m.applies_to(group, user)
+                yield m.group_key, group if current else None
+
+    def groups_of(self, user: User, limit: int = READ_BUDGET) -> list[Group]:
+        """Every group of one account in id order, reading at most ``limit`` rows."""
+        rows = self._groups.memberships_of(user.id, None, limit, min(limit, _PAGE))
+        custom = [g.group for _, g in self._groups_of_rows(user, rows, _PAGE) if g is not None]
+        return _in_id_order(custom)
+
+    def groups_of_many(self, users: list[User]) -> dict[str, list[Group]]:
+        """expandGroups: one membership Query per user, then their groups in BatchGets."""
+        rows = {
+            u.id: list(self._groups.memberships_of(u.id, None, READ_BUDGET, _PAGE)) for u in users
+        }
+        groups = self._groups.get_many(m.group_key for ms in rows.values() for m in ms)
+        expanded: dict[str, list[Group]] = {}
+        for user in users:
+            custom = [
+                groups[m.group_key].group
+                for m in rows[user.id]
+                if m.group_key in groups and m.applies_to(groups[m.group_key], user)
+            ]
+            expanded[user.id] = _in_id_order(custom)
+        return expanded
+
+    def stage_leave_all(self, tx: Tx, user: User) -> Callable[[], None]:
+        """Stage the removal of an account's memberships in the transaction that deletes it.
+
+        Returns what to run after the commit: removing any rows beyond what one transaction
+        holds.
+        """
+        rows = list(self._groups.memberships_of(user.id, None, READ_BUDGET, _PAGE))
+        for membership in rows[:MEMBERSHIPS_IN_ACCOUNT_TX]:
+            self._groups.stage_remove_member(tx, membership)
+        rest = rows[MEMBERSHIPS_IN_ACCOUNT_TX:]
+        return lambda: self._groups.remove_memberships(rest) if rest else None
+
+
+def _in_id_order(custom: list[Group]) -> list[Group]:
+    """Developers among the custom groups, in the order ``GET /users/{id}/groups`` uses."""
+    return sorted([DEVELOPERS, *custom], key=lambda g: group_key(g.id))
+
+
+def _batches(rows: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,422 @@
+"""Products, subscriptions and the key check that gateways call on every API request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.etag import next_version
+from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, EQ_ONLY, FieldSpec
+from chalicelib.domain.paging import Page
+from chalicelib.domain.subscriptions import (
+    Product,
+    ProductInput,
+    Subscription,
+    SubscriptionInput,
+    SubscriptionState,
+    new_key,
+    product_of,
+    scope_covers,
+)
+from chalicelib.domain.users import UserState
+from chalicelib.errors import (
+    FieldProblem,
+    IdTaken,
+    PreconditionFailed,
+    ResourceNotFound,
+    StateConflict,
+    ValidationFailed,
+)
+from chalicelib.services.accounts import check_if_match, require_if_match
+from chalicelib.services.listing import ListQuery, bounded_page, read_budget
+from chalicelib.services.ports import Store, Tx
+
+NO_FUNCTIONS: frozenset[str] = frozenset()
+PRODUCT_FILTER_FIELDS = {
+    "name": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "displayName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "description": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "terms": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "state": FieldSpec("enum", EQ_ONLY, NO_FUNCTIONS),
+}
+SUBSCRIPTION_FILTER_FIELDS = {
+    "name": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "displayName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "stateComment": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "ownerId": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "scope": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "userId": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "productId": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "state": FieldSpec("enum", EQ_ONLY, NO_FUNCTIONS),
+}
+# A product delete removes at most this many subscriptions in its own transaction.
+_DELETE_BATCH = 24
+
+
+class Subscriptions(Protocol):
+    def get(self, sid: str) -> Subscription | None: ...
+    def key(self, key: str) -> Any: ...
+    def stage_create(self, tx: Tx, sub: Subscription, limit: int | None) -> None: ...
+    def stage_replace(
+        self, tx: Tx, old: Subscription, new: Subscription, limit: int | None
+    ) -> None: ...
+    def stage_delete(self, tx: Tx, sub: Subscription) -> None: ...
+    def iterate(self, after: str | None, budget: int, page_size: int) -> Iterator[Subscription]: ...
+    def of_owner(
+        self, owner_id: str, after: str | None, budget: int, page_size: int
+    ) -> Iterator[Subscription]: ...
+    def of_product(self, product_id: str, limit: int) -> list[Subscription]: ...
+
+
+class Products(Protocol):
+    def get(self, product_id: str) -> Product | None: ...
+    def stage_create(self, tx: Tx, product: Product) -> None: ...
+    def stage_replace(self, tx: Tx, old: Product, new: Product) -> None: ...
+    def stage_delete(self, tx: Tx, product: Product) -> None: ...
+    def iterate(self, after: str | None, budget: int, page_size: int) -> Iterator[Product]: ...
+    def group_ids(self, product_id: str) -> list[str]: ...
+    def has_group(self, product_id: str, group_id: str) -> bool: ...
+    def link_group(self, product_id: str, group_id: str) -> bool: ...
+    def unlink_group(self, product_id: str, group_id: str) -> None: ...
+
+
+def product_record(product: Product) -> dict[str, Any]:
+    return {
+        "name": product.id,
+        "displayName": product.display_name,
+        "description": product.description,
+        "terms": product.terms,
+        "state": product.state.value,
+    }
+
+
+def subscription_record(sub: Subscription) -> dict[str, Any]:
+    return {
+        "name": sub.id,
+        "displayName": sub.display_name,
+        "stateComment": sub.state_comment,
+        "ownerId": f"/users/{sub.owner_id}" if sub.owner_id else None,
+        "scope": sub.scope,
+        "userId": sub.owner_id,
+        "productId": sub.product_id,
+        "state": sub.state.value,
+    }
+
+
+def _page(iterate: Callable[..., Iterator[Any]], query: ListQuery, record: Callable) -> Page:
+    budget = read_budget(query)
+    rows = ((x.id, x) for x in iterate(query.cursor.after, budget + 1, min(budget + 1, 200)))
+    flt = query.filter
+    return bounded_page(rows, query, budget, lambda x: flt is None or flt.evaluate(record(x)))
+
+
+class ProductService:
+    """Products and the groups that may see them."""
+
+    def __init__(self, store: Store, group_exists: Callable[[str], bool], clock: Clock) -> None:
+        self._store = store
+        self._products: Products = store.products  # type: ignore[attr-defined]
+        self._subscriptions: Subscriptions = store.subscriptions  # type: ignore[attr-defined]
+        self._group_exists = group_exists
+        self._clock = clock
+
+    def get(self, product_id: str) -> Product:
+        product = self._products.get(product_id)
+        if product is None:
+            raise ResourceNotFound(f"Product not found: '{product_id}'.")
+        return product
+
+    def list(self, query: ListQuery) -> Page[Product]:
+        return _page(self._products.iterate, query, product_record)
+
+    def put(
+        self, product_id: str, given: ProductInput, if_match: str | None
+    ) -> tuple[Product, bool]:
+        now = self._clock()
+        if if_match is None:
+            fresh = _apply_product(Product(product_id, given.display_name or ""), given)
+            fresh = replace(fresh, version=next_version(0, now))
+            tx = self._store.transaction()
+            self._products.stage_create(tx, fresh)
+            try:
+                tx.commit()
+                return fresh, True
+            except IdTaken:
+                pass
+        existing = self._products.get(product_id)
+        if existing is None:
+            raise PreconditionFailed(
+                f"Product '{product_id}' does not exist; If-Match cannot match."
+            )
+        check_if_match(if_match, existing.version)
+        return self._replace(existing, given), False
+
+    def update(self, product_id: str, given: ProductInput, if_match: str | None) -> Product:
+        if_match = require_if_match(if_match)
+        existing = self.get(product_id)
+        check_if_match(if_match, existing.version)
+        return self._replace(existing, given)
+
+    def _replace(self, existing: Product, given: ProductInput) -> Product:
+        updated = replace(
+            _apply_product(existing, given), version=next_version(existing.version, self._clock())
+        )
+        tx = self._store.transaction()
+        self._products.stage_replace(tx, existing, updated)
+        tx.commit()
+        return updated
+
+    def delete(self, product_id: str, if_match: str | None, delete_subscriptions: bool) -> None:
+        """409 while subscriptions exist, unless they are to go too."""
+        if_match = require_if_match(if_match)
+        product = self.get(product_id)
+        check_if_match(if_match, product.version)
+        subs = self._subscriptions.of_product(product_id, 1)
+        if subs and not delete_subscriptions:
+            raise StateConflict(
+                f"Product '{product_id}' has subscriptions; delete them first, "
+                "or pass deleteSubscriptions=true."
+            )
+        while subs := self._subscriptions.of_product(product_id, _DELETE_BATCH):
+            tx = self._store.transaction()
+            for sub in subs:
+                self._subscriptions.stage_delete(tx, sub)
+            tx.commit()
+        tx = self._store.transaction()
+        self._products.stage_delete(tx, product)
+        tx.commit()
+
+    def groups(self, product_id: str) -> list[str]:
+        self.get(product_id)
+        return self._products.group_ids(product_id)
+
+    def has_group(self, product_id: str, group_id: str) -> bool:
+        self.get(product_id)
+        return self._products.has_group(product_id, group_id)
+
+    def add_group(self, product_id: str, group_id: str) -> bool:
+        self.get(product_id)
+        if not self._group_exists(group_id):
+            raise ResourceNotFound(f"Group not found: '{group_id}'.")
+        return self._products.link_group(product_id, group_id)
+
+    def remove_group(self, product_id: str, group_id: str) -> None:
+        if not self.has_group(product_id, group_id):
+            raise ResourceNotFound(f"Group '{group_id}' is not linked to product '{product_id}'.")
+        self._products.unlink_group(product_id, group_id)
+
+
+def _apply_product(product: Product, given: ProductInput) -> Product:
+    """The product with the sent fields changed; fields not sent keep their value."""
+
+    def flag(value: bool | None, current: bool) -> bool:
+        return current if value is None else value
+
+    return replace(
+        product,
+        display_name=given.display_name or product.display_name,
+        description=given.description if "description" in given.given else product.description,
+        terms=given.terms if "terms" in given.given else product.terms,
+        subscription_required=flag(given.subscription_required, product.subscription_required),
+        approval_required=flag(given.approval_required, product.approval_required),
+        subscriptions_limit=given.subscriptions_limit
+        if given.limit_given
+        else product.subscriptions_limit,
+        state=given.state or product.state,
+    )
+
+
+class SubscriptionService:
+    """Subscriptions of users to products or APIs; keys change only through this service."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._subscriptions: Subscriptions = store.subscriptions  # type: ignore[attr-defined]
+        self._products: Products = store.products  # type: ignore[attr-defined]
+        self._clock = clock
+
+    def get(self, sid: str, owner_id: str | None = None) -> Subscription:
+        sub = self._subscriptions.get(sid)
+        if sub is None or (owner_id is not None and sub.owner_id != owner_id):
+            raise ResourceNotFound(f"Subscription not found: '{sid}'.")
+        return sub
+
+    def list(self, query: ListQuery) -> Page[Subscription]:
+        return _page(self._subscriptions.iterate, query, subscription_record)
+
+    def of_user(self, user_id: str, query: ListQuery) -> Page[Subscription]:
+        self._store.users.require(user_id)
+
+        def iterate(after: str | None, budget: int, size: int) -> Iterator[Subscription]:
+            return self._subscriptions.of_owner(user_id, after, budget, size)
+
+        return _page(iterate, query, subscription_record)
+
+    def _check_references(
+        self, given: SubscriptionInput, scope: str, owner: str | None
+    ) -> Product | None:
+        problems = []
+        if owner is not None and self._store.users.get(owner) is None:
+            problems.append(FieldProblem("ownerId", f"User not found: '{owner}'."))
+        product = None
+        product_id = product_of(scope)
+        if product_id is not None:
+            product = self._products.get(product_id)
+            if product is None:
+                problems.append(FieldProblem("scope", f"Product not found: '{product_id}'."))
+        if problems:
+            raise ValidationFailed(problems)
+        return product
+
+    def put(
+        self, sid: str, given: SubscriptionInput, if_match: str | None
+    ) -> tuple[Subscription, bool]:
+        now = self._clock()
+        if if_match is None:
+            assert given.scope is not None and given.display_name is not None
+            product = self._check_references(given, given.scope, given.owner_id)
+            state = given.state or (
+                SubscriptionState.SUBMITTED
+                if product is not None and product.approval_required
+                else SubscriptionState.ACTIVE
+            )
+            fresh = Subscription(
+                id=sid,
+                scope=given.scope,
+                display_name=given.display_name,
+                state=state,
+                owner_id=given.owner_id,
+                created_date=now,
+                primary_key=given.primary_key or new_key(),
+                secondary_key=given.secondary_key or new_key(),
+                version=next_version(0, now),
+                state_comment=given.state_comment,
+                allow_tracing=given.allow_tracing if given.allow_tracing is not None else True,
+                start_date=now if state is SubscriptionState.ACTIVE else None,
+            )
+            if fresh.primary_key == fresh.secondary_key:
+                raise ValidationFailed([FieldProblem("secondaryKey", "The two keys must differ.")])
+            tx = self._store.transaction()
+            self._subscriptions.stage_create(
+                tx, fresh, product.subscriptions_limit if product else None
+            )
+            try:
+                tx.commit()
+                return fresh, True
+            except IdTaken:
+                pass
+        existing = self._subscriptions.get(sid)
+        if existing is None:
+            raise PreconditionFailed(f"Subscription '{sid}' does not exist; If-Match cannot match.")
+        check_if_match(if_match, existing.version)
+        return self._change(existing, given), False
+
+    def update(self, sid: str, given: SubscriptionInput, if_match: str | None) -> Subscription:
+        if_match = require_if_match(if_match)
+        existing = self.get(sid)
+        check_if_match(if_match, existing.version)
+        return self._change(existing, given)
+
+    def _change(self, existing: Subscription, given: SubscriptionInput) -> Subscription:
+        now = self._clock()
+        scope = given.scope or existing.scope
+        owner = given.owner_id if given.owner_given else existing.owner_id
+        product = self._check_references(given, scope, owner)
+        state = given.state or existing.state
+        updated = replace(
+            existing,
+            scope=scope,
+            owner_id=owner,
+            display_name=given.display_name or existing.display_name,
+            state=state,
+            state_comment=given.state_comment
+            if given.state_comment is not None
+            else existing.state_comment,
+            allow_tracing=given.allow_tracing
+            if given.allow_tracing is not None
+            else existing.allow_tracing,
+            primary_key=given.primary_key or existing.primary_key,
+            secondary_key=given.secondary_key or existing.secondary_key,
+            version=next_version(existing.version, now),
+            start_date=existing.start_date or (now if state is SubscriptionState.ACTIVE else None),
+            end_date=now
+            if state in {SubscriptionState.CANCELLED, SubscriptionState.EXPIRED}
+            and existing.state is not state
+            else existing.end_date,
+        )
+        if updated.primary_key == updated.secondary_key:
+            raise ValidationFailed([FieldProblem("secondaryKey", "The two keys must differ.")])
+        tx = self._store.transaction()
+        self._subscriptions.stage_replace(
+            tx, existing, updated, product.subscriptions_limit if product else None
+        )
+        tx.commit()
+        return updated
+
+    def delete(self, sid: str, if_match: str | None) -> None:
+        if_match = require_if_match(if_match)
+        existing = self.get(sid)
+        check_if_match(if_match, existing.version)
+        tx = self._store.transaction()
+        self._subscriptions.stage_delete(tx, existing)
+        tx.commit()
+
+    def regenerate(self, sid: str, slot: str) -> None:
+        """A new key in one slot; the old one is refused from the next call on."""
+        existing = self.get(sid)
+        keys = {"primary_key": existing.primary_key, "secondary_key": existing.secondary_key}
+        keys[f"{slot}_key"] = new_key()
+        updated = replace(existing, **keys, version=next_version(existing.version, self._clock()))
+        tx = self._store.transaction()
+        self._subscriptions.stage_replace(tx, existing, updated, None)
+        tx.commit()
+
+    def stage_delete_all_of(self, tx: Tx, owner_id: str) -> int:
+        """Stage the deletion of every subscription of a user (for deleting the user)."""
+        subs = list(self._subscriptions.of_owner(owner_id, None, 100, 100))
+        for sub in subs:
+            self._subscriptions.stage_delete(tx, sub)
+        return len(subs)
+
+    def has_any(self, owner_id: str) -> bool:
+        return any(True for _ in self._subscriptions.of_owner(owner_id, None, 1, 1))
+
+
+@dataclass(frozen=True)
+class KeyDecision:
+    """The answer of a key check, with the reason a denied key was denied."""
+
+    allowed: bool
+    reason: str
+    user_id: str | None = None
+    subscription_id: str | None = None
+
+
+class KeyCheck:
+    """At most two DynamoDB reads: the key item (with the subscription's state and scope), then
+    its owner. Every change to either is visible to the very next check."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._subscriptions: Subscriptions = store.subscriptions  # type: ignore[attr-defined]
+
+    def check(self, key: str, product_id: str | None, api_id: str | None) -> KeyDecision:
+        record = self._subscriptions.key(key) if key else None
+        if record is None:
+            return KeyDecision(False, "unknown key")
+        sid, owner = record.subscription_id, record.owner_id
+        if record.state is not SubscriptionState.ACTIVE:
+            return KeyDecision(False, "subscription not active", owner, sid)
+        if not scope_covers(record.scope, product_id, api_id):
+            return KeyDecision(False, "out of scope", owner, sid)
+        if owner is not None:
+            user = self._store.users.get(owner)
+            if user is None:
+                return KeyDecision(False, "owner deleted", owner, sid)
+            if user.state is UserState.BLOCKED:
+                return KeyDecision(False, "owner blocked", owner, sid)
+            if user.state is not UserState.ACTIVE:
+                return KeyDecision(False, "owner not active", owner, sid)
+        return KeyDecision(True, "active subscription", owner, sid)

@@ -1,0 +1,340 @@
+"""Editable email templates: read, change, reset and preview APIM's 14 templates.
+
+APIM's contract has one HTML ``body``. The admin's body is stored as the HTML part and the text
+part is derived from it at save time (links keep their target), so both parts always say the
+same thing; a template nobody changed keeps its hand-written text part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from chalicelib.config import Settings
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.email_templates import (
+    DEFAULT_VERSION,
+    LINK_TEMPLATES,
+    StoredTemplate,
+    TemplateChanges,
+    TemplateView,
+    pascal_name,
+    read_template_changes,
+)
+from chalicelib.domain.etag import next_version
+from chalicelib.domain.links import LinkPurpose
+from chalicelib.domain.paging import READ_BUDGET, Page
+from chalicelib.errors import FieldProblem, PreconditionFailed, ResourceNotFound, ValidationFailed
+from chalicelib.mail.templates import (
+    TEMPLATE_NAMES,
+    EmailTemplate,
+    canonical_name,
+    default_template,
+    template_parameters,
+)
+from chalicelib.services.accounts import ListQuery, check_if_match, require_if_match
+from chalicelib.services.listing import bounded_page
+from chalicelib.services.ports import Store, Tx
+
+if TYPE_CHECKING:
+    from chalicelib.mail.render import RenderedEmail
+
+_DERIVED = "In the plain-text version derived from the body: "
+_LINK_PURPOSES = {
+    "inviteUserNotificationMessage": LinkPurpose.INVITE,
+    "confirmSignUpIdentityDefault": LinkPurpose.SIGNUP,
+    "passwordResetIdentityDefault": LinkPurpose.RESET,
+}
+_SAMPLES = {
+    "DevFirstName": "Ada",
+    "DevLastName": "Lovelace",
+    "DevEmail": "ada.lovelace@example.com",
+    "DevUsername": "ada.lovelace@example.com",
+    "IdentityProvider": "Basic",
+    "ProdName": "Starter",
+    "ProdId": "starter",
+    "SubStartDate": "2026-01-01",
+    "SubTerm": "1 month",
+}
+
+
+class TemplateStore(Protocol):
+    """What the service needs from the template repository."""
+
+    def get(self, name: str) -> StoredTemplate | None: ...
+    def get_many(self, names: list[str]) -> dict[str, StoredTemplate]: ...
+    def stage_put(self, tx: Tx, new: StoredTemplate, old: StoredTemplate | None) -> None: ...
+    def stage_delete(self, tx: Tx, old: StoredTemplate) -> None: ...
+
+
+def _view(name: str, stored: StoredTemplate | None) -> TemplateView:
+    if stored is None:
+        default = default_template(name)
+        return TemplateView(
+            name=name,
+            subject=default.subject,
+            body=default.html,
+            text=default.text,
+            title=default.title,
+            description=default.description,
+            parameters=default.parameters,
+            is_default=True,
+            version=DEFAULT_VERSION,
+        )
+    return TemplateView(
+        name=name,
+        subject=stored.subject,
+        body=stored.body,
+        text=stored.text,
+        title=stored.title,
+        description=stored.description,
+        parameters=stored.parameters,
+        is_default=False,
+        version=stored.version,
+    )
+
+
+def _renderable(view: TemplateView) -> EmailTemplate:
+    # Rendering knows every parameter the service supplies, whatever list the admin saved.
+    return EmailTemplate(
+        name=view.name,
+        title=view.title or "",
+        description=view.description or "",
+        subject=view.subject,
+        html=view.body,
+        text=view.text,
+        parameters=template_parameters(view.name),
+    )
+
+
+def template_problems(name: str, subject: str, html: str, text: str) -> list[FieldProblem]:
+    """Every reason this template cannot be saved, each naming the field it is about.
+
+    The subject, the body and the derived text are checked one by one so that each problem
+    names its field, and the size limit applies to what the admin sends (subject and body).
+    """
+    from chalicelib.mail.render import MAX_TEMPLATE_BYTES, TemplateError, check
+
+    size = len(subject.encode("utf-8")) + len(html.encode("utf-8"))
+    if size > MAX_TEMPLATE_BYTES:
+        return [
+            FieldProblem(
+                "body",
+                f"The template is {size / 1024:.1f} KB; the subject and the body together may "
+                f"have at most {MAX_TEMPLATE_BYTES // 1024} KB.",
+            )
+        ]
+    required = ("ConfirmUrl",) if name in LINK_TEMPLATES else ()
+    # check() wants a required name in both bodies; this stands in for the part not checked.
+    stub = "".join(f"{{{{ {r} }}}}" for r in required)
+    parameters = template_parameters(name)
+    problems: list[FieldProblem] = []
+
+    def run(target: str, template: EmailTemplate, require: tuple[str, ...], lead: str) -> bool:
+        try:
+            check(template, require=require)
+        except TemplateError as exc:
+            problems.extend(FieldProblem(target, lead + p) for p in exc.problems)
+            return False
+        return True
+
+    def part(subject: str = "", html: str = "", text: str = "") -> EmailTemplate:
+        return EmailTemplate(name, "", "", subject, html, text, parameters)
+
+    run("subject", part(subject=subject), (), "")
+    # The text is derived from the body: its problems would repeat the body's, so it is only
+    # checked once the body passes (conversion may still lose a required link, e.g. in <head>).
+    if run("body", part(html=html, text=stub), required, ""):
+        run("body", part(html=stub, text=text), required, _DERIVED)
+    return problems
+
+
+class TemplateService:
+    """The EmailTemplate use cases, and the template source of the mail service."""
+
+    def __init__(
+        self, store: Store, templates: TemplateStore, settings: Settings, clock: Clock
+    ) -> None:
+        self._store = store
+        self._templates = templates
+        self._settings = settings
+        self._clock = clock
+
+    @staticmethod
+    def _canonical(name: str) -> str:
+        canonical = canonical_name(name)
+        if canonical is None:
+            raise ResourceNotFound(f"Email template not found: '{name}'.")
+        return canonical
+
+    def get(self, name: str) -> TemplateView:
+        canonical = self._canonical(name)
+        return _view(canonical, self._templates.get(canonical))
+
+    def email_template(self, name: str) -> EmailTemplate:
+        """The mail service's template source: the admin's version if any, else the default.
+
+        One consistent GetItem per email, so a change is used from the next email on.
+        KeyError for an unknown name, like ``default_template``.
+        """
+        canonical = canonical_name(name)
+        if canonical is None:
+            raise KeyError(name)
+        stored = self._templates.get(canonical)
+        return (
+            default_template(canonical) if stored is None else _renderable(_view(canonical, stored))
+        )
+
+    def list(self, query: ListQuery) -> Page[TemplateView]:
+        """The 14 templates by name; one BatchGet for the page's customizations."""
+        flt = query.filter
+        names = sorted(TEMPLATE_NAMES, key=str.lower)
+        after = query.cursor.after
+        rows = ((n, n) for n in names if after is None or n.lower() > after.lower())
+        page = bounded_page(
+            rows,
+            query,
+            READ_BUDGET,
+            lambda n: flt is None or flt.evaluate({"name": pascal_name(n)}),
+        )
+        stored = self._templates.get_many(page.items) if page.items else {}
+        views = [_view(n, stored.get(n)) for n in page.items]
+        return Page(views, page.next, page.count)
+
+    def _apply(self, current: TemplateView, changes: TemplateChanges) -> TemplateView:
+        """The template after the changes, validated as a whole (ValidationFailed if not)."""
+        subject = changes.subject if changes.subject is not None else current.subject
+        body = changes.body if changes.body is not None else current.body
+        if changes.body is not None:
+            from chalicelib.mail.render import text_from_html
+
+            text = text_from_html(changes.body)
+        else:
+            text = current.text
+        problems = template_problems(current.name, subject, body, text)
+        if problems:
+            raise ValidationFailed(problems)
+        return replace(
+            current,
+            subject=subject,
+            body=body,
+            text=text,
+            title=changes.title if changes.title is not None else current.title,
+            description=(
+                changes.description if changes.description is not None else current.description
+            ),
+            parameters=(
+                changes.parameters if changes.parameters is not None else current.parameters
+            ),
+        )
+
+    def save(
+        self, name: str, body: Any, if_match: str | None, *, patch: bool = False
+    ) -> tuple[TemplateView, bool]:
+        """PUT (If-Match optional) or PATCH (If-Match required): (template, was it default)."""
+        canonical = self._canonical(name)
+        if patch:
+            if_match = require_if_match(if_match)
+        changes = read_template_changes(body, template_parameters(canonical))
+        unconditional = if_match is None or if_match.strip() == "*"
+        # An unconditional save that meets a concurrent one reads again and wins on retry.
+        for _ in range(3):
+            stored = self._templates.get(canonical)
+            current = _view(canonical, stored)
+            check_if_match(if_match, current.version)
+            updated = self._apply(current, changes)
+            now = self._clock()
+            version = next_version(stored.version if stored else DEFAULT_VERSION, now)
+            new = StoredTemplate(
+                name=canonical,
+                subject=updated.subject,
+                body=updated.body,
+                text=updated.text,
+                title=updated.title,
+                description=updated.description,
+                parameters=updated.parameters,
+                version=version,
+                updated_at=now,
+            )
+            tx = self._store.transaction()
+            self._templates.stage_put(tx, new, stored)
+            try:
+                tx.commit()
+            except PreconditionFailed:
+                if unconditional:
+                    continue
+                raise
+            return _view(canonical, new), stored is None
+        raise PreconditionFailed("The template kept changing meanwhile; read it again.")
+
+    def reset(self, name: str, if_match: str | None) -> None:
+        """DELETE: back to the default (isDefault true again); If-Match required."""
+        canonical = self._canonical(name)
+        if_match = require_if_match(if_match)
+        stored = self._templates.get(canonical)
+        check_if_match(if_match, stored.version if stored else DEFAULT_VERSION)
+        if stored is None:
+            return
+        tx = self._store.transaction()
+        self._templates.stage_delete(tx, stored)
+        tx.commit()
+
+    def sample_values(self, name: str) -> dict[str, str]:
+        """Made-up values for every parameter of a template, as a real email would carry."""
+        portal = self._settings.portal_url
+        purpose = _LINK_PURPOSES.get(name)
+        if purpose is LinkPurpose.RESET:
+            lifetime = timedelta(minutes=self._settings.reset_minutes)
+        else:
+            lifetime = timedelta(hours=self._settings.invitation_hours)
+        from chalicelib.services.mailing import LINK_PATHS
+
+        path = LINK_PATHS[purpose] if purpose else "/confirm"
+        known = {
+            **_SAMPLES,
+            "OrganizationName": self._settings.organization_name,
+            "DevPortalUrl": portal,
+            "DevPortalHost": urlsplit(portal).netloc,
+            "ConfirmQuery": "token=sample-token",
+            "ConfirmUrl": f"{portal}{path}?token=sample-token",
+            "ExpiresAt": (self._clock() + lifetime).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        return {p.name: known.get(p.name, f"Sample {p.name}") for p in template_parameters(name)}
+
+    def preview(self, name: str, body: Any) -> tuple[RenderedEmail, dict[str, str]]:
+        """Render the stored template, or the submitted changes to it, with sample values.
+
+        Nothing is saved. A submitted template is validated exactly as a save would.
+        """
+        from chalicelib.mail.render import render
+
+        canonical = self._canonical(name)
+        current = _view(canonical, self._templates.get(canonical))
+        values = self.sample_values(canonical)
+        if body:
+            if not isinstance(body, dict):
+                raise ValidationFailed([FieldProblem("body", "The body must be a JSON object.")])
+            values.update(_value_overrides(body.get("values"), values))
+            if body.get("properties") is not None:
+                changes = read_template_changes(body, template_parameters(canonical))
+                current = self._apply(current, changes)
+        return render(_renderable(current), values), values
+
+
+def _value_overrides(given: Any, known: Mapping[str, str]) -> dict[str, str]:
+    if given is None:
+        return {}
+    ok = isinstance(given, dict) and all(isinstance(v, str) for v in given.values())
+    if not ok:
+        raise ValidationFailed(
+            [FieldProblem("values", "'values' must map parameter names to strings.")]
+        )
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValidationFailed(
+            [FieldProblem("values", f"'{n}' is not a parameter of this template.") for n in unknown]
+        )
+    return dict(given)

@@ -1,0 +1,114 @@
+"""The OpenAPI document names every installed route and nothing else, and is served openly."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+from openapi_spec_validator import validate
+
+from chalicelib.api.openapi import (
+    APIM_BUNDLE,
+    DOCUMENT_PATH,
+    OPERATIONS,
+    apim_operation_ids,
+    build_document,
+)
+from chalicelib.api.routing import ARM_PREFIX, METHODS
+
+pytestmark = pytest.mark.contract
+
+
+def installed_routes() -> set[tuple[str, str]]:
+    """(path, METHOD) of every handler app.py installed, read from the Chalice app itself.
+
+    routing.install registers each path with every method and one view that closes over the
+    path's handler table; catch-all routes have an empty table.
+    """
+    from app import app
+
+    pairs = set()
+    for path, entries in app.routes.items():
+        view = entries[METHODS[0]].view_function
+        handlers = inspect.getclosurevars(view).nonlocals["handlers"]
+        pairs.update((path, method) for method in handlers)
+    return pairs
+
+
+def documented_routes(document: dict) -> set[tuple[str, str]]:
+    return {
+        (path, method.upper())
+        for path, item in document["paths"].items()
+        for method in item
+        if method.upper() in METHODS
+    }
+
+
+def test_every_installed_route_is_documented_and_nothing_else():
+    installed, documented = installed_routes(), documented_routes(build_document())
+    missing = _names(installed - documented)
+    unknown = _names(documented - installed)
+    assert not missing, (
+        "Routes without an entry in chalicelib/api/openapi.py OPERATIONS (see its docstring): "
+        + missing
+    )
+    assert not unknown, "OPERATIONS names routes that app.py does not install: " + unknown
+
+
+def _names(pairs: set[tuple[str, str]]) -> str:
+    return ", ".join(f"{m} {p.replace(ARM_PREFIX, '{ARM}')}" for p, m in sorted(pairs))
+
+
+def test_the_document_is_valid_openapi_3():
+    document = build_document()
+    validate(document)
+    assert document["openapi"].startswith("3.")
+    assert len(documented_routes(document)) == len(OPERATIONS)
+
+
+def test_apim_operations_keep_apims_schemas():
+    bundle = json.loads(APIM_BUNDLE.read_text(encoding="utf-8"))
+    document = build_document()
+    by_id = {
+        op["operationId"]: op
+        for item in document["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    schemas = document["components"]["schemas"]
+    for operation_id in apim_operation_ids():
+        assert by_id[operation_id]["x-apim-operation"] == operation_id
+    for name in ("UserContract", "UserCollection", "GroupContract", "ErrorResponse"):
+        assert schemas[name]["description"] == bundle["definitions"][name]["description"]
+    user = by_id["User_Get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert user == {"$ref": "#/components/schemas/UserContract"}
+
+
+def test_the_document_is_served_without_credentials_or_api_version():
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="test") as client:
+        reply = client.http.get(DOCUMENT_PATH, headers={"host": "api.example.com"})
+    assert reply.status_code == 200
+    headers = {k.lower(): v for k, v in reply.headers.items()}
+    assert headers["content-type"].startswith("application/json")
+    served = json.loads(reply.body)
+    assert served["servers"] == [{"url": "http://api.example.com"}]
+    assert {k: v for k, v in served.items() if k != "servers"} == build_document()
+
+
+def test_the_apim_bundle_is_microsofts_published_contract():
+    """The copy in the repo is the 2024-05-01 bundle the contract run uses (README next to it)."""
+    bundle = json.loads(APIM_BUNDLE.read_text(encoding="utf-8"))
+    assert bundle["swagger"] == "2.0"
+    assert bundle["info"]["version"] == "2024-05-01"
+    known = {
+        op
+        for item in bundle["paths"].values()
+        for op in (v.get("operationId") for v in item.values() if isinstance(v, dict))
+        if op
+    }
+    assert set(apim_operation_ids()) <= known
