@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint clean deploy-files package bench
+.PHONY: dev test lint chromium clean deploy-files package bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint chromium
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# Debian's chromium for the browser tests (tests/browser): Playwright, a dev dependency from PyPI,
+# launches it and never downloads a browser of its own. apt installs it when it is missing (with
+# sudo when not root and sudo exists). If apt fails, the browser tests fail and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi; \
+		echo "Installing Debian's chromium for the browser tests (apt-get)..."; \
+		{ $$SUDO apt-get update -qq && \
+		  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "WARNING: chromium could not be installed; the browser tests will fail."; }
 
 # The generated deployment files (tests/deploy/stack.py): the prod stage's merge template and IAM
 # policy in .chalice/, and requirements.txt. Run after changing a model, a function or pyproject.

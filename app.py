@@ -4,7 +4,12 @@ from chalice import Chalice, Rate
 
 from chalicelib import wiring
 from chalicelib.api import (
+    audit,
     authorizer,
+    console,
+    console_groups,
+    console_templates,
+    console_users,
     groups,
     openapi,
     portal,
@@ -20,6 +25,7 @@ app = Chalice(app_name="apim-users")
 install(
     app,
     users.router,
+    audit.router,
     user_actions.router,
     groups.router,
     templates.router,
@@ -27,6 +33,10 @@ install(
     portal.router,
     signin.router,
     openapi.router,
+    console.router,
+    console_users.router,
+    console_groups.router,
+    console_templates.router,
 )
 
 

@@ -151,6 +151,118 @@ def _sweep_every(seconds: float, stop: threading.Event) -> None:
             print(f"sweep: {report.as_dict()}", flush=True)
 
 
+DEV_ADMIN_EMAIL = "admin@example.com"
+
+
+class _LinkCatcher:
+    """A mailer that keeps the text of what it sends to one address, then sends it as usual."""
+
+    def __init__(self, address: str, forward: Any) -> None:
+        self.address = address.lower()
+        self.forward = forward
+        self.texts: list[str] = []
+        self.failed = False
+
+    def send(self, email: Any) -> str:
+        if email.to.lower() == self.address:
+            self.texts.append(email.text)
+        try:
+            return str(self.forward.send(email))
+        except Exception:
+            self.failed = True
+            raise
+
+
+def find_user_by_email(email: str) -> Any:
+    """The account with this email (one indexed read through the accounts service), or None."""
+    from chalicelib import wiring
+    from chalicelib.domain.odata import parse_filter
+    from chalicelib.domain.paging import Cursor
+    from chalicelib.services.accounts import USER_FILTER_FIELDS
+    from chalicelib.services.listing import ListQuery
+
+    literal = "'" + email.strip().replace("'", "''") + "'"
+    flt = parse_filter(f"email eq {literal}", USER_FILTER_FIELDS)
+    found = wiring.accounts().list(ListQuery(flt, 1, Cursor())).items
+    return found[0] if found else None
+
+
+def password_link(user_id: str) -> tuple[str, bool]:
+    """The admin's "Reset password" (passwords service); returns its one-time link.
+
+    The email is sent as for any reset; the link is also read from it, so it can be printed.
+    The second value is False when the email could not be sent now: a later retry by the
+    sweep sends a fresh link and this one stops working.
+    """
+    import re
+
+    from chalicelib import wiring
+    from chalicelib.domain.links import LinkPurpose
+    from chalicelib.services.mailing import LINK_PATHS
+
+    user = wiring.accounts().get(user_id)
+    previous = wiring.mailer_override
+    catcher = _LinkCatcher(user.email, wiring.mailer())
+    wiring.use_mailer(catcher)
+    try:
+        wiring.passwords().send_by_admin(user_id)
+    finally:
+        wiring.use_mailer(previous)
+    path = LINK_PATHS[LinkPurpose.RESET]
+    for text in catcher.texts:
+        for url in re.findall(r"https?://[^\s<>\"']+", text):
+            if path in url:
+                return url.rstrip(".,"), not catcher.failed
+    raise SystemExit("apim-users: the reset email carried no link (check its template).")
+
+
+def create_admin(email: str, first: str, last: str, password: str | None = None) -> Any:
+    """An active account in the built-in Administrators group, through the services.
+
+    An existing active account with this email is made an administrator as it is.
+    """
+    import secrets
+
+    from chalicelib import wiring
+    from chalicelib.domain.users import UserState, read_draft
+    from chalicelib.errors import ValidationFailed
+
+    user = find_user_by_email(email)
+    if user is not None and user.state is not UserState.ACTIVE:
+        state = user.state.value
+        raise SystemExit(f"apim-users: {email} has a {state} account; activate it first.")
+    if user is None:
+        props = {"email": email, "firstName": first, "lastName": last}
+        if password is not None:
+            props["password"] = password
+        try:
+            draft = read_draft({"properties": props})
+        except ValidationFailed as exc:
+            problems = "; ".join(f"{d.target}: {d.message}" for d in exc.details)
+            raise SystemExit(f"apim-users: {problems}") from None
+        user, _ = wiring.accounts().create_or_replace(secrets.token_hex(12), draft, None)
+    wiring.groups().add_administrator(user.id)
+    return user
+
+
+def ensure_dev_admin() -> str | None:
+    """On a backend without administrators, admin@example.com with a random password."""
+    import secrets
+
+    from chalicelib import wiring
+    from chalicelib.domain.paging import Cursor
+    from chalicelib.services.listing import ListQuery
+
+    admins = wiring.groups().members("administrators", ListQuery(None, 1, Cursor()))
+    if admins.items:
+        return None
+    if find_user_by_email(DEV_ADMIN_EMAIL) is not None:
+        return None
+    password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
+    create_admin(DEV_ADMIN_EMAIL, "Dev", "Administrator", password)
+    return password
+
+
 def _serve(port: int) -> int:
     mail_dir = project_dir() / "var" / "mail"
     os.environ.setdefault("PORTAL_URL", f"http://{LOOPBACK}:{port}")
@@ -158,6 +270,7 @@ def _serve(port: int) -> int:
     get_settings.cache_clear()
     created = create_backend_resources()
     settings = get_settings()
+    admin_password = ensure_dev_admin()
     process = start_chalice_local(port)
     stop = threading.Event()
     threading.Thread(target=_sweep_every, args=(60.0, stop), daemon=True).start()
@@ -170,6 +283,11 @@ def _serve(port: int) -> int:
         print("api-version:   2024-05-01")
         print(f"Emails:        printed here, and saved as .eml files in {settings.mail_drop_dir}")
         print(f"Token (24 h):  SharedAccessSignature {management_token(24)}")
+        print(f"Console:       {base}/console/")
+        if admin_password:
+            print(f"  sign in as   {DEV_ADMIN_EMAIL} / {admin_password}  (made now, dev only)")
+        else:
+            print("  sign in as an administrator (apim-users create-admin makes one)")
         print("Press Ctrl-C to stop.", flush=True)
         return process.wait()
     except KeyboardInterrupt:
@@ -221,6 +339,35 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
+    from chalicelib.domain.users import UserState
+
+    user = create_admin(args.email, args.first, args.last)
+    print(f"{user.email} is an administrator (user id {user.id}).")
+    if user.state is UserState.ACTIVE and user.password_hash:
+        print("It already has a password: sign in to the console with it.")
+        return 0
+    link, sent = password_link(user.id)
+    minutes = get_settings().reset_minutes
+    print(f"Set its password within {minutes:g} minutes, once, at:\n{link}")
+    if not sent:
+        print("(The email with this link could not be sent now; a later retry replaces it.)")
+    return 0
+
+
+def cmd_remove_admin(args: argparse.Namespace) -> int:
+    apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
+    from chalicelib import wiring
+
+    user = find_user_by_email(args.email)
+    if user is None:
+        raise SystemExit(f"apim-users: no account has the email {args.email}.")
+    wiring.groups().remove_administrator(user.id)
+    print(f"{user.email} is no longer an administrator.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="apim-users", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +382,17 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--hours", type=float, default=24.0)
     token.add_argument("--user", help="the id of the user the token is for")
     token.set_defaults(run=cmd_token)
+    admin = sub.add_parser(
+        "create-admin",
+        help="create an administrator (console access) and print a link to set its password",
+    )
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--first", required=True, help="first name")
+    admin.add_argument("--last", required=True, help="last name")
+    admin.set_defaults(run=cmd_create_admin)
+    demote = sub.add_parser("remove-admin", help="take an account out of Administrators")
+    demote.add_argument("--email", required=True)
+    demote.set_defaults(run=cmd_remove_admin)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -34,6 +34,8 @@ class Settings:
     products_table: str
     subscriptions_table: str
     subscription_keys_table: str
+    audit_table: str
+    audit_retention_days: int
     sender_email: str
     organization_name: str
     portal_url: str
@@ -51,6 +53,8 @@ class Settings:
     argon2_time_cost: int
     argon2_parallelism: int
     max_body_bytes: int
+    # The admin console's session ends after this long without a request.
+    console_idle_minutes: float
 
     @property
     def service_path(self) -> str:
@@ -95,6 +99,8 @@ def get_settings() -> Settings:
         products_table=env("PRODUCTS_TABLE", f"{prefix}-products"),
         subscriptions_table=env("SUBSCRIPTIONS_TABLE", f"{prefix}-subscriptions"),
         subscription_keys_table=env("SUBSCRIPTION_KEYS_TABLE", f"{prefix}-subscription-keys"),
+        audit_table=env("AUDIT_TABLE", f"{prefix}-audit"),
+        audit_retention_days=_int("AUDIT_RETENTION_DAYS", 400),
         sender_email=env("SENDER_EMAIL", "noreply@example.com"),
         organization_name=env("ORGANIZATION_NAME", "Contoso"),
         portal_url=env("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/"),
@@ -112,4 +118,5 @@ def get_settings() -> Settings:
         argon2_time_cost=_int("ARGON2_TIME_COST", 2),
         argon2_parallelism=_int("ARGON2_PARALLELISM", 1),
         max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
+        console_idle_minutes=_float("CONSOLE_IDLE_MINUTES", 30.0),
     )

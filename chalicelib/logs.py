@@ -36,10 +36,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+# At DEBUG these libraries log whole requests and responses: items with password hashes and
+# subscription keys, emails with links. They stay at WARNING whatever the root level is.
+QUIET_LIBRARIES = ("botocore", "boto3", "pynamodb", "urllib3", "s3transfer")
+
+
 def logger() -> logging.Logger:
     """The service's logger, writing JSON lines to stdout (CloudWatch in Lambda)."""
     log = logging.getLogger("apim_users")
     if not log.handlers:
+        for name in QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         log.addHandler(handler)

@@ -12,6 +12,7 @@ from chalicelib.domain.passwords import HashParameters
 if TYPE_CHECKING:
     from chalicelib.mail.sender import Mailer
     from chalicelib.services.accounts import AccountService
+    from chalicelib.services.audit import Audit
     from chalicelib.services.groups import GroupService
     from chalicelib.services.invitations import InvitationService
     from chalicelib.services.mailing import MailService
@@ -76,7 +77,9 @@ def mail() -> MailService:
 def invitations() -> InvitationService:
     from chalicelib.services.invitations import InvitationService
 
-    return InvitationService(store(), mail(), get_settings(), lambda: clock(), hash_parameters())
+    return InvitationService(
+        store(), mail(), get_settings(), lambda: clock(), hash_parameters(), audit=audit()
+    )
 
 
 @cache
@@ -84,7 +87,13 @@ def accounts() -> AccountService:
     from chalicelib.services.accounts import AccountService
 
     return AccountService(
-        store(), invitations(), mail(), lambda: clock(), hash_parameters(), groups=groups()
+        store(),
+        invitations(),
+        mail(),
+        lambda: clock(),
+        hash_parameters(),
+        groups=groups(),
+        audit=audit(),
     )
 
 
@@ -93,7 +102,7 @@ def groups() -> GroupService:
     from chalicelib.services.groups import GroupService
     from chalicelib.store.groups import GroupRepository
 
-    return GroupService(store(), GroupRepository(), lambda: clock())
+    return GroupService(store(), GroupRepository(), lambda: clock(), audit=audit())
 
 
 @cache
@@ -101,21 +110,23 @@ def templates() -> TemplateService:
     from chalicelib.services.templates import TemplateService
     from chalicelib.store.templates import TemplateRepository
 
-    return TemplateService(store(), TemplateRepository(), get_settings(), lambda: clock())
+    return TemplateService(
+        store(), TemplateRepository(), get_settings(), lambda: clock(), audit=audit()
+    )
 
 
 @cache
 def sweep() -> SweepService:
     from chalicelib.services.sweep import SweepService
 
-    return SweepService(store(), mail(), lambda: clock())
+    return SweepService(store(), mail(), lambda: clock(), audit=audit())
 
 
 @cache
 def throttle() -> Throttle:
     from chalicelib.services.throttle import Throttle
 
-    return Throttle(store().counters, lambda: clock())
+    return Throttle(store().counters, lambda: clock(), audit=audit())
 
 
 def _keys() -> list[str]:
@@ -136,6 +147,7 @@ def passwords() -> PasswordService:
         get_settings(),
         lambda: clock(),
         hash_parameters(),
+        audit=audit(),
     )
 
 
@@ -152,6 +164,7 @@ def sessions() -> SessionService:
         get_settings(),
         lambda: clock(),
         hash_parameters(),
+        audit=audit(),
     )
 
 
@@ -169,14 +182,14 @@ def _group_exists(group_id: str) -> bool:
 def products() -> ProductService:
     from chalicelib.services.subscriptions import ProductService
 
-    return ProductService(store(), _group_exists, lambda: clock())
+    return ProductService(store(), _group_exists, lambda: clock(), audit=audit())
 
 
 @cache
 def subscriptions() -> SubscriptionService:
     from chalicelib.services.subscriptions import SubscriptionService
 
-    return SubscriptionService(store(), lambda: clock())
+    return SubscriptionService(store(), lambda: clock(), audit=audit())
 
 
 @cache
@@ -186,6 +199,13 @@ def key_check() -> KeyCheck:
     return KeyCheck(store())
 
 
+@cache
+def audit() -> Audit:
+    from chalicelib.services.audit import Audit
+
+    return Audit(store().audit, lambda: clock())
+
+
 def reset() -> None:
     """Forget every built service and seam (tests that change settings, the clock or SES)."""
     global clock, mailer_override
@@ -193,6 +213,7 @@ def reset() -> None:
     mailer_override = None
     built_services = (store, _ses_mailer, mail, invitations, accounts, sweep)
     later = (throttle, passwords, sessions, groups, templates, products, subscriptions, key_check)
+    audit.cache_clear()
     for built in (*built_services, *later):
         built.cache_clear()
     get_settings.cache_clear()

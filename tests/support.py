@@ -51,6 +51,13 @@ class Api:
         absolute: bool = False,
     ) -> Reply:
         url = path if absolute else self.base + path
+        if url.startswith(("http://", "https://")):
+            # A link the service built: send its path, to its host, as a real client would.
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(url)
+            url = parts.path + (f"?{parts.query}" if parts.query else "")
+            headers = {"Host": parts.netloc, **(headers or {})}
         if api_version is not None:
             url += ("&" if "?" in url else "?") + f"api-version={api_version}"
         sent = {"Authorization": self.token, "Content-Type": "application/json"}

@@ -8,7 +8,7 @@ from chalicelib.api.routing import Call
 from chalicelib.domain.odata import FieldSpec, FilterError, parse_filter
 from chalicelib.domain.paging import DEFAULT_TOP, MAX_TOP, Cursor, decode_cursor, parse_int
 from chalicelib.errors import FieldProblem, ValidationFailed
-from chalicelib.services.accounts import ListQuery
+from chalicelib.services.listing import ListQuery
 
 INT32_MAX = 2**31 - 1
 

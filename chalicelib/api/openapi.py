@@ -13,8 +13,10 @@ How the document is made
   entry (``responses=`` adds or replaces statuses, ``drop=`` removes some, ``params=`` adds query
   parameters) and add a line to the README's "Differences from APIM's published contract".
 - ``ours(...)`` describes a route of our own (extensions, developer pages) with the helpers below
-  (``json_response``, ``page_responses``, ``errors``, ``schema``); schemas of our own live in
-  ``OWN_SCHEMAS``.
+  (``ref``, ``json_response``, ``page_responses``, ``form_body``, ``errors``); schemas of our own
+  live in ``OWN_SCHEMAS``. ``ref(name)`` names APIM's definitions and ours alike.
+- Our document serves APIM's schemas with their optional properties nullable (we send null for a
+  value never set) and with ``REFINEMENTS`` (what we check beyond them, e.g. email format).
 
 Adding a route
 --------------
@@ -54,6 +56,7 @@ HTML_TYPE = "text/html"
 FORM_TYPE = "application/x-www-form-urlencoded"
 SAS = "SharedAccessSignature"
 USER_TOKEN = "UserToken"
+CONSOLE_SESSION = "ConsoleSession"
 # Swagger 2.0 parameter and header keywords that are JSON Schema keywords in OpenAPI 3.
 _SCHEMA_KEYWORDS = (
     "type",
@@ -306,6 +309,40 @@ def form_body(*fields: str, required: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
+def console(
+    operation_id: str,
+    summary: str,
+    *,
+    ids: Iterable[str] = (),
+    fields: Iterable[str] | None = None,
+) -> Entry:
+    """A page of the admin console (``fields``: a form post), HTML only. Without a session it
+    sends to the sign-in page (303); a post without the form's CSRF token is refused (403)."""
+    html = {HTML_TYPE: {"schema": {"type": "string"}}}
+    responses: dict[str, dict[str, Any]] = {
+        "200": {"description": "The page.", "content": html},
+        "303": {
+            "description": "To the sign-in page (no session) or back to a page after a form.",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+    }
+    for status in ("400", "401", "403", "404", "409", "410", "412", "429"):
+        responses[status] = {"description": _REASONS.get(status, "Refused."), "content": html}
+    body = None
+    if fields is not None:  # a form post
+        schema = {"type": "object", "properties": {f: {"type": "string"} for f in fields}}
+        body = {"required": False, "content": {FORM_TYPE: {"schema": schema}}}
+    return ours(
+        operation_id,
+        summary,
+        tags=["Admin console"],
+        params=[path_param(name, f"The {name}.", 256) for name in ids],
+        body=body,
+        responses=responses,
+        security=[{CONSOLE_SESSION: []}],
+    )
+
+
 def _token_query(description: str) -> dict[str, Any]:
     return query_param("token", description, type="string")
 
@@ -416,6 +453,48 @@ OWN_SCHEMAS: dict[str, dict[str, Any]] = {
             "subscriptionId": {"type": "string", "nullable": True},
         },
     },
+    "AuditEvent": {
+        "type": "object",
+        "required": ["id", "time", "action", "actor", "target", "changes"],
+        "properties": {
+            "id": {"type": "string"},
+            "time": {"type": "string", "format": "date-time"},
+            "action": {"type": "string"},
+            "actor": {
+                "type": "object",
+                "required": ["id", "kind"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "address": {"type": "string", "nullable": True},
+                },
+            },
+            "target": {
+                "type": "object",
+                "required": ["type", "id"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "id": {"type": "string"},
+                    "email": {"type": "string", "nullable": True},
+                },
+            },
+            "changes": {
+                "type": "object",
+                "description": "Per field, what it was and what it became.",
+                "additionalProperties": {"type": "object"},
+            },
+            "requestId": {"type": "string", "nullable": True},
+        },
+    },
+    "AuditEventCollection": {
+        "type": "object",
+        "required": ["value"],
+        "properties": {
+            "value": {"type": "array", "items": ref("AuditEvent")},
+            "count": {"type": "integer", "minimum": 0},
+            "nextLink": {"type": "string"},
+        },
+    },
     "ResetAccepted": {
         "type": "object",
         "required": ["status", "message"],
@@ -426,6 +505,11 @@ OWN_SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+LIST_PARAMS = (
+    {"$ref": "#/parameters/TopQueryParameter"},
+    {"$ref": "#/parameters/SkipQueryParameter"},
+    query_param("$filter", "An OData filter."),
+)
 USER = ARM + "/users/{userId}"
 GROUP = ARM + "/groups/{groupId}"
 TEMPLATE = ARM + "/templates/{templateName}"
@@ -624,6 +708,69 @@ OPERATIONS: dict[tuple[str, str], Entry] = {
         body=form_body("token", "password"),
         responses=page_responses(ok_json=ref("Activation"), statuses=("400", "404", "410")),
     ),
+    # Audit trail (extension)
+    (GET, USER + "/events"): ours(
+        "UserEvents_List",
+        "A user's audit events, newest first ($filter on action, actor, targetId, targetType, "
+        "time).",
+        management=True,
+        params=[USER_ID, *LIST_PARAMS],
+        responses={"200": json_response("The events.", ref("AuditEventCollection"))},
+    ),
+    (GET, ARM + "/auditEvents"): ours(
+        "AuditEvents_List",
+        "The whole audit trail, newest first ($filter on action, actor, targetId, targetType, "
+        "time: 'time ge ... and time le ...').",
+        management=True,
+        params=LIST_PARAMS,
+        responses={"200": json_response("The events.", ref("AuditEventCollection"))},
+    ),
+    # Admin console (HTML for members of Administrators; session cookie + CSRF token)
+    (GET, "/console"): console("Console_Home", "The console's start page."),
+    (GET, "/console/console.css"): ours(
+        "Console_Stylesheet",
+        "The console's stylesheet.",
+        responses={
+            "200": {"description": "CSS.", "content": {"text/css": {"schema": {"type": "string"}}}}
+        },
+    ),
+    (GET, "/console/signin"): console("Console_SignIn_Show", "The sign-in form."),
+    (POST, "/console/signin"): console(
+        "Console_SignIn", "Signs an administrator in.", fields=("email", "password", "csrf")
+    ),
+    (POST, "/console/signout"): console("Console_SignOut", "Ends the session.", fields=("csrf",)),
+    (GET, "/console/users"): console("Console_Users", "Users: search and list."),
+    (POST, "/console/users"): console(
+        "Console_Users_Create", "Creates or invites a user.", fields=("csrf",)
+    ),
+    (GET, "/console/users/{userId}"): console("Console_User", "One user.", ids=("userId",)),
+    (POST, "/console/users/{userId}"): console(
+        "Console_User_Change",
+        "Changes, blocks, activates or deletes a user.",
+        ids=("userId",),
+        fields=("csrf",),
+    ),
+    (GET, "/console/groups"): console("Console_Groups", "Groups."),
+    (POST, "/console/groups"): console(
+        "Console_Groups_Create", "Creates a group.", fields=("csrf",)
+    ),
+    (GET, "/console/groups/{groupId}"): console("Console_Group", "One group.", ids=("groupId",)),
+    (POST, "/console/groups/{groupId}"): console(
+        "Console_Group_Change",
+        "Changes a group or its members.",
+        ids=("groupId",),
+        fields=("csrf",),
+    ),
+    (GET, "/console/templates"): console("Console_Templates", "Email templates."),
+    (GET, "/console/templates/{templateName}"): console(
+        "Console_Template", "One email template and its preview.", ids=("templateName",)
+    ),
+    (POST, "/console/templates/{templateName}"): console(
+        "Console_Template_Change",
+        "Saves or resets an email template.",
+        ids=("templateName",),
+        fields=("csrf",),
+    ),
     # This document
     (GET, DOCUMENT_PATH): ours(
         "OpenApi_Get",
@@ -716,6 +863,12 @@ def build_document() -> dict[str, Any]:
                         "A management token: 'SharedAccessSignature uid=...&ex=...&sn=...' "
                         "(or 'Bearer <token>')."
                     ),
+                },
+                CONSOLE_SESSION: {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "apim_console",
+                    "description": "The admin console's session (members of Administrators).",
                 },
                 USER_TOKEN: {
                     "type": "apiKey",

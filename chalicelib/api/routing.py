@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlencode
 
 from chalice import Chalice, Response
 
+from chalicelib import context
 from chalicelib.api.auth import authenticate_management
 from chalicelib.api.errors import error_response, internal_error_response
 from chalicelib.config import SUPPORTED_API_VERSIONS, get_settings
@@ -159,9 +160,13 @@ def _dispatch(
     handlers: dict[str, Handler], management: bool, call: Call, method: str, route: str
 ) -> Response:
     started = time.monotonic()
+    entered = context.enter(
+        context.RequestContext(call.request_id, "anonymous", "anonymous", call.source_ip)
+    )
     try:
         if management:
             _check_management(call)
+            context.act_as(call.actor, "management")
         handler = handlers.get(method)
         if handler is None:
             raise MethodNotAllowed(f"The method {method} is not allowed on this resource.")
@@ -171,6 +176,9 @@ def _dispatch(
     except Exception:
         log.exception("unhandled error", extra={"request_id": call.request_id})
         response = internal_error_response(call.request_id)
+    finally:
+        actor = context.current().actor
+        context.leave(entered)
     response.headers.setdefault("x-ms-request-id", call.request_id)
     if method == "HEAD":
         response.body = ""
@@ -182,7 +190,7 @@ def _dispatch(
             "method": method,
             "status": response.status_code,
             "duration_ms": round((time.monotonic() - started) * 1000, 1),
-            "actor": call.actor or None,
+            "actor": actor,
             "address": call.source_ip or None,
         },
     )

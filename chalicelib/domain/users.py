@@ -297,3 +297,15 @@ def new_token_epoch() -> str:
     import secrets
 
     return secrets.token_hex(8)
+
+
+def checked_password(password: str | None, user: User, target: str = "password") -> str:
+    """The password, if the policy accepts it for this user; else ValidationFailed saying why."""
+    reason = (
+        "A password is required."
+        if not password
+        else policy_problem(password, user.email, user.first_name, user.last_name)
+    )
+    if reason or password is None:
+        raise ValidationFailed([FieldProblem(target, reason or "A password is required.")])
+    return password

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version, version_from_if_match
 from chalicelib.domain.groups import DEVELOPERS, Group
@@ -14,11 +15,10 @@ from chalicelib.domain.odata import (
     ALL_FUNCTIONS,
     ALL_OPS,
     EQ_ONLY,
-    Expr,
     FieldSpec,
     equality_value,
 )
-from chalicelib.domain.paging import READ_BUDGET, Cursor, Page
+from chalicelib.domain.paging import Page
 from chalicelib.domain.passwords import HashParameters, hash_password
 from chalicelib.domain.users import (
     Confirmation,
@@ -37,7 +37,9 @@ from chalicelib.errors import (
     StateConflict,
     ValidationFailed,
 )
+from chalicelib.services.audit import Audit, Target, user_fields, user_target
 from chalicelib.services.invitations import WELCOME, InvitationService
+from chalicelib.services.listing import ListQuery, bounded_page, read_budget
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store, Tx, Users
 
@@ -55,15 +57,6 @@ USER_FILTER_FIELDS: dict[str, FieldSpec] = {
     "registrationDate": FieldSpec("datetime", ALL_OPS, NO_FUNCTIONS),
     "note": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
 }
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    """A validated list request."""
-
-    filter: Expr | None
-    top: int
-    cursor: Cursor
 
 
 def filter_record(user: User) -> dict[str, Any]:
@@ -98,8 +91,9 @@ def require_if_match(if_match: str | None) -> str:
 
 
 CLOSED = "accountClosedDeveloper"
-# A subscription takes up to 5 transaction items (itself, two keys, two counters).
-_SUBSCRIPTIONS_IN_TX = 8
+# Subscriptions deleted per transaction: 4 items each plus an event; moto allows 25 items.
+_SUBSCRIPTIONS_IN_TX = 4
+_MAX_SUBSCRIPTIONS = 1000
 PASSWORD_CHANGED = "passwordResetByAdminNotificationMessage"
 
 
@@ -114,7 +108,10 @@ class AccountService:
         clock: Clock,
         hashing: HashParameters,
         groups: Memberships | None = None,
+        *,
+        audit: Audit,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._users = store.users
         self._invitations = invitations
@@ -150,6 +147,13 @@ class AccountService:
             )
             tx = self._store.transaction()
             self._users.stage_create(tx, fresh)
+            action = {LinkPurpose.INVITE: "user.invited", LinkPurpose.SIGNUP: "user.signed_up"}
+            self._audit.stage(
+                tx,
+                action.get(purpose, "user.created") if purpose else "user.created",
+                user_target(fresh),
+                diff({}, user_fields(fresh)),
+            )
             issued = self._invitations.stage_issue(tx, fresh, purpose) if purpose else None
             welcome = self._mail.stage(tx, WELCOME, fresh) if notify and not purpose else None
             try:
@@ -192,6 +196,9 @@ class AccountService:
             self._invitations.stage_kill_pending(tx, user_id, set(_PURPOSES.values()))
             issued = self._invitations.stage_issue(tx, updated, purpose)
         self._users.stage_replace(tx, existing, updated)
+        self._audit.stage_user_change(tx, existing, updated)
+        if issued:
+            self._audit.stage(tx, "invitation.resent", user_target(updated))
         tx.commit()
         if issued:
             self._invitations.send(issued)
@@ -226,6 +233,7 @@ class AccountService:
         tx = self._store.transaction()
         updated, notice = self._stage_consequences(tx, existing, updated)
         self._users.stage_replace(tx, existing, updated)
+        self._audit.stage_user_change(tx, existing, updated)
         tx.commit()
         if notice:
             self._mail.deliver(notice)
@@ -263,23 +271,25 @@ class AccountService:
         existing = self._users.require(user_id)
         check_if_match(if_match, existing.version)
         subscriptions = self._store.subscriptions  # type: ignore[attr-defined]
-        owned = list(subscriptions.of_owner(user_id, None, _SUBSCRIPTIONS_IN_TX + 1, 100))
+        # Read once: the owner index lags behind deletes, so it is not read again in between.
+        owned = list(subscriptions.of_owner(user_id, None, _MAX_SUBSCRIPTIONS, 100))
         if owned and not delete_subscriptions:
             raise StateConflict(
                 f"User '{user_id}' has subscriptions; delete them first, "
                 "or pass deleteSubscriptions=true."
             )
-        while len(owned) > _SUBSCRIPTIONS_IN_TX:
-            # More than one transaction holds: the surplus goes first, the rest with the user.
+        for start in range(0, len(owned), _SUBSCRIPTIONS_IN_TX):
+            # The subscriptions go first, a few per transaction (each is 4 items and an event).
             batch = self._store.transaction()
-            for sub in owned[:_SUBSCRIPTIONS_IN_TX]:
+            for sub in owned[start : start + _SUBSCRIPTIONS_IN_TX]:
                 subscriptions.stage_delete(batch, sub)
+                self._audit.stage(batch, "subscription.deleted", Target("subscription", sub.id))
             batch.commit()
-            owned = list(subscriptions.of_owner(user_id, None, _SUBSCRIPTIONS_IN_TX + 1, 100))
         tx = self._store.transaction()
-        for sub in owned:
-            subscriptions.stage_delete(tx, sub)
         self._users.stage_delete(tx, existing)
+        self._audit.stage(
+            tx, "user.deleted", user_target(existing), diff(user_fields(existing), {})
+        )
         self._invitations.stage_kill_pending(tx, user_id, set(LinkPurpose))
         farewell = self._mail.stage(tx, CLOSED, existing) if notify else None
         # Memberships go in the same transaction (any beyond what it holds, right after).
@@ -312,25 +322,8 @@ def list_users(users: Users, query: ListQuery) -> Page[User]:
             hits = [found] if found and flt.evaluate(filter_record(found)) else []
             hits = hits[query.cursor.skip :][: query.top]
             return Page(hits, None, len(hits))
-    budget = READ_BUDGET
-    if flt is None:
-        budget = min(READ_BUDGET, query.cursor.skip + query.top)
-    skip = query.cursor.skip
-    items: list[User] = []
-    read = 0
-    last_read = query.cursor.after
-    # One item past the budget tells whether anything is left, so the last page has no link.
-    for user in users.iterate(query.cursor.after, budget + 1, min(budget + 1, 200)):
-        if read == budget or len(items) == query.top:
-            after = items[-1].id if len(items) == query.top else last_read
-            return Page(items, Cursor(after, skip if read == budget else 0), None)
-        read += 1
-        last_read = user.id
-        if flt is not None and not flt.evaluate(filter_record(user)):
-            continue
-        if skip:
-            skip -= 1
-            continue
-        items.append(user)
-    first_page = query.cursor.after is None
-    return Page(items, None, query.cursor.skip - skip + len(items) if first_page else None)
+    budget = read_budget(query)
+    rows = ((u.id, u) for u in users.iterate(query.cursor.after, budget + 1, min(budget + 1, 200)))
+    return bounded_page(
+        rows, query, budget, lambda u: flt is None or flt.evaluate(filter_record(u))
+    )

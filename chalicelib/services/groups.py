@@ -6,6 +6,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
+from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.custom_groups import (
     BUILT_IN_VERSION,
@@ -28,13 +29,13 @@ from chalicelib.errors import (
     ResourceNotFound,
 )
 from chalicelib.services.accounts import (
-    ListQuery,
     check_if_match,
     filter_record,
     list_users,
     require_if_match,
 )
-from chalicelib.services.listing import bounded_page, read_budget
+from chalicelib.services.audit import Audit, Target, user_target
+from chalicelib.services.listing import ListQuery, bounded_page, read_budget
 from chalicelib.services.ports import Store, Tx
 
 T = TypeVar("T")
@@ -48,6 +49,8 @@ GROUP_CLEANUP_BUDGET = 10_000
 # expandGroups reads one membership Query per user, so such a page holds at most this many users.
 EXPAND_GROUPS_MAX_USERS = 100
 _PAGE = 100
+# The built-in group whose members may use the admin console; only the system adds them.
+ADMINISTRATORS = BUILT_IN_GROUPS[0]
 
 
 class GroupStore(Protocol):
@@ -116,7 +119,8 @@ def _group_matches(query: ListQuery) -> Callable[[StoredGroup], bool]:
 class GroupService:
     """The Group and GroupUser use cases."""
 
-    def __init__(self, store: Store, groups: GroupStore, clock: Clock) -> None:
+    def __init__(self, store: Store, groups: GroupStore, clock: Clock, *, audit: Audit) -> None:
+        self._audit = audit
         self._store = store
         self._users = store.users
         self._groups = groups
@@ -175,6 +179,9 @@ class GroupService:
                 fresh = StoredGroup(apply_group_changes(group_id, None, changes), version, version)
                 tx = self._store.transaction()
                 self._groups.stage_create(tx, fresh, lambda: IdTaken(group_id))
+                self._audit.stage(
+                    tx, "group.created", _target(fresh), diff({}, _fields(fresh.group))
+                )
                 try:
                     tx.commit()
                 except IdTaken:
@@ -196,6 +203,7 @@ class GroupService:
             )
             tx = self._store.transaction()
             self._groups.stage_replace(tx, existing, updated)
+            self._stage_changed(tx, existing, updated)
             tx.commit()
             return updated, False
         raise PreconditionFailed(f"Group '{group_id}' kept changing; read it again.")
@@ -216,6 +224,7 @@ class GroupService:
         )
         tx = self._store.transaction()
         self._groups.stage_replace(tx, existing, updated)
+        self._stage_changed(tx, existing, updated)
         tx.commit()
         return updated
 
@@ -229,11 +238,17 @@ class GroupService:
         check_if_match(if_match, existing.version)
         tx = self._store.transaction()
         self._groups.stage_delete(tx, existing)
+        self._audit.stage(tx, "group.deleted", _target(existing), diff(_fields(existing.group), {}))
         tx.commit()
         # From here on no row of this generation applies to anything (the group is gone).
         # Rows of a newer generation belong to a group created again meanwhile: kept.
         rows = self._groups.members(existing.key, None, GROUP_CLEANUP_BUDGET, 1000)
         self._groups.remove_memberships(m for m in rows if m.generation <= existing.generation)
+
+    def _stage_changed(self, tx: Tx, old: StoredGroup, new: StoredGroup) -> None:
+        self._audit.stage(
+            tx, "group.changed", _target(new), diff(_fields(old.group), _fields(new.group))
+        )
 
     # --- memberships -----------------------------------------------------------------------
 
@@ -257,6 +272,7 @@ class GroupService:
         )
         tx = self._store.transaction()
         self._groups.stage_add_member(tx, membership, _AlreadyMember)
+        self._audit.stage(tx, "group.member_added", user_target(user), _membership(group))
         try:
             tx.commit()
         except _AlreadyMember:
@@ -272,11 +288,15 @@ class GroupService:
             return
         tx = self._store.transaction()
         self._groups.stage_remove_member(tx, membership)
+        self._audit.stage(tx, "group.member_removed", user_target(user), _membership(group))
         tx.commit()
 
     def is_member(self, group_id: str, user_id: str) -> bool:
-        """HEAD membership: Developers holds every account; the other built-ins hold none."""
+        """HEAD membership: Developers holds every account, Administrators the system's admins."""
         system = built_in(group_id)
+        if system is ADMINISTRATORS:
+            user = self._users.get(user_id)
+            return user is not None and self.is_administrator(user)
         if system:
             return system is DEVELOPERS and self._users.get(user_id) is not None
         group = self._require_custom(group_id)
@@ -291,9 +311,9 @@ class GroupService:
         system = built_in(group_id)
         if system is DEVELOPERS:
             return list_users(self._users, query)
-        if system:
+        if system and system is not ADMINISTRATORS:
             return Page([], None, 0)
-        group = self._require_custom(group_id)
+        group = _built_in(system) if system else self._require_custom(group_id)
         budget = read_budget(query)
         rows = self._groups.members(
             group.key, query.cursor.after, budget + 1, min(budget + 1, _PAGE)
@@ -331,7 +351,7 @@ class GroupService:
         self, user: User, rows: Iterator[Membership], chunk: int
     ) -> Iterator[tuple[str, StoredGroup | None]]:
         for batch in _batches(rows, chunk):
-            groups = self._groups.get_many(m.group_key for m in batch)
+            groups = _with_administrators(self._groups.get_many(m.group_key for m in batch))
             for m in batch:
                 group = groups.get(m.group_key)
                 current = group is not None and m.applies_to(group, user)
@@ -349,6 +369,7 @@ class GroupService:
             u.id: list(self._groups.memberships_of(u.id, None, READ_BUDGET, _PAGE)) for u in users
         }
         groups = self._groups.get_many(m.group_key for ms in rows.values() for m in ms)
+        groups = _with_administrators(groups)
         expanded: dict[str, list[Group]] = {}
         for user in users:
             custom = [
@@ -358,6 +379,52 @@ class GroupService:
             ]
             expanded[user.id] = _in_id_order(custom)
         return expanded
+
+    # --- administrators: the system's membership (the CLI), never the API's ------------------
+
+    def add_administrator(self, user_id: str) -> bool:
+        """Put an account in the built-in Administrators group: True when added.
+
+        Only the system calls this (``apim-users create-admin``); the API's PUT of a membership
+        in a built-in group stays 405. The row is stored like a custom membership, so deleting
+        the account removes it, and it never applies to a later account with the same id.
+        """
+        group = _built_in(ADMINISTRATORS)
+        user = self._users.require(user_id)
+        membership = Membership(
+            group_key=group.key,
+            group_id=group.group.id,
+            user_id=user.id,
+            generation=group.generation,
+            user_since=user.registration_date,
+            added_at=self._clock(),
+        )
+        tx = self._store.transaction()
+        self._groups.stage_add_member(tx, membership, _AlreadyMember)
+        self._audit.stage(tx, "group.member_added", user_target(user), _membership(group))
+        try:
+            tx.commit()
+        except _AlreadyMember:
+            return False
+        return True
+
+    def remove_administrator(self, user_id: str) -> None:
+        """Take an account out of Administrators (the system's; the API's DELETE stays 405)."""
+        group = _built_in(ADMINISTRATORS)
+        user = self._users.require(user_id)
+        membership = self._groups.membership(group.key, user.id)
+        if membership is None:
+            return
+        tx = self._store.transaction()
+        self._groups.stage_remove_member(tx, membership)
+        self._audit.stage(tx, "group.member_removed", user_target(user), _membership(group))
+        tx.commit()
+
+    def is_administrator(self, user: User) -> bool:
+        """One consistent GetItem: is this account (not a former one of its id) an admin?"""
+        group = _built_in(ADMINISTRATORS)
+        membership = self._groups.membership(group.key, user.id)
+        return membership is not None and membership.applies_to(group, user)
 
     def stage_leave_all(self, tx: Tx, user: User) -> Callable[[], None]:
         """Stage the removal of an account's memberships in the transaction that deletes it.
@@ -370,6 +437,11 @@ class GroupService:
             self._groups.stage_remove_member(tx, membership)
         rest = rows[MEMBERSHIPS_IN_ACCOUNT_TX:]
         return lambda: self._groups.remove_memberships(rest) if rest else None
+
+
+def _with_administrators(groups: dict[str, StoredGroup]) -> dict[str, StoredGroup]:
+    """Stored groups plus Administrators, whose membership rows name a group never stored."""
+    return {**groups, ADMINISTRATORS.id: _built_in(ADMINISTRATORS)}
 
 
 def _in_id_order(custom: list[Group]) -> list[Group]:
@@ -386,3 +458,20 @@ def _batches(rows: Iterator[T], size: int) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+def _target(stored: StoredGroup) -> Target:
+    return Target("group", stored.group.id)
+
+
+def _fields(group: Group) -> dict[str, object]:
+    return {
+        "displayName": group.display_name,
+        "description": group.description,
+        "type": group.type,
+        "externalId": group.external_id,
+    }
+
+
+def _membership(group: StoredGroup) -> dict[str, dict[str, object]]:
+    return {"group": {"old": None, "new": group.group.id}}

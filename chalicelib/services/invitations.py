@@ -6,19 +6,19 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from chalicelib.config import Settings
+from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
 from chalicelib.domain.links import Link, LinkPurpose, LinkState, hash_token, new_link_id, new_token
 from chalicelib.domain.messages import Message
-from chalicelib.domain.passwords import HashParameters, hash_password, policy_problem
-from chalicelib.domain.users import User, UserState
+from chalicelib.domain.passwords import HashParameters, hash_password
+from chalicelib.domain.users import User, UserState, checked_password
 from chalicelib.errors import (
-    FieldProblem,
     LinkUnusable,
     StateConflict,
     UnknownLink,
-    ValidationFailed,
 )
+from chalicelib.services.audit import Audit, Target, user_fields, user_target
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store, Tx
 
@@ -63,7 +63,10 @@ class InvitationService:
         settings: Settings,
         clock: Clock,
         hashing: HashParameters,
+        *,
+        audit: Audit,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._mail = mail
         self._settings = settings
@@ -115,6 +118,7 @@ class InvitationService:
         tx = self._store.transaction()
         self.stage_kill_pending(tx, user_id, {purpose})
         issued = self.stage_issue(tx, user, purpose)
+        self._audit.stage(tx, "invitation.resent", user_target(user))
         tx.commit()
         self.send(issued)
         return self._view(issued.link)
@@ -134,6 +138,7 @@ class InvitationService:
         tx = self._store.transaction()
         for link in pending:
             self._store.links.stage_end(tx, link, LinkState.REVOKED, self._clock())
+        self._audit.stage(tx, "invitation.revoked", Target("user", user_id))
         tx.commit()
         return self.list(user_id)
 
@@ -178,14 +183,7 @@ class InvitationService:
     def accept(self, token: str, password: str | None) -> User:
         """Set the password, activate the account, consume the token: exactly once."""
         link, user = self.open(token, LinkPurpose.INVITE)
-        reason = (
-            "A password is required."
-            if not password
-            else policy_problem(password, user.email, user.first_name, user.last_name)
-        )
-        if reason:
-            raise ValidationFailed([FieldProblem("password", reason)])
-        assert password is not None
+        password = checked_password(password, user)
         return self._activate(link, user, hash_password(password, self._hashing))
 
     def confirm_signup(self, token: str) -> User:
@@ -206,6 +204,9 @@ class InvitationService:
         self._store.links.stage_end(tx, link, LinkState.ACCEPTED, now)
         self._store.users.stage_replace(tx, user, active, on_fail=lambda: used)
         welcome = self._mail.stage(tx, WELCOME, active)
+        action = "invitation.accepted" if link.purpose is LinkPurpose.INVITE else "signup.confirmed"
+        changes = diff(user_fields(user), user_fields(active))
+        self._audit.stage(tx, action, user_target(active), changes, by_user=user.id)
         tx.commit()
         self._mail.deliver(welcome)
         return active

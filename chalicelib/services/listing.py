@@ -1,14 +1,24 @@
-"""Bounded list pages over rows read in key order, shared by groups, members and templates."""
+"""Bounded list pages over rows read in key order: one request reads at most READ_BUDGET rows."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
+from chalicelib.domain.odata import Expr
 from chalicelib.domain.paging import READ_BUDGET, Cursor, Page
-from chalicelib.services.accounts import ListQuery
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A validated list request."""
+
+    filter: Expr | None
+    top: int
+    cursor: Cursor
 
 
 def read_budget(query: ListQuery) -> int:

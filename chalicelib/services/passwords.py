@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chalicelib.config import Settings
+from chalicelib.domain.audit import REDACTED
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
-from chalicelib.domain.passwords import HashParameters, hash_password, policy_problem
-from chalicelib.domain.users import User, UserState, email_key, new_token_epoch
-from chalicelib.errors import FieldProblem, LinkUnusable, StateConflict, ValidationFailed
+from chalicelib.domain.passwords import HashParameters, hash_password
+from chalicelib.domain.users import User, UserState, checked_password, email_key, new_token_epoch
+from chalicelib.errors import LinkUnusable, StateConflict
 from chalicelib.services.accounts import PASSWORD_CHANGED as CHANGED
+from chalicelib.services.audit import Audit, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store
@@ -30,7 +32,10 @@ class PasswordService:
         settings: Settings,
         clock: Clock,
         hashing: HashParameters,
+        *,
+        audit: Audit,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._invitations = invitations
         self._mail = mail
@@ -41,6 +46,7 @@ class PasswordService:
 
     def _send_link(self, user: User) -> None:
         tx = self._store.transaction()
+        self._audit.stage(tx, "password.reset_requested", user_target(user))
         self._invitations.stage_kill_pending(tx, user.id, {LinkPurpose.RESET})
         issued = self._invitations.stage_issue(tx, user, LinkPurpose.RESET)
         tx.commit()
@@ -77,14 +83,7 @@ class PasswordService:
     def reset(self, token: str, password: str | None) -> User:
         """Set the new password, consume the link, end every session, say so by email."""
         link, user = self.open(token)
-        reason = (
-            "A password is required."
-            if not password
-            else policy_problem(password, user.email, user.first_name, user.last_name)
-        )
-        if reason:
-            raise ValidationFailed([FieldProblem("password", reason)])
-        assert password is not None
+        password = checked_password(password, user)
         now = self._clock()
         changed = replace(
             user,
@@ -97,6 +96,10 @@ class PasswordService:
         self._store.links.stage_end(tx, link, LinkState.ACCEPTED, now)
         self._store.users.stage_replace(tx, user, changed, on_fail=lambda: used)
         notice = self._mail.stage(tx, CHANGED, changed)
+        secret = {"password": {"old": None, "new": REDACTED}}
+        self._audit.stage(
+            tx, "password.reset_completed", user_target(user), secret, by_user=user.id
+        )
         tx.commit()
         self._mail.deliver(notice)
         return changed

@@ -9,18 +9,19 @@ from functools import cache
 from urllib.parse import quote
 
 from chalicelib.config import Settings
+from chalicelib.domain.audit import REDACTED
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
 from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.passwords import (
     HashParameters,
     hash_password,
-    policy_problem,
     verify_password,
 )
 from chalicelib.domain.sas import SasToken, is_valid, parse_token, user_key, user_token
-from chalicelib.domain.users import User, UserState, email_key, new_token_epoch
+from chalicelib.domain.users import User, UserState, checked_password, email_key, new_token_epoch
 from chalicelib.errors import FieldProblem, NotAuthenticated, ValidationFailed
+from chalicelib.services.audit import Audit, Target, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.mailing import MailService
 from chalicelib.services.passwords import CHANGED
@@ -51,7 +52,10 @@ class SessionService:
         settings: Settings,
         clock: Clock,
         hashing: HashParameters,
+        *,
+        audit: Audit,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._invitations = invitations
         self._mail = mail
@@ -79,6 +83,8 @@ class SessionService:
         matches = verify_password(stored or _dummy_hash(self._hashing), password, self._hashing)
         if user is None or stored is None or not matches or user.state is not UserState.ACTIVE:
             self._throttle.count(limits, refuse=False)
+            target = user_target(user) if user else Target("email", key)
+            self._audit.record("signin.failed", target)
             raise NotAuthenticated(SIGN_IN_FAILED)
         expiry = self._clock() + timedelta(hours=self._settings.session_hours)
         return user, self.mint(user, expiry), expiry
@@ -100,6 +106,7 @@ class SessionService:
             raise ValidationFailed(problems)
         user = self._store.users.require(user_id)
         assert expiry is not None
+        self._audit.record("user.token_issued", user_target(user))
         return self.mint(user, expiry, key_type or "primary")
 
     def sso_url(self, user_id: str) -> str:
@@ -113,8 +120,11 @@ class SessionService:
         token = parse_token(token_text) if token_text else None
         user = self._store.users.get(token.uid) if token else None
         if token is None or user is None or not self._signed_for(token, user):
+            if token is not None:
+                self._audit.record("token.refused", Target("user", token.uid))
             raise NotAuthenticated("The user token is invalid or expired.")
         if user.state is not UserState.ACTIVE:
+            self._audit.record("token.refused", user_target(user))
             raise NotAuthenticated("The user token is invalid or expired.")
         return user
 
@@ -132,14 +142,7 @@ class SessionService:
             raise ValidationFailed(
                 [FieldProblem("currentPassword", "The current password is not correct.")]
             )
-        reason = (
-            "A new password is required."
-            if not new
-            else policy_problem(new, user.email, user.first_name, user.last_name)
-        )
-        if reason:
-            raise ValidationFailed([FieldProblem("newPassword", reason)])
-        assert new is not None
+        new = checked_password(new, user, "newPassword")
         now = self._clock()
         changed = replace(
             user,
@@ -151,6 +154,8 @@ class SessionService:
         self._store.users.stage_replace(tx, user, changed)
         self._invitations.stage_kill_pending(tx, user.id, {LinkPurpose.RESET})
         notice = self._mail.stage(tx, CHANGED, changed)
+        secret = {"password": {"old": None, "new": REDACTED}}
+        self._audit.stage(tx, "password.changed", user_target(user), secret, by_user=user.id)
         tx.commit()
         self._mail.deliver(notice)
         return self.mint(changed, now + timedelta(hours=self._settings.session_hours))

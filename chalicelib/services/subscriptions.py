@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from chalicelib.domain.audit import REDACTED, diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
 from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, EQ_ONLY, FieldSpec
@@ -30,6 +31,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.services.accounts import check_if_match, require_if_match
+from chalicelib.services.audit import Audit, Target
 from chalicelib.services.listing import ListQuery, bounded_page, read_budget
 from chalicelib.services.ports import Store, Tx
 
@@ -52,7 +54,8 @@ SUBSCRIPTION_FILTER_FIELDS = {
     "state": FieldSpec("enum", EQ_ONLY, NO_FUNCTIONS),
 }
 # A product delete removes at most this many subscriptions in its own transaction.
-_DELETE_BATCH = 24
+_DELETE_BATCH = 4  # 4 items each plus its event: moto caps a transaction at 25 items
+_MAX_SUBSCRIPTIONS = 1000
 
 
 class Subscriptions(Protocol):
@@ -115,7 +118,10 @@ def _page(iterate: Callable[..., Iterator[Any]], query: ListQuery, record: Calla
 class ProductService:
     """Products and the groups that may see them."""
 
-    def __init__(self, store: Store, group_exists: Callable[[str], bool], clock: Clock) -> None:
+    def __init__(
+        self, store: Store, group_exists: Callable[[str], bool], clock: Clock, *, audit: Audit
+    ) -> None:
+        self._audit = audit
         self._store = store
         self._products: Products = store.products  # type: ignore[attr-defined]
         self._subscriptions: Subscriptions = store.subscriptions  # type: ignore[attr-defined]
@@ -173,16 +179,18 @@ class ProductService:
         if_match = require_if_match(if_match)
         product = self.get(product_id)
         check_if_match(if_match, product.version)
-        subs = self._subscriptions.of_product(product_id, 1)
+        # Read once: the product index lags behind deletes, so it is not read again in between.
+        subs = self._subscriptions.of_product(product_id, _MAX_SUBSCRIPTIONS)
         if subs and not delete_subscriptions:
             raise StateConflict(
                 f"Product '{product_id}' has subscriptions; delete them first, "
                 "or pass deleteSubscriptions=true."
             )
-        while subs := self._subscriptions.of_product(product_id, _DELETE_BATCH):
+        for start in range(0, len(subs), _DELETE_BATCH):
             tx = self._store.transaction()
-            for sub in subs:
+            for sub in subs[start : start + _DELETE_BATCH]:
                 self._subscriptions.stage_delete(tx, sub)
+                self._audit.stage(tx, "subscription.deleted", _target(sub))
             tx.commit()
         tx = self._store.transaction()
         self._products.stage_delete(tx, product)
@@ -231,7 +239,8 @@ def _apply_product(product: Product, given: ProductInput) -> Product:
 class SubscriptionService:
     """Subscriptions of users to products or APIs; keys change only through this service."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, audit: Audit) -> None:
+        self._audit = audit
         self._store = store
         self._subscriptions: Subscriptions = store.subscriptions  # type: ignore[attr-defined]
         self._products: Products = store.products  # type: ignore[attr-defined]
@@ -303,6 +312,9 @@ class SubscriptionService:
                 tx, fresh, product.subscriptions_limit if product else None
             )
             try:
+                self._audit.stage(
+                    tx, "subscription.created", _target(fresh), diff({}, _fields(fresh))
+                )
                 tx.commit()
                 return fresh, True
             except IdTaken:
@@ -352,6 +364,8 @@ class SubscriptionService:
         self._subscriptions.stage_replace(
             tx, existing, updated, product.subscriptions_limit if product else None
         )
+        changes = diff(_fields(existing), _fields(updated))
+        self._audit.stage(tx, "subscription.changed", _target(updated), changes)
         tx.commit()
         return updated
 
@@ -361,6 +375,9 @@ class SubscriptionService:
         check_if_match(if_match, existing.version)
         tx = self._store.transaction()
         self._subscriptions.stage_delete(tx, existing)
+        self._audit.stage(
+            tx, "subscription.deleted", _target(existing), diff(_fields(existing), {})
+        )
         tx.commit()
 
     def regenerate(self, sid: str, slot: str) -> None:
@@ -371,17 +388,24 @@ class SubscriptionService:
         updated = replace(existing, **keys, version=next_version(existing.version, self._clock()))
         tx = self._store.transaction()
         self._subscriptions.stage_replace(tx, existing, updated, None)
+        secret = {f"{slot}Key": {"old": None, "new": REDACTED}}
+        self._audit.stage(tx, "subscription.key_regenerated", _target(existing), secret)
         tx.commit()
 
-    def stage_delete_all_of(self, tx: Tx, owner_id: str) -> int:
-        """Stage the deletion of every subscription of a user (for deleting the user)."""
-        subs = list(self._subscriptions.of_owner(owner_id, None, 100, 100))
-        for sub in subs:
-            self._subscriptions.stage_delete(tx, sub)
-        return len(subs)
 
-    def has_any(self, owner_id: str) -> bool:
-        return any(True for _ in self._subscriptions.of_owner(owner_id, None, 1, 1))
+def _target(sub: Subscription) -> Target:
+    return Target("subscription", sub.id)
+
+
+def _fields(sub: Subscription) -> dict[str, Any]:
+    """What events show of a subscription: never its keys."""
+    return {
+        "scope": sub.scope,
+        "ownerId": sub.owner_id,
+        "displayName": sub.display_name,
+        "state": sub.state.value,
+        "stateComment": sub.state_comment,
+    }
 
 
 @dataclass(frozen=True)

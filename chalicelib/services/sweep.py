@@ -5,15 +5,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.links import LinkState
+from chalicelib.domain.links import LinkPurpose, LinkState
 from chalicelib.errors import LinkUnusable
 from chalicelib.logs import logger
+from chalicelib.services.audit import Audit, Target
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store
 
 log = logger()
 # One run handles at most this many items of each kind; the next run (hourly) takes the rest.
 BATCH = 1000
+_EXPIRED_EVENTS = {
+    LinkPurpose.INVITE: "invitation.expired",
+    LinkPurpose.SIGNUP: "invitation.expired",
+    LinkPurpose.RESET: "password.reset_link_expired",
+}
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,8 @@ class SweepReport:
 class SweepService:
     """Idempotent, and safe to run twice at once: every change is conditional."""
 
-    def __init__(self, store: Store, mail: MailService, clock: Clock) -> None:
+    def __init__(self, store: Store, mail: MailService, clock: Clock, *, audit: Audit) -> None:
+        self._audit = audit
         self._store = store
         self._mail = mail
         self._clock = clock
@@ -44,6 +51,8 @@ class SweepService:
         for link in list(self._store.links.due(now, BATCH)):
             tx = self._store.transaction()
             self._store.links.stage_end(tx, link, LinkState.EXPIRED, now)
+            action = _EXPIRED_EVENTS[link.purpose]
+            self._audit.stage(tx, action, Target("user", link.user_id))
             try:
                 tx.commit()
             except LinkUnusable:

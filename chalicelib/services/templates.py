@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from chalicelib.config import Settings
+from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.email_templates import (
     DEFAULT_VERSION,
@@ -35,8 +36,9 @@ from chalicelib.mail.templates import (
     default_template,
     template_parameters,
 )
-from chalicelib.services.accounts import ListQuery, check_if_match, require_if_match
-from chalicelib.services.listing import bounded_page
+from chalicelib.services.accounts import check_if_match, require_if_match
+from chalicelib.services.audit import Audit, Target
+from chalicelib.services.listing import ListQuery, bounded_page
 from chalicelib.services.ports import Store, Tx
 
 if TYPE_CHECKING:
@@ -156,8 +158,15 @@ class TemplateService:
     """The EmailTemplate use cases, and the template source of the mail service."""
 
     def __init__(
-        self, store: Store, templates: TemplateStore, settings: Settings, clock: Clock
+        self,
+        store: Store,
+        templates: TemplateStore,
+        settings: Settings,
+        clock: Clock,
+        *,
+        audit: Audit,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._templates = templates
         self._settings = settings
@@ -261,6 +270,14 @@ class TemplateService:
             )
             tx = self._store.transaction()
             self._templates.stage_put(tx, new, stored)
+            # Bodies go up to 100 KB: the event says a body changed and its size, not the text.
+            changes = diff(
+                {"subject": current.subject, "body": f"{len(current.body)} characters"},
+                {"subject": new.subject, "body": f"{len(new.body)} characters"},
+            )
+            if current.body != new.body and "body" not in changes:
+                changes["body"] = {"old": "(before)", "new": "(changed)"}
+            self._audit.stage(tx, "template.changed", Target("template", canonical), changes)
             try:
                 tx.commit()
             except PreconditionFailed:
@@ -280,6 +297,7 @@ class TemplateService:
             return
         tx = self._store.transaction()
         self._templates.stage_delete(tx, stored)
+        self._audit.stage(tx, "template.reset", Target("template", canonical))
         tx.commit()
 
     def sample_values(self, name: str) -> dict[str, str]:

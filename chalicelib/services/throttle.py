@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.clock import Clock
 from chalicelib.errors import Throttled
+from chalicelib.services.audit import Audit, Target
 from chalicelib.services.ports import Counters
 
 WINDOW = timedelta(hours=1)
@@ -14,9 +15,15 @@ WINDOW = timedelta(hours=1)
 class Throttle:
     """Counts attempts in the current hour; past a limit the caller gets 429 until it ends."""
 
-    def __init__(self, counters: Counters, clock: Clock) -> None:
+    def __init__(self, counters: Counters, clock: Clock, *, audit: Audit) -> None:
         self._counters = counters
         self._clock = clock
+        self._audit = audit
+
+    def _refuse(self, key: str, retry: int) -> Throttled:
+        scope, _, subject = key.rpartition(":")
+        self._audit.record("request.throttled", Target(scope, subject))
+        return Throttled("Too many attempts; try again later.", retry)
 
     def _window(self) -> tuple[str, datetime, int]:
         now = self._clock()
@@ -30,13 +37,13 @@ class Throttle:
         counts = self._counters.read([f"{key}@{window}" for key in limits])
         for key, limit in limits.items():
             if counts[f"{key}@{window}"] >= limit:
-                raise Throttled("Too many attempts; try again later.", retry)
+                raise self._refuse(key, retry)
 
     def count(self, limits: dict[str, int], *, refuse: bool) -> None:
         """Count one attempt on every key; with ``refuse``, 429 once a key passes its limit."""
         window, end, retry = self._window()
-        over = False
-        for key, limit in limits.items():
-            over |= self._counters.add(f"{key}@{window}", end) > limit
+        over = [
+            k for k, limit in limits.items() if self._counters.add(f"{k}@{window}", end) > limit
+        ]
         if refuse and over:
-            raise Throttled("Too many attempts; try again later.", retry)
+            raise self._refuse(over[0], retry)

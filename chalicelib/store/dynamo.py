@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pynamodb.connection import Connection
 
 from chalicelib.config import Settings
+from chalicelib.store.audit import AuditRepository
 from chalicelib.store.counters import CounterRepository
 from chalicelib.store.links import LinkRepository
 from chalicelib.store.models import bind
@@ -28,6 +31,7 @@ class DynamoStore:
         self.counters = CounterRepository()
         self.products = ProductRepository()
         self.subscriptions = SubscriptionRepository()
+        self.audit = AuditRepository(timedelta(days=settings.audit_retention_days))
 
     def transaction(self) -> Tx:
         if self._connection is None:

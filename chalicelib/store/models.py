@@ -392,6 +392,43 @@ class KeyItem(Model):
     state = UnicodeAttribute()
 
 
+class AuditTimeIndex(GlobalSecondaryIndex["AuditItem"]):
+    """Every event of a month, newest first: ``GET /auditEvents`` pages with one Query each."""
+
+    class Meta:
+        index_name = "by-month"
+        projection = AllProjection()
+
+    month = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute(range_key=True)
+
+
+class AuditItem(Model):
+    """An audit event, under the stream of its target (``user#<id>``, ``group#<id>``, ...)."""
+
+    class Meta:
+        table_name = "audit"
+        billing_mode = "PAY_PER_REQUEST"
+
+    stream = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute(range_key=True)
+    month = UnicodeAttribute()
+    time = UTCDateTimeAttribute()
+    action = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    actor_kind = UnicodeAttribute()
+    address = UnicodeAttribute(null=True)
+    request_id = UnicodeAttribute(null=True)
+    target_type = UnicodeAttribute()
+    target_id = UnicodeAttribute()
+    target_email = UnicodeAttribute(null=True)
+    # JSON: {field: {old, new}}; DynamoDB maps would reject values of mixed types.
+    changes = UnicodeAttribute(null=True)
+    purge_at = TTLAttribute(null=True)
+
+    by_month = AuditTimeIndex()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserItem,
     EmailLockItem,
@@ -403,6 +440,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ProductItem,
     SubscriptionItem,
     KeyItem,
+    AuditItem,
 )
 
 
@@ -419,6 +457,7 @@ def bind(settings: Settings) -> None:
         ProductItem: settings.products_table,
         SubscriptionItem: settings.subscriptions_table,
         KeyItem: settings.subscription_keys_table,
+        AuditItem: settings.audit_table,
     }
     for model, name in names.items():
         if model.Meta.table_name != name or getattr(model.Meta, "region", None) != settings.region:

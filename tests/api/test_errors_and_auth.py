@@ -122,6 +122,9 @@ def test_bearer_form_and_secondary_key_and_compact_form_are_accepted(api):
     assert reply.status == 200
 
 
+@pytest.mark.in_process_only(
+    reason="sets APIM_KEYS_PARAMETER in this process and writes SSM through in-process moto"
+)
 def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch):
     boto3.client("ssm").put_parameter(
         Name="/apim/keys",

@@ -8,6 +8,10 @@ import pytest
 from chalicelib import wiring
 from tests.support import error_of, mail_to, sent_mail
 
+pytestmark = pytest.mark.in_process_only(
+    reason="reads the emails from in-process moto SES and moves the in-process clock"
+)
+
 INVITE_PATH = "/confirm/invitation"
 
 

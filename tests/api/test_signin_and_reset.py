@@ -11,6 +11,10 @@ from chalicelib import wiring
 from chalicelib.api.signin import pad_to_floor
 from tests.support import error_of, mail_to
 
+pytestmark = pytest.mark.in_process_only(
+    reason="reads the emails from in-process moto SES and moves the in-process clock"
+)
+
 RESET_PATH = "/confirm-v2/password"
 PASSWORD = "the first passphrase"
 

@@ -335,6 +335,7 @@ def test_deleting_a_user_with_subscriptions(shop):
     assert check(shop, key, productId="starter")["reason"] == "unknown key"
 
 
+@pytest.mark.in_process_only(reason="deletes the owner through the in-process store")
 def test_a_deleted_owner_denies_even_if_the_subscription_stays(shop):
     # An ownerless path: the subscription outlives its owner only through a direct store change.
     subscribe(shop)
@@ -358,6 +359,7 @@ def authorizer_event(key=None, query_key=None, stage=None):
     }
 
 
+@pytest.mark.in_process_only(reason="invokes the authorizer through the in-process test client")
 def test_the_lambda_authorizer_allows_and_denies(shop, client):
     subscribe(shop, "api", scope="/apis/echoapi")
     key = secrets_of(shop, "api")["primaryKey"]
@@ -377,6 +379,7 @@ def test_the_lambda_authorizer_allows_and_denies(shop, client):
     assert none["policyDocument"]["Statement"][0]["Effect"] == "Deny"
 
 
+@pytest.mark.in_process_only(reason="invokes the authorizer through the in-process test client")
 def test_the_authorizer_checks_the_product_named_by_the_stage(shop, client):
     subscribe(shop)
     key = secrets_of(shop)["primaryKey"]

@@ -8,6 +8,10 @@ from chalicelib.domain.users import User, UserState
 from chalicelib.errors import EmailTaken, ServiceBusy
 from chalicelib.store.tx import CONFLICT_RETRIES, Tx
 
+pytestmark = pytest.mark.in_process_only(
+    reason="drives the in-process store's transactions directly"
+)
+
 
 class ConflictingTx(Tx):
     """DynamoDB cancels a transaction touching an item another one holds; moto never does."""

@@ -20,13 +20,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -77,6 +78,22 @@ class LiveServer:
     )
     startup_seconds: float
     mail_dir: Path  # the dev-server mail drop: every email the service sends, as .eml
+    moto_endpoint: str = ""  # the moto server behind the stack (AWS_ENDPOINT_URL of chalice local)
+    baseline: Baseline | None = field(default=None, repr=False, compare=False)
+
+    def reset(self) -> None:
+        """Back to the state the stack started in: empty tables, the SES sender, no mail.
+
+        moto's own reset wipes every backend of the moto server; the tables (with their TTL
+        settings), the verified SES identities and the SSM parameters captured at start-up are
+        then created again, and the mail drop is emptied. chalice local keeps running.
+        """
+        if self.baseline is None:
+            raise RuntimeError("this LiveServer was made without a baseline; it cannot reset")
+        requests.post(f"{self.moto_endpoint}/moto-api/reset", timeout=30).raise_for_status()
+        self.baseline.restore(self.moto_endpoint)
+        for path in self.mail_dir.glob("*.eml"):
+            path.unlink(missing_ok=True)
 
     def mail_to(self, address: str) -> list[EmailMessage]:
         """Every message sent to ``address``, oldest first, parsed."""
@@ -102,6 +119,118 @@ class LiveServer:
 
 class StartupError(RuntimeError):
     """The stack did not come up; the message carries the children's output."""
+
+
+def _aws_client(endpoint: str, service: str) -> Any:
+    """A boto3 client of the moto server, by explicit endpoint.
+
+    Neither the process environment nor PynamoDB's connections learn the endpoint, so the
+    in-process tests' ``mock_aws`` stays the only AWS they see.
+    """
+    import boto3
+
+    env = _child_env(endpoint)
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def _create_table_args(table: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateTable arguments that rebuild a table as DescribeTable shows it."""
+    billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+
+    def throughput(source: Mapping[str, Any]) -> dict[str, int]:
+        given = source.get("ProvisionedThroughput") or {}
+        return {
+            "ReadCapacityUnits": int(given.get("ReadCapacityUnits") or 1),
+            "WriteCapacityUnits": int(given.get("WriteCapacityUnits") or 1),
+        }
+
+    args: dict[str, Any] = {
+        "TableName": table["TableName"],
+        "KeySchema": table["KeySchema"],
+        "AttributeDefinitions": table["AttributeDefinitions"],
+        "BillingMode": billing,
+    }
+    if billing == "PROVISIONED":
+        args["ProvisionedThroughput"] = throughput(table)
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        indexes = []
+        for index in table.get(kind) or []:
+            spec = {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+            if kind == "GlobalSecondaryIndexes" and billing == "PROVISIONED":
+                spec["ProvisionedThroughput"] = throughput(index)
+            indexes.append(spec)
+        if indexes:
+            args[kind] = indexes
+    if table.get("StreamSpecification"):
+        args["StreamSpecification"] = table["StreamSpecification"]
+    return args
+
+
+class Baseline:
+    """What the moto server holds right after start-up, so ``LiveServer.reset`` can rebuild it:
+    the tables (empty) and their TTL settings, the SES identities, the SSM parameters."""
+
+    def __init__(
+        self,
+        tables: list[dict[str, Any]],
+        ttl: list[tuple[str, str]],
+        identities: list[str],
+        parameters: list[tuple[str, str, str]],
+    ) -> None:
+        self.tables = tables
+        self.ttl = ttl
+        self.identities = identities
+        self.parameters = parameters
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def _client(self, endpoint: str, service: str) -> Any:
+        if (endpoint, service) not in self._clients:
+            self._clients[endpoint, service] = _aws_client(endpoint, service)
+        return self._clients[endpoint, service]
+
+    @classmethod
+    def capture(cls, endpoint: str) -> Baseline:
+        dynamodb = _aws_client(endpoint, "dynamodb")
+        tables, ttl = [], []
+        for name in sorted(dynamodb.list_tables()["TableNames"]):
+            tables.append(_create_table_args(dynamodb.describe_table(TableName=name)["Table"]))
+            state = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+            if state.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
+                ttl.append((name, state["AttributeName"]))
+        identities = _aws_client(endpoint, "ses").list_identities()["Identities"]
+        ssm = _aws_client(endpoint, "ssm")
+        parameters = []
+        for page in ssm.get_paginator("describe_parameters").paginate():
+            for meta in page["Parameters"]:
+                found = ssm.get_parameter(Name=meta["Name"], WithDecryption=True)["Parameter"]
+                parameters.append((meta["Name"], meta["Type"], found["Value"]))
+        return cls(tables, ttl, identities, parameters)
+
+    def restore(self, endpoint: str) -> None:
+        """Create it all again on a moto server that was just reset."""
+        dynamodb = self._client(endpoint, "dynamodb")
+        for args in self.tables:
+            dynamodb.create_table(**args)
+        for name, attribute in self.ttl:
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
+            )
+        ses = self._client(endpoint, "ses")
+        for identity in self.identities:
+            if "@" in identity:
+                ses.verify_email_identity(EmailAddress=identity)
+            else:
+                ses.verify_domain_identity(Domain=identity)
+        ssm = self._client(endpoint, "ssm")
+        for name, kind, value in self.parameters:
+            ssm.put_parameter(Name=name, Type=kind, Value=value, Overwrite=True)
 
 
 def _tail(log: Path, limit: int = 8000) -> str:
@@ -206,9 +335,19 @@ def _sign_token() -> str:
     return f"SharedAccessSignature {signed}"
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    logs = tmp_path_factory.mktemp("live-server")
+@contextmanager
+def live_stack(
+    logs: Path,
+    extra_env: Mapping[str, str] | None = None,
+    ssm_parameters: Mapping[str, str] | None = None,
+) -> Iterator[LiveServer]:
+    """moto server + ``chalice local`` on loopback, until the block ends; logs go to ``logs``.
+
+    ``extra_env`` is added last to the children's environment (it may replace ``PORTAL_URL``); in
+    chalice local the keys that .chalice/config.json's local stage lists still win over it.
+    ``ssm_parameters`` (name to value) are put into the moto server as SecureStrings before
+    chalice local starts.
+    """
     moto_log, chalice_log = logs / "moto.log", logs / "chalice.log"
     started = time.monotonic()
     deadline = started + STARTUP_TIMEOUT
@@ -221,10 +360,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
         env = _child_env(endpoint)
         env["MAIL_DROP_DIR"] = str(logs / "mail")
-        _create_backend(env, deadline, moto_log)
+        _create_backend({**env, **(extra_env or {})}, deadline, moto_log)
+        if ssm_parameters:
+            ssm = _aws_client(endpoint, "ssm")
+            for name, value in ssm_parameters.items():
+                ssm.put_parameter(Name=name, Type="SecureString", Value=value, Overwrite=True)
+        baseline = Baseline.capture(endpoint)
 
         port = free_port()
         env["PORTAL_URL"] = f"http://{LOOPBACK}:{port}"
+        env.update(extra_env or {})
         with _fds_to(chalice_log):
             chalice = start_chalice_local(port, env=env)
         cleanup.callback(stop_process, chalice)
@@ -236,4 +381,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             token=_sign_token(),
             startup_seconds=time.monotonic() - started,
             mail_dir=logs / "mail",
+            moto_endpoint=endpoint,
+            baseline=baseline,
         )
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_stack(tmp_path_factory.mktemp("live-server")) as server:
+        yield server

@@ -19,12 +19,31 @@ from chalicelib.domain.paging import READ_BUDGET, Cursor
 from chalicelib.domain.users import Identity, User, UserState
 from chalicelib.errors import ValidationFailed
 from chalicelib.mail.templates import template_parameters
-from chalicelib.services.accounts import USER_FILTER_FIELDS, ListQuery
+from chalicelib.services.accounts import USER_FILTER_FIELDS
 from chalicelib.services.groups import GroupService
-from chalicelib.services.listing import bounded_page
+from chalicelib.services.listing import ListQuery, bounded_page
 from chalicelib.services.templates import template_problems
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class RecordedEvents:
+    """An audit store that keeps what it is given (the staged events are not committed here)."""
+
+    def __init__(self):
+        self.events = []
+
+    def stage_put(self, tx, event):
+        self.events.append(event)
+
+    def put(self, event):
+        self.events.append(event)
+
+
+def recorded():
+    from chalicelib.services.audit import Audit
+
+    return Audit(RecordedEvents(), lambda: NOW)
 
 
 def targets(exc_info):
@@ -226,7 +245,7 @@ def big_group(count, rare_every):
     ]
     rows = [Membership("big", "big", u.id, 1, NOW, NOW) for u in users]
     repo = CountingGroups({"big": group}, rows, {u.id: u for u in users})
-    return GroupService(FakeStore(FakeUsers(users)), repo, lambda: NOW), repo
+    return GroupService(FakeStore(FakeUsers(users)), repo, lambda: NOW, audit=recorded()), repo
 
 
 def query(text="", top=100, cursor=None):
@@ -279,7 +298,7 @@ def test_a_users_groups_put_developers_in_id_order_among_the_custom_ones():
     user = make_user("ada")
     rows = [Membership(k, k, "ada", 1, NOW, NOW) for k in groups]
     repo = CountingGroups(groups, rows, {"ada": user})
-    service = GroupService(FakeStore(FakeUsers([user])), repo, lambda: NOW)
+    service = GroupService(FakeStore(FakeUsers([user])), repo, lambda: NOW, audit=recorded())
     page = service.user_groups("ada", query())
     assert [g.group.id for g in page.items] == ["alpha", DEVELOPERS.id, "zeta"]
     second = service.user_groups("ada", query(top=1, cursor=Cursor("alpha", 0)))

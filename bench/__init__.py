@@ -1,0 +1,1 @@
+"""Benchmarks (measurements, never assertions): ``python -m bench`` or ``make bench``."""

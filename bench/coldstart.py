@@ -1,0 +1,508 @@
+"""Section 3: cold start of the deployment package against a hello-world PynamoDB app.
+
+Run alone: ``python -m bench.coldstart [out.json]``. Both apps are packaged with
+``chalice package`` from copies under bench/build/ (the project's own files are not touched),
+unzipped, and started alternately in bare interpreters (``python -S -B``, no bytecode written)
+with a "runtime" folder holding what Lambda's Python runtime provides (boto3, botocore and their
+dependencies, compiled as in the runtime image). Each start imports ``app`` and answers one
+API Gateway event whose handler does one GetItem against a loopback stub of DynamoDB (and, for
+our app, the SSM read of the management keys, as deployed). Variants: as packaged; with
+bytecode compiled into the package (``unchecked-hash`` .pyc, valid whatever mtimes the unzip
+gives); without the packages the runtime already has; both.
+"""
+
+from __future__ import annotations
+
+import compileall
+import importlib.util
+import json
+import os
+import py_compile
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "bench" / "build"
+CHILD = ROOT / "bench" / "coldchild.py"
+RUNS = 13
+PROBE_RUNS = 7
+REGION = "us-east-1"
+KEYS_PARAMETER = "/bench/management-keys"
+STUB_KEY = "bench-primary-key"
+# What Lambda's Python runtime already has on its path (boto3 and its dependencies).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+RUNTIME_DISTS = ("boto3", "botocore", "s3transfer", "jmespath", "python_dateutil", "six", "urllib3")
+APP_FILES = ("app.py", "chalicelib", "requirements.txt", "templates", "vendor")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    slim: bool
+    bytecode: bool
+    what: str
+
+
+VARIANTS = (
+    Variant("as packaged", False, False, "chalice package output, unchanged"),
+    Variant("+ bytecode", False, True, "unchecked-hash .pyc for every module added to the zip"),
+    Variant("- runtime packages", True, False, "boto3, botocore & deps left to Lambda's runtime"),
+    Variant("both", True, True, "bytecode added and runtime packages left out"),
+)
+
+
+# -- packaging ---------------------------------------------------------------------------------
+
+
+def _copy_app(dest: Path) -> None:
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in APP_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, symlinks=True, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, dest / name)
+    chalice_dir = dest / ".chalice"
+    chalice_dir.mkdir()
+    for entry in (ROOT / ".chalice").iterdir():
+        if entry.is_file():
+            shutil.copy2(entry, chalice_dir / entry.name)
+    if not (dest / "requirements.txt").exists():
+        # Without it chalice would vendor nothing; the dependencies are pyproject's.
+        import tomllib
+
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        wanted = [d for d in project["dependencies"] if not d.startswith("chalice")]
+        (dest / "requirements.txt").write_text("\n".join(wanted) + "\n")
+
+
+def _copy_hello(dest: Path) -> None:
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(ROOT / "bench" / "hello", dest, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def _chalice_package(source: Path, stages: tuple[str, ...], out: Path) -> tuple[Path, str]:
+    chalice = Path(sys.executable).parent / "chalice"
+    errors = []
+    for stage in stages:
+        shutil.rmtree(out, ignore_errors=True)
+        done = subprocess.run(
+            [str(chalice), "package", "--stage", stage, str(out)],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "AWS_DEFAULT_REGION": REGION},
+        )
+        if done.returncode == 0:
+            return out / "deployment.zip", stage
+        errors.append(f"--stage {stage}: {done.stderr.strip()[-500:]}")
+    raise RuntimeError("chalice package failed: " + " | ".join(errors))
+
+
+def _unzip(archive: Path, dest: Path) -> None:
+    shutil.rmtree(dest, ignore_errors=True)
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(dest)
+
+
+def _zip(folder: Path, archive: Path) -> int:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zipped.write(path, path.relative_to(folder))
+    return archive.stat().st_size
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _is_runtime_provided(name: str) -> bool:
+    stem = name.removesuffix(".py")
+    if stem in RUNTIME_PACKAGES:
+        return True
+    return any(re.match(rf"{dist}-[\d.]+.*\.(dist-info|data)$", name) for dist in RUNTIME_DISTS)
+
+
+def _compile(folder: Path) -> None:
+    compileall.compile_dir(
+        str(folder),
+        quiet=2,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+
+
+def _variant(unpacked: Path, variant: Variant, dest: Path, archive: Path) -> dict[str, Any]:
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(unpacked, dest, symlinks=True)
+    if variant.slim:
+        for entry in list(dest.iterdir()):
+            if _is_runtime_provided(entry.name):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    if variant.bytecode:
+        _compile(dest)
+    return {"zip_bytes": _zip(dest, archive), "unpacked_bytes": _folder_size(dest)}
+
+
+def _runtime(dest: Path) -> Path:
+    """boto3, botocore and their dependencies from this venv, compiled like the runtime's."""
+    if dest.exists():
+        return dest
+    dest.mkdir(parents=True)
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        source = Path(spec.origin)
+        if source.name == "__init__.py":
+            shutil.copytree(
+                source.parent, dest / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy2(source, dest / source.name)
+    compileall.compile_dir(str(dest), quiet=2)
+    return dest
+
+
+# -- the stub endpoint and the events ----------------------------------------------------------
+
+
+def _user_item() -> dict[str, Any]:
+    """A stored user, in the exact shape our store layer writes (also enough for hello's model)."""
+    from chalicelib.domain.etag import next_version
+    from chalicelib.domain.users import Identity, User, UserState
+    from chalicelib.store.users import _to_item
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    user = User(
+        id="ada",
+        email="ada@example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        state=UserState.ACTIVE,
+        note=None,
+        registration_date=now,
+        identities=(Identity("Basic", "ada@example.com"),),
+        version=next_version(0, now),
+        password_hash=None,
+        token_epoch="0123456789abcdef",
+    )
+    return _to_item(user).serialize()
+
+
+@contextmanager
+def stub_endpoint() -> Iterator[int]:
+    """Answers DynamoDB GetItem with one user, and SSM GetParameter with the management keys."""
+    item = json.dumps({"Item": _user_item()}).encode()
+    keys = json.dumps({"primary": STUB_KEY, "secondary": STUB_KEY + "-2"})
+    parameter = json.dumps(
+        {"Parameter": {"Name": KEYS_PARAMETER, "Type": "SecureString", "Value": keys}}
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            target = self.headers.get("X-Amz-Target", "")
+            status, body = 400, b'{"__type": "UnknownOperationException"}'
+            if target.endswith(".GetItem"):
+                status, body = 200, item
+            elif target.endswith(".GetParameter"):
+                status, body = 200, parameter
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-amzn-RequestId", "stub")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _event(
+    resource: str, path: str, params: dict[str, str], query: dict[str, str], auth: str
+) -> Any:
+    headers = {"Host": "cold.example.com", "Accept": "application/json"}
+    if auth:
+        headers["Authorization"] = auth
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": "GET",
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
+        "pathParameters": params,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": "GET",
+            "path": "/api" + path,
+            "stage": "api",
+            "requestId": "cold-start-request",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def _stage_environment(source: Path, stage: str) -> dict[str, str]:
+    config = json.loads((source / ".chalice" / "config.json").read_text())
+    variables = dict(config.get("environment_variables", {}))
+    variables.update(config["stages"].get(stage, {}).get("environment_variables", {}))
+    return {k: str(v) for k, v in variables.items()}
+
+
+def _launch_specs(app_source: Path, stage: str, port: int) -> dict[str, dict[str, Any]]:
+    from chalicelib.api.routing import ARM_PREFIX
+    from chalicelib.domain.sas import management_token
+
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_LAMBDA_FUNCTION_NAME": "cold-start",
+    }
+    ours = {**base, **_stage_environment(app_source, stage)}
+    key = ours.get("APIM_PRIMARY_KEY", "")
+    if not key:
+        # As deployed: the keys come from SSM (answered by the stub).
+        ours["APIM_KEYS_PARAMETER"] = KEYS_PARAMETER
+        key = STUB_KEY
+    instance = {
+        "subscriptionId": ours.get("APIM_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000"),
+        "resourceGroupName": ours.get("APIM_RESOURCE_GROUP", "local"),
+        "serviceName": ours.get("APIM_SERVICE_NAME", "local"),
+    }
+    resource = ARM_PREFIX + "/users/{userId}"
+    path = resource.format(**instance, userId="ada")
+    expiry = datetime.now(UTC) + timedelta(hours=2)
+    token = management_token(ours.get("APIM_ACCESS_ID", "integration"), expiry, key)
+    our_event = _event(
+        resource,
+        path,
+        {**instance, "userId": "ada"},
+        {"api-version": "2024-05-01"},
+        "SharedAccessSignature " + token,
+    )
+    hello_event = _event("/users/{user_id}", "/users/ada", {"user_id": "ada"}, {}, "")
+    return {
+        "hello": {"env": base, "event": hello_event},
+        "ours": {"env": ours, "event": our_event},
+    }
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+def _start(app_dir: Path, runtime: Path, launch: dict[str, Any], *flags: str) -> dict[str, Any]:
+    spec = json.dumps(
+        {"app_dir": str(app_dir), "runtime_dir": str(runtime), "event": launch["event"]}
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-S", "-B", *flags, str(CHILD), spec],
+        capture_output=True,
+        text=True,
+        env=launch["env"],
+        cwd=BUILD,
+    )
+    wall = (time.perf_counter() - started) * 1000
+    if done.returncode != 0:
+        raise RuntimeError(f"cold start of {app_dir} failed: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["status"] != 200:
+        raise RuntimeError(f"cold start of {app_dir} answered {result['status']}: {done.stdout}")
+    result["process_ms"] = wall
+    result["stderr"] = done.stderr
+    return result
+
+
+def _importtime(app_dir: Path, runtime: Path, launch: dict[str, Any]) -> list[dict[str, Any]]:
+    """The biggest top-level imports of one start (import and first request), by -X importtime."""
+    result = _start(app_dir, runtime, launch, "-X", "importtime")
+    top = []
+    for line in result["stderr"].splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
+        if match and not match.group(3):
+            top.append({"module": match.group(4), "cumulative_ms": int(match.group(2)) / 1000})
+    top.sort(key=lambda m: -m["cumulative_ms"])
+    return top[:12]
+
+
+def _import_probe(app_dir: Path, runtime: Path, module: str, env: dict[str, str]) -> float:
+    code = (
+        "import sys, time; sys.path[:0] = [sys.argv[1], sys.argv[2]]; t = time.perf_counter(); "
+        f"import {module}; print((time.perf_counter() - t) * 1000)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", code, str(app_dir), str(runtime)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=BUILD,
+    )
+    return float(done.stdout.strip())
+
+
+def _boto3_over_botocore(app_dir: Path, runtime: Path, env: dict[str, str]) -> dict[str, float]:
+    """What ``import boto3`` costs beyond ``import botocore.session`` (the keys' SSM client)."""
+    times: dict[str, list[float]] = {"botocore.session": [], "boto3": []}
+    for _ in range(PROBE_RUNS):
+        for module, samples in times.items():
+            samples.append(_import_probe(app_dir, runtime, module, env))
+    medians = {m: round(statistics.median(v), 1) for m, v in times.items()}
+    return {
+        "import_botocore_session_ms": medians["botocore.session"],
+        "import_boto3_ms": medians["boto3"],
+        "boto3_extra_ms": round(medians["boto3"] - medians["botocore.session"], 1),
+    }
+
+
+def _median(samples: list[dict[str, Any]], key: str) -> float:
+    return round(statistics.median(s[key] for s in samples), 1)
+
+
+def run() -> dict[str, Any]:
+    started = time.perf_counter()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    app_source, hello_source = BUILD / "src" / "app", BUILD / "src" / "hello"
+    _copy_app(app_source)
+    _copy_hello(hello_source)
+    our_zip, stage = _chalice_package(app_source, ("prod", "local"), BUILD / "out" / "app")
+    hello_zip, _ = _chalice_package(hello_source, ("dev",), BUILD / "out" / "hello")
+    from botocore import __version__ as botocore_version
+
+    runtime = _runtime(BUILD / f"runtime-botocore-{botocore_version}")
+    packages = {"ours": our_zip, "hello": hello_zip}
+    sizes: dict[str, dict[str, Any]] = {}
+    folders: dict[tuple[str, str], Path] = {}
+    for app, archive in packages.items():
+        unpacked = BUILD / "unpacked" / app / "as-packaged"
+        _unzip(archive, unpacked)
+        for variant in VARIANTS:
+            slug = re.sub(r"[^a-z]+", "-", variant.name).strip("-")
+            if variant.slim or variant.bytecode:
+                dest = BUILD / "unpacked" / app / slug
+                size = _variant(unpacked, variant, dest, BUILD / "out" / f"{app}-{slug}.zip")
+            else:
+                dest = unpacked
+                size = {"zip_bytes": archive.stat().st_size, "unpacked_bytes": _folder_size(dest)}
+            sizes.setdefault(variant.name, {})[app] = size
+            folders[(variant.name, app)] = dest
+    built = time.perf_counter() - started
+
+    results: dict[str, Any] = {}
+    with stub_endpoint() as port:
+        launches = _launch_specs(app_source, stage, port)
+        profile = {
+            app: _importtime(folders[(VARIANTS[0].name, app)], runtime, launches[app])
+            for app in ("ours", "hello")
+        }
+        for variant in VARIANTS:
+            samples: dict[str, list[dict[str, Any]]] = {"ours": [], "hello": []}
+            for app in samples:  # one discarded start each: the page cache
+                _start(folders[(variant.name, app)], runtime, launches[app])
+            for i in range(RUNS):
+                for app in ("hello", "ours") if i % 2 == 0 else ("ours", "hello"):
+                    sample = _start(folders[(variant.name, app)], runtime, launches[app])
+                    sample["total_ms"] = sample["import_ms"] + sample["first_request_ms"]
+                    sample["total_cpu_ms"] = (
+                        sample["import_cpu_ms"] + sample["first_request_cpu_ms"]
+                    )
+                    samples[app].append(sample)
+            figures = {
+                app: {
+                    "import_ms": _median(runs, "import_ms"),
+                    "first_request_ms": _median(runs, "first_request_ms"),
+                    "import_and_first_request_ms": _median(runs, "total_ms"),
+                    "import_cpu_ms": _median(runs, "import_cpu_ms"),
+                    "import_and_first_request_cpu_ms": _median(runs, "total_cpu_ms"),
+                    "process_ms": _median(runs, "process_ms"),
+                    "peak_rss_mib": round(_median(runs, "peak_rss_kib") / 1024, 1),
+                    "modules_after_import": runs[0]["modules_after_import"],
+                    "modules_after_request": runs[0]["modules_after_request"],
+                    **sizes[variant.name][app],
+                }
+                for app, runs in samples.items()
+            }
+            ours, hello = figures["ours"], figures["hello"]
+            results[variant.name] = {
+                "what": variant.what,
+                "ours": ours,
+                "hello": hello,
+                "ratio_import": round(ours["import_ms"] / hello["import_ms"], 3),
+                "ratio_import_and_first_request": round(
+                    ours["import_and_first_request_ms"] / hello["import_and_first_request_ms"], 3
+                ),
+                "ratio_process": round(ours["process_ms"] / hello["process_ms"], 3),
+                "ratio_import_cpu": round(ours["import_cpu_ms"] / hello["import_cpu_ms"], 3),
+                "ratio_import_and_first_request_cpu": round(
+                    ours["import_and_first_request_cpu_ms"]
+                    / hello["import_and_first_request_cpu_ms"],
+                    3,
+                ),
+            }
+        probe_env = launches["ours"]["env"]
+        boto3_cost = {
+            variant.name: _boto3_over_botocore(folders[(variant.name, "ours")], runtime, probe_env)
+            for variant in (VARIANTS[0], VARIANTS[-1])
+        }
+    return {
+        "stage_packaged": stage,
+        "boto3_over_botocore": boto3_cost,
+        "runs_per_app": RUNS,
+        "build_seconds": round(built, 1),
+        "variants": results,
+        "importtime_top_as_packaged": profile,
+    }
+
+
+def main() -> None:
+    text = json.dumps(run(), indent=2)
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], "w") as out:
+            out.write(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,457 @@
+"""The admin console: server-rendered pages under /console/ for members of Administrators.
+
+Every page and form goes through the same services as the management API, with the signed-in
+administrator as the actor. What this module holds is what all console pages share:
+
+- Sign-in: the developers' sign-in rules (``sessions().sign_in``: throttling, one answer for
+  every failure), then membership of the built-in Administrators group; a developer who is not
+  an administrator hears the same "email or password is not correct" as a wrong password.
+- The session: one cookie, ``apim_console`` (HttpOnly, SameSite=Strict, Path=/console, Secure
+  outside the local stage). It holds a random session id and a user token minted by
+  ``sessions().mint`` that expires after ``CONSOLE_IDLE_MINUTES`` (30) of inactivity; every
+  request re-issues it. Each request checks the token (``sessions().authenticate``: one read of
+  the user, refused once blocked, deleted or after a new password) and the Administrators
+  membership (one read), so a blocked or demoted administrator is out on the next request.
+- CSRF: every form carries ``csrf``, an HMAC of the session id under the management key; a POST
+  without the right one is refused with 403 before anything is read or changed. The sign-in form
+  carries one too, bound to a random pre-session value held in the same cookie.
+- Pages: Jinja2 with autoescaping under templates/console/, the portal's strict headers (no
+  script, nothing from other origins), relative links (chalice local serves at /, API Gateway
+  under /api/).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from chalice import Response
+
+from chalicelib import context, wiring
+from chalicelib.api.errors import status_and_code
+from chalicelib.api.pages import PAGE_HEADERS
+from chalicelib.api.routing import Call, Router
+from chalicelib.config import get_settings
+from chalicelib.domain.users import User
+from chalicelib.errors import (
+    DomainError,
+    FieldProblem,
+    NotAuthenticated,
+    PreconditionFailed,
+    ResourceNotFound,
+    Throttled,
+)
+from chalicelib.services.sessions import SIGN_IN_FAILED
+
+router = Router(management=False)
+COOKIE = "apim_console"
+ROOT = "/console"
+_SESSION, _PRE = "s.", "p."
+# The email preview's HTML part loads in a frame from this origin (its own, sandboxed policy).
+CONSOLE_HEADERS = {
+    **PAGE_HEADERS,
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+FORM_EXPIRED = "This form has expired. Please sign in again."
+SESSION_ENDED = "Your session has ended. Please sign in again."
+# What a field is called on the page, for the services' messages (they name API properties).
+LABELS = {
+    "firstName": "First name",
+    "lastName": "Last name",
+    "email": "Email",
+    "password": "Password",
+    "note": "Note",
+    "displayName": "Name",
+    "description": "Description",
+    "groupId": "Id",
+    "subject": "Subject",
+    "body": "Body",
+}
+_MESSAGES = {
+    "signed-out": "You are signed out.",
+    "ended": SESSION_ENDED,
+}
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The administrator signed in for this request."""
+
+    user: User
+    sid: str
+    csrf: str
+
+
+Handler = Callable[[Call, Admin], Response]
+FormHandler = Callable[[Call, Admin, dict[str, str]], Response]
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@cache
+def _environment() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from chalicelib.mail.templates import templates_dir
+
+    env = Environment(
+        loader=FileSystemLoader(templates_dir() / "console"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["day"] = lambda d: d.strftime("%Y-%m-%d") if d else ""
+    env.filters["minute"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
+    env.filters["q"] = lambda v: quote(str(v), safe="")
+    return env
+
+
+def home(call: Call) -> str:
+    """The relative URL of /console/ from this page (works at / and under a stage prefix).
+
+    Counted on the path as the browser sent it: ``/console/`` is one level deeper than
+    ``/console``, whatever route served it.
+    """
+    return "../" * max(call.path.count("/") - 1, 0) + "console/"
+
+
+def render(
+    call: Call,
+    name: str,
+    admin: Admin | None,
+    status: int = 200,
+    **values: Any,
+) -> Response:
+    """A console page; ``admin`` None for the sign-in page (no nav)."""
+    settings = get_settings()
+    html = (
+        _environment()
+        .get_template(name)
+        .render(
+            organization=settings.organization_name,
+            home=home(call),
+            admin=admin.user if admin else None,
+            csrf=admin.csrf if admin else "",
+            **values,
+        )
+    )
+    return Response(body=html, status_code=status, headers=dict(CONSOLE_HEADERS))
+
+
+def see_other(call: Call, target: str) -> Response:
+    """303 to a console page, ``target`` relative to /console/ (e.g. ``users/ada?done=added``)."""
+    headers = {k: v for k, v in CONSOLE_HEADERS.items() if k != "Content-Type"}
+    headers["Location"] = home(call) + target
+    return Response(body="", status_code=303, headers=headers)
+
+
+def problem_page(call: Call, admin: Admin, exc: DomainError) -> Response:
+    """An error the page cannot show next to a field (e.g. the user was deleted meanwhile)."""
+    status, _ = status_and_code(exc)
+    title = "Not found" if isinstance(exc, ResourceNotFound) else "That did not work"
+    return render(call, "problem.html", admin, status, title=title, message=friendly(exc.message))
+
+
+def friendly(message: str) -> str:
+    """A service message in the page's words: ``'firstName'`` becomes ``First name``."""
+    for name, label in LABELS.items():
+        message = message.replace(f"'{name}'", label)
+    return message
+
+
+def field_errors(problems: list[FieldProblem]) -> dict[str, str]:
+    """The first problem of each field, by field name, in the page's words."""
+    errors: dict[str, str] = {}
+    for problem in problems:
+        errors.setdefault(problem.target, friendly(problem.message))
+    return errors
+
+
+def stale_message(what: str) -> str:
+    return (
+        f"This {what} was changed by someone else after you opened the page, so nothing was "
+        "changed. The page now shows the current state; check it and try again."
+    )
+
+
+def is_stale(exc: DomainError) -> bool:
+    return isinstance(exc, PreconditionFailed)
+
+
+# --- form fields -------------------------------------------------------------------------------
+
+
+def fields_of(call: Call) -> dict[str, str]:
+    """The posted form (application/x-www-form-urlencoded); anything else reads as empty."""
+    if len(call.raw_body) > get_settings().max_body_bytes * 4:
+        return {}
+    try:
+        parsed = parse_qs(call.raw_body.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {k: v[0] for k, v in parsed.items()}
+
+
+# --- cookie, session, CSRF ---------------------------------------------------------------------
+
+
+def _cookie_value(call: Call) -> str:
+    for part in (call.header("cookie") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE:
+            return value.strip()
+    return ""
+
+
+def _cookie_path(call: Call) -> str:
+    """/console, or /<stage>/console when the path the browser sees carries a stage."""
+    at = call.path.find(ROOT)
+    return call.path[: at + len(ROOT)] if at >= 0 else ROOT
+
+
+def _set_cookie(call: Call, value: str, max_age: int) -> str:
+    secure = "" if get_settings().stage == "local" else "; Secure"
+    return (
+        f"{COOKIE}={value}; Path={_cookie_path(call)}; HttpOnly; SameSite=Strict; "
+        f"Max-Age={max_age}{secure}"
+    )
+
+
+def _keys() -> list[str]:
+    from chalicelib.keys import management_keys
+
+    return management_keys(get_settings())
+
+
+def _mac(key: str, purpose: str, value: str) -> str:
+    message = f"apim-console\n{purpose}\n{value}".encode()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def csrf_token(purpose: str, value: str) -> str:
+    """The form token for a session id (``session``) or a sign-in form (``signin``)."""
+    return _mac(_keys()[0], purpose, value)
+
+
+def _csrf_ok(purpose: str, value: str, given: str) -> bool:
+    """Any current management key (rotation keeps open forms working)."""
+    if not value or not given:
+        return False
+    return any(hmac.compare_digest(_mac(k, purpose, value), given) for k in _keys())
+
+
+def _encode_session(sid: str, token: str) -> str:
+    raw = f"{sid}\n{token}".encode()
+    return _SESSION + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_session(value: str) -> tuple[str, str] | None:
+    if not value.startswith(_SESSION):
+        return None
+    body = value[len(_SESSION) :]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    sid, sep, token = raw.partition("\n")
+    return (sid, token) if sep and sid and token else None
+
+
+def _idle() -> timedelta:
+    return timedelta(minutes=get_settings().console_idle_minutes)
+
+
+def _session_cookie(call: Call, user: User, sid: str) -> str:
+    """A fresh token that dies after the idle time, in the cookie (re-issued every request)."""
+    token = wiring.sessions().mint(user, wiring.clock() + _idle())
+    return _set_cookie(call, _encode_session(sid, token), int(_idle().total_seconds()))
+
+
+def _act_as(admin: User) -> None:
+    """Name the administrator as the actor of this request (audit trail, request log)."""
+    context.act_as(admin.id, "administrator")
+
+
+def signed_in(call: Call) -> Admin | None:
+    """The administrator whose session this request carries, or None.
+
+    Two reads: the user (its token's epoch and state), then its Administrators membership.
+    """
+    decoded = _decode_session(_cookie_value(call))
+    if decoded is None:
+        return None
+    sid, token = decoded
+    try:
+        user = wiring.sessions().authenticate(token)
+    except NotAuthenticated:
+        return None
+    if not wiring.groups().is_administrator(user):
+        return None
+    return Admin(user, sid, csrf_token("session", sid))
+
+
+def _signed_out(call: Call) -> Response:
+    """No session (or it ended): to the sign-in page, forgetting a dead cookie."""
+    ended = _cookie_value(call).startswith(_SESSION)
+    response = see_other(call, "signin?m=ended" if ended else "signin")
+    if ended:
+        response.headers["Set-Cookie"] = _set_cookie(call, "", 0)
+    return response
+
+
+def _finish(call: Call, admin: Admin, response: Response) -> Response:
+    response.headers.setdefault("Set-Cookie", _session_cookie(call, admin.user, admin.sid))
+    return response
+
+
+def page(handler: Handler) -> Callable[[Call], Response]:
+    """A GET page for administrators only; renews the session."""
+
+    @functools.wraps(handler)
+    def view(call: Call) -> Response:
+        admin = signed_in(call)
+        if admin is None:
+            return _signed_out(call)
+        _act_as(admin.user)
+        try:
+            response = handler(call, admin)
+        except DomainError as exc:
+            response = problem_page(call, admin, exc)
+        return _finish(call, admin, response)
+
+    return view
+
+
+def form(handler: FormHandler) -> Callable[[Call], Response]:
+    """A POST for administrators only: refused (403, nothing read or changed) without CSRF."""
+
+    @functools.wraps(handler)
+    def view(call: Call) -> Response:
+        admin = signed_in(call)
+        if admin is None:
+            return _signed_out(call)
+        fields = fields_of(call)
+        if not _csrf_ok("session", admin.sid, fields.get("csrf", "")):
+            refused = render(
+                call,
+                "problem.html",
+                admin,
+                403,
+                title="The form was refused",
+                message=(
+                    "This form did not carry a valid security token, so nothing was changed. "
+                    "Open the page again from the console and resubmit."
+                ),
+            )
+            return _finish(call, admin, refused)
+        _act_as(admin.user)
+        try:
+            response = handler(call, admin, fields)
+        except DomainError as exc:
+            response = problem_page(call, admin, exc)
+        return _finish(call, admin, response)
+
+    return view
+
+
+def notice(call: Call, messages: dict[str, str]) -> str | None:
+    """The message a redirect asked for (``?done=added``); never text from the URL itself."""
+    return messages.get(call.query.get("done", ""))
+
+
+# --- routes: the console's root, stylesheet, sign-in and sign-out ------------------------------
+
+
+@router.route(ROOT, "GET")
+def console_root(call: Call) -> Response:
+    return see_other(call, "users")
+
+
+@router.route(ROOT + "/console.css", "GET")
+def stylesheet(call: Call) -> Response:
+    from chalicelib.mail.templates import templates_dir
+
+    css = (templates_dir() / "console" / "console.css").read_text(encoding="utf-8")
+    return Response(
+        body=css,
+        status_code=200,
+        headers={
+            "Content-Type": "text/css; charset=utf-8",
+            "Cache-Control": "public, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _signin_form(
+    call: Call, status: int = 200, email: str = "", error: str | None = None
+) -> Response:
+    """The sign-in form, with a fresh pre-session value in the cookie and its CSRF token."""
+    nonce = secrets.token_urlsafe(24)
+    response = render(
+        call,
+        "signin.html",
+        None,
+        status,
+        title="Sign in",
+        email=email,
+        error=error,
+        message=_MESSAGES.get(call.query.get("m", "")) if status == 200 else None,
+        signin_csrf=csrf_token("signin", nonce),
+    )
+    response.headers["Set-Cookie"] = _set_cookie(call, _PRE + nonce, 3600)
+    return response
+
+
+@router.route(ROOT + "/signin", "GET")
+def signin_page(call: Call) -> Response:
+    if signed_in(call) is not None:
+        return see_other(call, "users")
+    return _signin_form(call)
+
+
+@router.route(ROOT + "/signin", "POST")
+def sign_in(call: Call) -> Response:
+    """Email and password of an administrator; every failure reads the same."""
+    fields = fields_of(call)
+    email = fields.get("email", "")[:254]
+    cookie = _cookie_value(call)
+    nonce = cookie[len(_PRE) :] if cookie.startswith(_PRE) else ""
+    if not _csrf_ok("signin", nonce, fields.get("csrf", "")):
+        return _signin_form(call, 403, email, FORM_EXPIRED)
+    try:
+        user, _, _ = wiring.sessions().sign_in(email, fields.get("password", ""), call.source_ip)
+    except Throttled as exc:
+        return _signin_form(call, 429, email, exc.message)
+    except NotAuthenticated as exc:
+        return _signin_form(call, 401, email, exc.message)
+    if not wiring.groups().is_administrator(user):
+        return _signin_form(call, 401, email, SIGN_IN_FAILED)
+    _act_as(user)
+    response = see_other(call, "users")
+    response.headers["Set-Cookie"] = _session_cookie(call, user, secrets.token_urlsafe(24))
+    return response
+
+
+@router.route(ROOT + "/signout", "POST")
+@form
+def sign_out(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
+    response = see_other(call, "signin?m=signed-out")
+    response.headers["Set-Cookie"] = _set_cookie(call, "", 0)
+    return response
