@@ -37,8 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "bench" / "build"
 CHILD = ROOT / "bench" / "coldchild.py"
-RUNS = 13
-PROBE_RUNS = 7
+RUNS = 11
+PROBE_RUNS = 5
 REGION = "us-east-1"
 KEYS_PARAMETER = "/bench/management-keys"
 STUB_KEY = "bench-primary-key"

@@ -177,7 +177,6 @@ class Meter:
         self._specs: dict[str, TableSpec] = {}
         self._peek_client: Any = None
         self._current: Measurement | None = None
-        self.other_calls: Counter[str] = Counter()
 
     def install(self) -> None:
         from botocore.handlers import BUILTIN_HANDLERS

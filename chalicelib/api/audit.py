@@ -12,7 +12,6 @@ from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
 from chalicelib.config import get_settings
 from chalicelib.domain.audit import AuditEvent
-from chalicelib.domain.subscriptions import check_id
 from chalicelib.services.audit import AUDIT_FILTER_FIELDS
 
 router = Router(ARM_PREFIX)
@@ -33,7 +32,7 @@ def event_body(event: AuditEvent) -> dict[str, Any]:
 @router.route("/users/{userId}/events", "GET")
 def user_events(call: Call) -> Response:
     """Newest first; each page is one Query."""
-    user_id = check_id(call.params["userId"], "userId")
+    user_id = call.id_param("userId")
     page = wiring.audit().user_events(user_id, list_query(call, AUDIT_FILTER_FIELDS))
     return json_response(collection([event_body(e) for e in page.items], page, call.link))
 

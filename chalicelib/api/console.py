@@ -65,6 +65,8 @@ CONSOLE_HEADERS = {
         "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
+# A form may carry a whole email template (100 KB), which form encoding can triple.
+FORM_MAX_BYTES = 1024 * 1024
 FORM_EXPIRED = "This form has expired. Please sign in again."
 SESSION_ENDED = "Your session has ended. Please sign in again."
 # What a field is called on the page, for the services' messages (they name API properties).
@@ -124,10 +126,12 @@ def _environment() -> Any:
 def home(call: Call) -> str:
     """The relative URL of /console/ from this page (works at / and under a stage prefix).
 
-    Counted on the path as the browser sent it: ``/console/`` is one level deeper than
-    ``/console``, whatever route served it.
+    Counted on the path as the browser sent it, from ``/console`` on (API Gateway's request path
+    starts with the stage): ``/console/`` is one level deeper than ``/console``, whatever route
+    served it.
     """
-    return "../" * max(call.path.count("/") - 1, 0) + "console/"
+    tail = call.path[max(call.path.find(ROOT), 0) :]
+    return "../" * max(tail.count("/") - 1, 0) + "console/"
 
 
 def render(
@@ -198,7 +202,7 @@ def is_stale(exc: DomainError) -> bool:
 
 def fields_of(call: Call) -> dict[str, str]:
     """The posted form (application/x-www-form-urlencoded); anything else reads as empty."""
-    if len(call.raw_body) > get_settings().max_body_bytes * 4:
+    if len(call.raw_body) > FORM_MAX_BYTES:
         return {}
     try:
         parsed = parse_qs(call.raw_body.decode("utf-8"), keep_blank_values=True)
@@ -253,7 +257,9 @@ def _csrf_ok(purpose: str, value: str, given: str) -> bool:
     """Any current management key (rotation keeps open forms working)."""
     if not value or not given:
         return False
-    return any(hmac.compare_digest(_mac(k, purpose, value), given) for k in _keys())
+    # Bytes: compare_digest refuses str with non-ASCII characters (a forged form could send any).
+    wanted = given.encode("utf-8")
+    return any(hmac.compare_digest(_mac(k, purpose, value).encode(), wanted) for k in _keys())
 
 
 def _encode_session(sid: str, token: str) -> str:

@@ -298,7 +298,8 @@ def user_action(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
             return _user_page(call, admin, status=409, confirm="delete", errors=errors)
         return _user_page(call, admin, status=409, error=friendly(exc.message))
     except ValidationFailed as exc:
-        return _user_page(call, admin, status=400, error=friendly(exc.details[0].message))
+        first = exc.details[0].message if exc.details else exc.message
+        return _user_page(call, admin, status=400, error=friendly(first))
     except DomainError as exc:
         if action in {"add-group", "remove-group"}:
             return _user_page(call, admin, status=409, error=friendly(exc.message))

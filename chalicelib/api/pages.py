@@ -35,13 +35,14 @@ def _environment() -> Any:
     )
 
 
-def relative_root(path: str) -> str:
-    """``../`` up to the app's root: pages work under chalice local and API Gateway's /api/."""
-    depth = path.rstrip("/").count("/") - 1
+def relative_root(route: str) -> str:
+    """``../`` up to the app's root, from the route as registered (without the stage), so pages
+    work under chalice local (``/``) and under API Gateway's stage (``/api/``) alike."""
+    depth = route.rstrip("/").count("/") - 1
     return "../" * depth
 
 
-def page(name: str, path: str, status: int = 200, **values: Any) -> Response:
+def page(name: str, route: str, status: int = 200, **values: Any) -> Response:
     settings = get_settings()
     html = (
         _environment()
@@ -49,7 +50,7 @@ def page(name: str, path: str, status: int = 200, **values: Any) -> Response:
         .render(
             organization=settings.organization_name,
             portal_url=settings.portal_url,
-            root=relative_root(path),
+            root=relative_root(route),
             **values,
         )
     )

@@ -47,7 +47,7 @@ def problem(call: Call, exc: DomainError, advice: str = ADVICE) -> Response:
         return error_response(exc)
     status = 410 if isinstance(exc, LinkUnusable) else 404
     title = "This link has expired" if getattr(exc, "reason", "") == "expired" else "Link not valid"
-    return page("problem.html", call.path, status, title=title, message=exc.message, advice=advice)
+    return page("problem.html", call.route, status, title=title, message=exc.message, advice=advice)
 
 
 @router.route("/portal.css", "GET")
@@ -59,7 +59,7 @@ def invitation_form(call: Call, token: str, error: str | None = None) -> Respons
     link, user = wiring.invitations().open(token, LinkPurpose.INVITE)
     return page(
         "invitation.html",
-        call.path,
+        call.route,
         400 if error else 200,
         title="Activate your account",
         user=user,
@@ -77,7 +77,7 @@ def activated(call: Call, user: User, message: str) -> Response:
             status_code=200,
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
-    return page("done.html", call.path, title="Your account is active", message=message)
+    return page("done.html", call.route, title="Your account is active", message=message)
 
 
 @router.route(INVITATION, "GET")
@@ -115,7 +115,7 @@ def show_signup(call: Call) -> Response:
         return problem(call, exc)
     return page(
         "signup.html",
-        call.path,
+        call.route,
         title="Confirm your account",
         user=user,
         token=token,

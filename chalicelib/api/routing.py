@@ -52,11 +52,25 @@ class Call:
     path: str
     request_id: str
     source_ip: str
+    # The route as registered (no API Gateway stage, ids as {placeholders}): pages compute
+    # their relative links from it, since ``path`` carries the stage behind API Gateway.
+    route: str = ""
     actor: str = ""
     _json: Any = field(default=None, repr=False)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def id_param(self, name: str) -> str:
+        """A path id, checked: 1 to 80 characters, none of APIM's forbidden ones."""
+        from chalicelib.domain.users import id_problem
+        from chalicelib.errors import ValidationFailed
+
+        value = self.params[name]
+        problem = id_problem(value, name)
+        if problem:
+            raise ValidationFailed([problem])
+        return value
 
     def json(self) -> Any:
         """The body as JSON; an empty body is ``{}``."""
@@ -121,7 +135,7 @@ def _origin(request: Any) -> str:
     return f"{proto}://{host}"
 
 
-def _make_call(request: Any, params: dict[str, str]) -> Call:
+def _make_call(request: Any, params: dict[str, str], route: str = "") -> Call:
     context = request.context or {}
     query = dict(request.query_params or {})
     return Call(
@@ -133,6 +147,7 @@ def _make_call(request: Any, params: dict[str, str]) -> Call:
         path=context.get("path") or request.path,
         request_id=context.get("requestId") or str(uuid.uuid4()),
         source_ip=(context.get("identity") or {}).get("sourceIp", ""),
+        route=route,
     )
 
 
@@ -211,7 +226,7 @@ def install(app: Chalice, *routers: Router) -> None:
 def _register(app: Chalice, path: str, handlers: dict[str, Handler], management: bool) -> None:
     def view(**params: str) -> Response:
         request = app.current_request
-        call = _make_call(request, params)
+        call = _make_call(request, params, path)
         if not handlers:
             return _dispatch_unknown(call)
         return _dispatch(handlers, management, call, request.method.upper(), path)

@@ -70,7 +70,7 @@ def _signed_in(call: Call, user: User, token: str, seconds: int) -> Response:
         return json_response(body, headers=headers)
     response = page(
         "done.html",
-        call.path,
+        call.route,
         title="You are signed in",
         message=f"Welcome back, {user.first_name}. You are signed in as {user.email}.",
     )
@@ -81,7 +81,7 @@ def _signed_in(call: Call, user: User, token: str, seconds: int) -> Response:
 
 @router.route("/signin", "GET")
 def signin_page(call: Call) -> Response:
-    return page("signin.html", call.path, title="Sign in", action="signin", email="", error=None)
+    return page("signin.html", call.route, title="Sign in", action="signin", email="", error=None)
 
 
 @router.route("/signin", "POST")
@@ -100,7 +100,7 @@ def sign_in(call: Call) -> Response:
         status = 429 if isinstance(exc, Throttled) else 401
         return page(
             "signin.html",
-            call.path,
+            call.route,
             status,
             title="Sign in",
             action="signin",
@@ -121,7 +121,7 @@ def sign_in_sso(call: Call) -> Response:
             return error_response(exc)
         return page(
             "problem.html",
-            call.path,
+            call.route,
             401,
             title="Sign-in link not valid",
             message=exc.message,
@@ -159,7 +159,7 @@ def change_password(call: Call) -> Response:
 def reset_request_page(call: Call) -> Response:
     return page(
         "reset_request.html",
-        call.path,
+        call.route,
         title="Reset your password",
         action="password-reset",
         sent=None,
@@ -178,7 +178,7 @@ def request_reset(call: Call) -> Response:
         return json_response({"status": "accepted", "message": RESET_ACCEPTED}, 202)
     return page(
         "reset_request.html",
-        call.path,
+        call.route,
         202,
         title="Check your email",
         action="password-reset",
@@ -190,7 +190,7 @@ def _reset_form(call: Call, token: str, error: str | None = None) -> Response:
     link, user = wiring.passwords().open(token)
     return page(
         "reset.html",
-        call.path,
+        call.route,
         400 if error else 200,
         title="Choose a new password",
         user=user,
@@ -226,7 +226,7 @@ def reset_password(call: Call) -> Response:
         return json_response({"userId": user.id, "state": user.state.value})
     return page(
         "done.html",
-        call.path,
+        call.route,
         title="Your password is changed",
         message="Your new password is set. Sign in with it; other sessions were signed out.",
     )

@@ -15,7 +15,6 @@ from chalicelib.domain.paging import Page
 from chalicelib.domain.subscriptions import (
     Product,
     Subscription,
-    check_id,
     read_product,
     read_subscription,
 )
@@ -74,11 +73,11 @@ def subscription_entity(sub: Subscription) -> dict[str, Any]:
 
 
 def _product_id(call: Call) -> str:
-    return check_id(call.params["productId"], "productId")
+    return call.id_param("productId")
 
 
 def _sid(call: Call) -> str:
-    return check_id(call.params["sid"], "sid")
+    return call.id_param("sid")
 
 
 # Products
@@ -209,14 +208,14 @@ def regenerate_secondary(call: Call) -> Response:
 
 @router.route("/users/{userId}/subscriptions", "GET")
 def list_user_subscriptions(call: Call) -> Response:
-    user_id = check_id(call.params["userId"], "userId")
+    user_id = call.id_param("userId")
     page = wiring.subscriptions().of_user(user_id, list_query(call, SUBSCRIPTION_FILTER_FIELDS))
     return json_response(collection([subscription_entity(s) for s in page.items], page, call.link))
 
 
 @router.route("/users/{userId}/subscriptions/{sid}", "GET")
 def get_user_subscription(call: Call) -> Response:
-    user_id = check_id(call.params["userId"], "userId")
+    user_id = call.id_param("userId")
     wiring.accounts().get(user_id)
     sub = wiring.subscriptions().get(_sid(call), owner_id=user_id)
     return json_response(subscription_entity(sub), etag_version=sub.version)

@@ -7,19 +7,11 @@ from chalice import Response
 from chalicelib import wiring
 from chalicelib.api.envelope import empty, json_response
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
-from chalicelib.domain.users import AppType, id_problem
+from chalicelib.domain.users import AppType
 from chalicelib.errors import FieldProblem, ValidationFailed
 
 router = Router(ARM_PREFIX)
 USER = "/users/{userId}"
-
-
-def _user_id(call: Call) -> str:
-    user_id = call.params["userId"]
-    problem = id_problem(user_id, "userId")
-    if problem:
-        raise ValidationFailed([problem])
-    return user_id
 
 
 def _app_type(call: Call) -> None:
@@ -34,7 +26,7 @@ def _app_type(call: Call) -> None:
 def send_password_reset(call: Call) -> Response:
     """204 and an email with a one-time link to choose a new password."""
     _app_type(call)
-    wiring.passwords().send_by_admin(_user_id(call))
+    wiring.passwords().send_by_admin(call.id_param("userId"))
     return empty(204)
 
 
@@ -45,11 +37,13 @@ def user_token(call: Call) -> Response:
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
         raise ValidationFailed([FieldProblem("properties", "The body must have 'properties'.")])
-    token = wiring.sessions().issue(_user_id(call), props.get("keyType"), props.get("expiry"))
+    token = wiring.sessions().issue(
+        call.id_param("userId"), props.get("keyType"), props.get("expiry")
+    )
     return json_response({"value": token})
 
 
 @router.route(USER + "/generateSsoUrl", "POST")
 def sso_url(call: Call) -> Response:
     """A link that signs the developer in to the portal, valid for 10 minutes."""
-    return json_response({"value": wiring.sessions().sso_url(_user_id(call))})
+    return json_response({"value": wiring.sessions().sso_url(call.id_param("userId"))})

@@ -19,22 +19,13 @@ from chalicelib.api.envelope import (
 from chalicelib.api.groups import GROUP_FILTER_FIELDS
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
-from chalicelib.domain.users import id_problem, read_draft
-from chalicelib.errors import ValidationFailed
+from chalicelib.domain.users import read_draft
 from chalicelib.services.accounts import USER_FILTER_FIELDS
 from chalicelib.services.groups import EXPAND_GROUPS_MAX_USERS
 from chalicelib.services.invitations import InvitationView
 
 router = Router(ARM_PREFIX)
 USER = "/users/{userId}"
-
-
-def _user_id(call: Call) -> str:
-    user_id = call.params["userId"]
-    problem = id_problem(user_id, "userId")
-    if problem:
-        raise ValidationFailed([problem])
-    return user_id
 
 
 @router.route("/users", "GET")
@@ -52,13 +43,13 @@ def list_users(call: Call) -> Response:
 
 @router.route(USER, "GET", "HEAD")
 def get_user(call: Call) -> Response:
-    user = wiring.accounts().get(_user_id(call))
+    user = wiring.accounts().get(call.id_param("userId"))
     return json_response(user_entity(user), etag_version=user.version)
 
 
 @router.route(USER, "PUT")
 def put_user(call: Call) -> Response:
-    user_id = _user_id(call)
+    user_id = call.id_param("userId")
     notify = call.flag("notify")
     draft = read_draft(call.json())
     user, created = wiring.accounts().create_or_replace(
@@ -69,7 +60,7 @@ def put_user(call: Call) -> Response:
 
 @router.route(USER, "PATCH")
 def patch_user(call: Call) -> Response:
-    user = wiring.accounts().update(_user_id(call), call.json(), call.header("if-match"))
+    user = wiring.accounts().update(call.id_param("userId"), call.json(), call.header("if-match"))
     return json_response(user_entity(user), etag_version=user.version)
 
 
@@ -77,21 +68,21 @@ def patch_user(call: Call) -> Response:
 def delete_user(call: Call) -> Response:
     remove = call.flag("deleteSubscriptions")
     notify = call.flag("notify")
-    wiring.accounts().delete(_user_id(call), call.header("if-match"), notify, remove)
+    wiring.accounts().delete(call.id_param("userId"), call.header("if-match"), notify, remove)
     return empty(204)
 
 
 @router.route(USER + "/groups", "GET")
 def list_user_groups(call: Call) -> Response:
     query = list_query(call, GROUP_FILTER_FIELDS)
-    page = wiring.groups().user_groups(_user_id(call), query)
+    page = wiring.groups().user_groups(call.id_param("userId"), query)
     values = [group_entity(g.group, USER_GROUP_TYPE) for g in page.items]
     return json_response(collection(values, page, call.link))
 
 
 @router.route(USER + "/identities", "GET")
 def list_identities(call: Call) -> Response:
-    user = wiring.accounts().get(_user_id(call))
+    user = wiring.accounts().get(call.id_param("userId"))
     values = [{"provider": i.provider, "id": i.id} for i in user.identities]
     return json_response({"value": values, "count": len(values)})
 
@@ -119,19 +110,19 @@ def _invitation(view: InvitationView) -> dict:
 @router.route(USER + "/invitations", "GET")
 def list_invitations(call: Call) -> Response:
     """Extension: the user's invitations, newest first, with their email delivery."""
-    views = wiring.invitations().list(_user_id(call))
+    views = wiring.invitations().list(call.id_param("userId"))
     return json_response({"value": [_invitation(v) for v in views], "count": len(views)})
 
 
 @router.route(USER + "/invitations/resend", "POST")
 def resend_invitation(call: Call) -> Response:
     """Extension: a new link with a new expiry; the old one stops working."""
-    view = wiring.invitations().resend(_user_id(call))
+    view = wiring.invitations().resend(call.id_param("userId"))
     return json_response(_invitation(view))
 
 
 @router.route(USER + "/invitations/revoke", "POST")
 def revoke_invitation(call: Call) -> Response:
     """Extension: the pending link stops working; the account stays pending."""
-    views = wiring.invitations().revoke(_user_id(call))
+    views = wiring.invitations().revoke(call.id_param("userId"))
     return json_response({"value": [_invitation(v) for v in views], "count": len(views)})

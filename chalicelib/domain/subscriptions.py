@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.users import BodyReader, id_problem, properties_of
-from chalicelib.errors import FieldProblem, ValidationFailed
+from chalicelib.errors import FieldProblem
 
 
 class ProductState(StrEnum):
@@ -229,10 +229,3 @@ def scope_covers(scope: str, product_id: str | None, api_id: str | None) -> bool
     if product_id is not None and scope == f"/products/{product_id}":
         return True
     return api_id is not None and scope == f"/apis/{api_id}"
-
-
-def check_id(value: str, target: str) -> str:
-    problem = id_problem(value, target)
-    if problem:
-        raise ValidationFailed([problem])
-    return value

@@ -225,6 +225,12 @@ def test_a_form_post_without_its_csrf_token_is_refused_and_changes_nothing(conso
     )
     assert forged.status == 403
     assert state_of("dev1") is UserState.ACTIVE
+    # A token no key could have made (non-ASCII) is refused the same way, never a 500.
+    odd = console.post(
+        "/console/users/dev1", {"action": "block", "version": version, "csrf": "été"}, False
+    )
+    assert odd.status == 403
+    assert state_of("dev1") is UserState.ACTIVE
     # Nor does adding a user or signing out work without it.
     added = console.post("/console/users", {"kind": "add", "email": "x@example.com"}, False)
     assert added.status == 403
@@ -797,3 +803,18 @@ def test_the_api_shows_administrators_but_never_lets_callers_change_them(client,
     assert api.put("/groups/administrators/users/dev1").status == 405
     assert api.delete(f"/groups/administrators/users/{admin.id}").status == 405
     assert api.head("/groups/administrators/users/dev1").status == 404
+
+
+def test_links_and_the_cookie_path_follow_an_api_gateway_stage():
+    from chalicelib.api.console import _cookie_path, home
+    from chalicelib.api.routing import Call
+
+    def call(path: str) -> Call:
+        return Call({}, {}, {}, b"", "https://x", path, "r", "")
+
+    assert home(call("/api/console/users/ada")) == "../../console/"
+    assert home(call("/console/users")) == "../console/"
+    assert home(call("/console")) == "console/"
+    assert home(call("/console/")) == "../console/"
+    assert _cookie_path(call("/api/console/users")) == "/api/console"
+    assert _cookie_path(call("/console/signin")) == "/console"

@@ -134,6 +134,12 @@ def test_the_seed_page_step_by_step(server, browser):
     page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Users").wait_for()
+    # The keyboard: Tab reaches the skip link, then the menu, with a visible focus ring.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Users"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
 
     # Create a new developer: Users, + Add, the user's details, Add.
     menu(page, "Users").click()
@@ -141,7 +147,7 @@ def test_the_seed_page_step_by_step(server, browser):
     page.get_by_label("First name").fill("Ada")
     page.get_by_label("Last name").fill("Lovelace")
     page.get_by_label("Email", exact=True).fill("ada@example.com")
-    page.get_by_role("button", name="Add", exact=True).click()
+    page.keyboard.press("Enter")  # the keyboard submits the form as well as the Add button
     page.get_by_role("heading", name="Ada Lovelace").wait_for()
     assert page.locator(".facts .state").inner_text() == "Active"
     assert "Developers" in page.locator("#groups-title + ul").inner_text()

@@ -195,14 +195,14 @@ def test_a_reset_link_sets_a_new_password_and_only_the_new_one_signs_in(live_ser
 
 def test_an_expired_reset_link_shows_the_expired_page(short_links_server, page):
     user_id, email = new_developer(short_links_server, password=FIRST_PASSWORD)
-    asked = time.monotonic()
     sent = admin(short_links_server, "POST", f"/users/{user_id}/confirmations/password/send")
+    answered = time.monotonic()
     assert sent.status_code == 204, sent.text
     link = link_in_mail(short_links_server, email, RESET)
 
-    # The link was made after `asked`, so it is dead RESET_LINK_SECONDS after it (a real wait:
-    # the live server's clock cannot be moved). At most about 1.5 s.
-    time.sleep(max(0.0, asked + RESET_LINK_SECONDS + 0.3 - time.monotonic()))
+    # The link was made before the answer came, so it is dead RESET_LINK_SECONDS after it (a
+    # real wait: the live server's clock cannot be moved). At most about 1.5 s.
+    time.sleep(max(0.0, answered + RESET_LINK_SECONDS + 0.3 - time.monotonic()))
     response = page.goto(link)
     assert response is not None and response.status == 410
     expect(page.get_by_role("heading", name="This link has expired")).to_be_visible()

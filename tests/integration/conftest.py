@@ -12,6 +12,12 @@ started, which can hold another transaction's half-done write. Under 30 racing s
 resurrects user rows of requests that were answered 409 (seen in about 1 round in 6 with boto3
 alone, no service code involved). Real DynamoDB transactions are atomic, so the backend of these
 tests must be too; chalice local still serves the racing requests in parallel.
+
+Other test directories reuse this machinery: ``live_stack()`` starts a stack with extra
+environment (tests/api's http variant, tests/browser's short-lived links), and
+``LiveServer.reset()`` puts the moto server back to its start-up state (``/moto-api/reset``, then
+the captured tables, SES identities and SSM parameters again, through boto3 clients given the
+endpoint explicitly, so the pytest process's environment still never names it).
 """
 
 from __future__ import annotations
