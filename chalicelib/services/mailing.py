@@ -74,7 +74,11 @@ class MailService:
         link_ref: tuple[str, str] | None = None,
         extra: dict[str, str] | None = None,
     ) -> Message:
-        """Record a message in the transaction of the change that causes it."""
+        """Record a message in the transaction of the change that causes it.
+
+        It is written already claimed for its first attempt (``deliver`` right after the commit),
+        which saves a write per email; if that attempt never happens, the sweep takes the
+        message once the claim lapses."""
         now = self._clock()
         message = Message(
             id=new_message_id(),
@@ -83,8 +87,9 @@ class MailService:
             user_id=user.id,
             values={**self.common_values(user), **(extra or {})},
             created_at=now,
-            next_attempt_at=now,
+            next_attempt_at=now + _LEASE,
             link=link_ref,
+            attempts=1,
         )
         self._store.outbox.stage_put(tx, message)
         return message
@@ -101,11 +106,9 @@ class MailService:
     def deliver(
         self, message: Message, link: Link | None = None, token: str | None = None
     ) -> Delivery:
-        """Send now (right after the commit); on failure it stays queued for the sweep."""
-        claimed = replace(message, attempts=message.attempts + 1)
-        if not self._store.outbox.claim(message, self._clock() + _LEASE):
-            return message.state
-        return self._attempt(claimed, link, token)
+        """Send a message just staged (its first attempt is claimed already); on failure it
+        stays queued for the sweep."""
+        return self._attempt(message, link, token)
 
     def _attempt(self, message: Message, link: Link | None, token: str | None) -> Delivery:
         from chalicelib.mail.render import TemplateError, render

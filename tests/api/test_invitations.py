@@ -401,3 +401,17 @@ def test_stylesheet_is_served(client, path):
     reply = client.http.get(path)
     assert reply.status_code == 200
     assert reply.headers["Content-Type"].startswith("text/css")
+
+
+def test_a_message_whose_first_attempt_never_ran_is_sent_by_the_sweep(api, clock):
+    # As if the function died between the commit and the send: the claim lapses, the sweep sends.
+    api.create_user("lost", "lost@example.com")
+    store, mail = wiring.store(), wiring.mail()
+    tx = store.transaction()
+    mail.stage(tx, "newDeveloperNotificationMessage", store.users.get("lost"))
+    tx.commit()
+    clock.advance(minutes=1)
+    assert wiring.sweep().run().sent == 0
+    clock.advance(minutes=2)
+    assert wiring.sweep().run().sent == 1
+    assert "Welcome" in mail_to("lost@example.com")[0].subject
