@@ -18,13 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from tests.support import API_VERSION, Reply
+from tests.support import API_VERSION, Reply, Verbs
 
 if TYPE_CHECKING:
     from tests.integration.conftest import LiveServer
 
 
-class HttpApi:
+class HttpApi(Verbs):
     """Management calls with auth and api-version filled in, paths relative to the instance."""
 
     def __init__(self, server: LiveServer, token: str) -> None:
@@ -70,32 +70,6 @@ class HttpApi:
             timeout=30,
         )
         return Reply(response.status_code, dict(response.headers), response.content)
-
-    def get(self, path: str, **kw: Any) -> Reply:
-        return self.call("GET", path, **kw)
-
-    def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.call("PUT", path, body, **kw)
-
-    def patch(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.call("PATCH", path, body, **kw)
-
-    def delete(self, path: str, **kw: Any) -> Reply:
-        return self.call("DELETE", path, **kw)
-
-    def head(self, path: str, **kw: Any) -> Reply:
-        return self.call("HEAD", path, **kw)
-
-    def create_user(self, user_id: str, email: str | None = None, **props: Any) -> Reply:
-        properties = {
-            "email": email or f"{user_id}@example.com",
-            "firstName": props.pop("firstName", "Ada"),
-            "lastName": props.pop("lastName", "Lovelace"),
-            **props,
-        }
-        reply = self.put(f"/users/{user_id}", {"properties": properties})
-        assert reply.status in (200, 201), reply.body
-        return reply
 
     def close(self) -> None:
         self.session.close()

@@ -31,7 +31,40 @@ class Reply:
         return {k.lower(): v for k, v in self.headers.items()}.get("etag")
 
 
-class Api:
+class Verbs:
+    """The shortcuts both API clients offer; each defines ``call``."""
+
+    def call(self, method: str, path: str, body: Any = None, **kw: Any) -> Reply:
+        raise NotImplementedError
+
+    def get(self, path: str, **kw: Any) -> Reply:
+        return self.call("GET", path, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("PUT", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Reply:
+        return self.call("DELETE", path, **kw)
+
+    def head(self, path: str, **kw: Any) -> Reply:
+        return self.call("HEAD", path, **kw)
+
+    def create_user(self, user_id: str, email: str | None = None, **props: Any) -> Reply:
+        properties = {
+            "email": email or f"{user_id}@example.com",
+            "firstName": props.pop("firstName", "Ada"),
+            "lastName": props.pop("lastName", "Lovelace"),
+            **props,
+        }
+        reply = self.put(f"/users/{user_id}", {"properties": properties})
+        assert reply.status in (200, 201), reply.body
+        return reply
+
+
+class Api(Verbs):
     """Management calls with auth and api-version filled in, paths relative to the instance."""
 
     def __init__(self, client: Any) -> None:
@@ -66,32 +99,6 @@ class Api:
         payload = raw if raw is not None else (json.dumps(body) if body is not None else b"")
         r = self.client.http.request(method, url, headers=sent, body=payload)
         return Reply(r.status_code, dict(r.headers), r.body or b"")
-
-    def get(self, path: str, **kw: Any) -> Reply:
-        return self.call("GET", path, **kw)
-
-    def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.call("PUT", path, body, **kw)
-
-    def patch(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.call("PATCH", path, body, **kw)
-
-    def delete(self, path: str, **kw: Any) -> Reply:
-        return self.call("DELETE", path, **kw)
-
-    def head(self, path: str, **kw: Any) -> Reply:
-        return self.call("HEAD", path, **kw)
-
-    def create_user(self, user_id: str, email: str | None = None, **props: Any) -> Reply:
-        properties = {
-            "email": email or f"{user_id}@example.com",
-            "firstName": props.pop("firstName", "Ada"),
-            "lastName": props.pop("lastName", "Lovelace"),
-            **props,
-        }
-        reply = self.put(f"/users/{user_id}", {"properties": properties})
-        assert reply.status in (200, 201), reply.body
-        return reply
 
 
 def error_of(reply: Reply) -> dict[str, Any]:

@@ -262,6 +262,10 @@ class GroupService:
         """PUT membership: (user, True) when added, (user, False) when already a member."""
         group = self._custom_for_membership(group_id)
         user = self._users.require(user_id)
+        return user, self._add(group, user)
+
+    def _add(self, group: StoredGroup, user: User) -> bool:
+        """Store the membership with its event; False when it was there already."""
         membership = Membership(
             group_key=group.key,
             group_id=group.group.id,
@@ -276,13 +280,14 @@ class GroupService:
         try:
             tx.commit()
         except _AlreadyMember:
-            return user, False
-        return user, True
+            return False
+        return True
 
     def remove_member(self, group_id: str, user_id: str) -> None:
         """DELETE membership; removing someone who is not a member changes nothing."""
-        group = self._custom_for_membership(group_id)
-        user = self._users.require(user_id)
+        self._remove(self._custom_for_membership(group_id), self._users.require(user_id))
+
+    def _remove(self, group: StoredGroup, user: User) -> None:
         membership = self._groups.membership(group.key, user.id)
         if membership is None:
             return
@@ -389,36 +394,11 @@ class GroupService:
         in a built-in group stays 405. The row is stored like a custom membership, so deleting
         the account removes it, and it never applies to a later account with the same id.
         """
-        group = _built_in(ADMINISTRATORS)
-        user = self._users.require(user_id)
-        membership = Membership(
-            group_key=group.key,
-            group_id=group.group.id,
-            user_id=user.id,
-            generation=group.generation,
-            user_since=user.registration_date,
-            added_at=self._clock(),
-        )
-        tx = self._store.transaction()
-        self._groups.stage_add_member(tx, membership, _AlreadyMember)
-        self._audit.stage(tx, "group.member_added", user_target(user), _membership(group))
-        try:
-            tx.commit()
-        except _AlreadyMember:
-            return False
-        return True
+        return self._add(_built_in(ADMINISTRATORS), self._users.require(user_id))
 
     def remove_administrator(self, user_id: str) -> None:
         """Take an account out of Administrators (the system's; the API's DELETE stays 405)."""
-        group = _built_in(ADMINISTRATORS)
-        user = self._users.require(user_id)
-        membership = self._groups.membership(group.key, user.id)
-        if membership is None:
-            return
-        tx = self._store.transaction()
-        self._groups.stage_remove_member(tx, membership)
-        self._audit.stage(tx, "group.member_removed", user_target(user), _membership(group))
-        tx.commit()
+        self._remove(_built_in(ADMINISTRATORS), self._users.require(user_id))
 
     def is_administrator(self, user: User) -> bool:
         """One consistent GetItem: is this account (not a former one of its id) an admin?"""

@@ -6,54 +6,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.core.pipeline.policies import SansIOHTTPPolicy
-from azure.mgmt.apimanagement import ApiManagementClient
 from azure.mgmt.apimanagement.models import UserCreateParameters, UserUpdateParameters
 
+from tests.integration.sdk_client import RG, SERVICE, sdk_client, with_status_and_etag
+
 pytestmark = pytest.mark.integration
-
-SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
-RG = "local"
-SERVICE = "local"
-FAR_FUTURE = 4102444800  # 2100-01-01, as epoch seconds
-
-
-class AllowPlainHttpPolicy(SansIOHTTPPolicy):
-    """Lets the SDK's own bearer policy send its token to a plain-http loopback server."""
-
-    def on_request(self, request):
-        request.context["enforce_https"] = False
-
-
-class SasCredential:
-    """Hands the SDK our management token, which it then sends as ``Bearer uid=...``."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def get_token(self, *scopes, **kwargs):
-        return AccessToken(self._token, FAR_FUTURE)
 
 
 @pytest.fixture(scope="module")
 def client(live_server):
-    credential = SasCredential(live_server.token.removeprefix("SharedAccessSignature "))
-    with ApiManagementClient(
-        credential,
-        SUBSCRIPTION_ID,
-        base_url=live_server.base_url,
-        per_call_policies=[AllowPlainHttpPolicy()],
-        retry_total=0,
-        polling_interval=0,
-    ) as sdk:
+    with sdk_client(live_server) as sdk:
         yield sdk
-
-
-def with_status_and_etag(response, model, headers):
-    """A ``cls=`` callback: the status code, the parsed entity and its ETag header."""
-    return response.http_response.status_code, model, headers.get("ETag")
 
 
 def new_id(prefix: str = "sdk") -> str:
