@@ -309,3 +309,57 @@ def test_events_expire_after_the_retention(api):
     event_time = datetime.fromisoformat(item["time"].replace("+0000", "+00:00"))
     purge = datetime.fromtimestamp(int(item["purge_at"]), UTC)
     assert abs((purge - event_time) - timedelta(days=400)) < timedelta(seconds=2)
+
+
+@pytest.mark.in_process_only(reason="uses the portal through the in-process client and its clock")
+def test_signup_own_password_change_and_expired_reset_link_events(api, client, clock):
+    api.put(
+        "/users/sam",
+        {
+            "properties": {
+                "email": "sam@example.com",
+                "firstName": "S",
+                "lastName": "U",
+                "password": "sam's first passphrase",
+                "confirmation": "signup",
+            }
+        },
+    )
+    token = mail_to("sam@example.com")[-1].token("/confirm-v2/identities/basic/signup")
+    client.http.post(
+        "/confirm-v2/identities/basic/signup",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body=urlencode({"token": token}),
+    )
+    signed = client.http.post(
+        "/signin",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"email": "sam@example.com", "password": "sam's first passphrase"}),
+    )
+    user_token = json.loads(signed.body)["value"]
+    client.http.post(
+        "/me/password",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"SharedAccessSignature {user_token}",
+        },
+        body=json.dumps(
+            {"currentPassword": "sam's first passphrase", "newPassword": "sam's next passphrase"}
+        ),
+    )
+    api.call("POST", "/users/sam/confirmations/password/send")
+    clock.advance(minutes=61)
+    wiring.sweep().run()
+    trail_of_sam = events(api, "sam")
+    assert [e["action"] for e in trail_of_sam] == [
+        "password.reset_link_expired",
+        "password.reset_requested",
+        "password.changed",
+        "signup.confirmed",
+        "user.signed_up",
+    ]
+    changed = trail_of_sam[2]
+    assert changed["actor"]["id"] == "sam" and changed["actor"]["kind"] == "user"
+    assert changed["changes"] == {"password": {"old": None, "new": "(changed)"}}
+    assert trail_of_sam[-2]["changes"]["state"] == {"old": "pending", "new": "active"}
+    assert trail_of_sam[0]["actor"]["kind"] == "system"
