@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from chalice import Response
@@ -11,7 +13,7 @@ from chalicelib import wiring
 from chalicelib.api.errors import error_response
 from chalicelib.api.pages import page, stylesheet
 from chalicelib.api.routing import Call, Router
-from chalicelib.domain.links import LinkPurpose
+from chalicelib.domain.links import Link, LinkPurpose
 from chalicelib.domain.users import User
 from chalicelib.errors import DomainError, LinkUnusable, MalformedRequest, ValidationFailed
 
@@ -55,55 +57,91 @@ def css(call: Call) -> Response:
     return stylesheet()
 
 
-def invitation_form(call: Call, token: str, error: str | None = None) -> Response:
-    link, user = wiring.invitations().open(token, LinkPurpose.INVITE)
+@dataclass(frozen=True)
+class PasswordLink:
+    """A link page whose form sets a password: how to read it, consume it, and what to say."""
+
+    template: str
+    title: str
+    action: str
+    advice: str
+    done_title: str
+    open: Callable[[str], tuple[Link, User]]
+    consume: Callable[[str, str | None], User]
+    done: Callable[[User], str]
+
+
+def password_form(call: Call, kind: PasswordLink, token: str, error: str | None = None) -> Response:
+    """The form (again, with the error next to the field, when the password was refused)."""
+    link, user = kind.open(token)
     return page(
-        "invitation.html",
+        kind.template,
         call.route,
         400 if error else 200,
-        title="Activate your account",
+        title=kind.title,
         user=user,
         token=token,
-        action="invitation",
+        action=kind.action,
         expires=link.expires_at.strftime("%d %B %Y, %H:%M UTC"),
         error=error,
     )
 
 
-def activated(call: Call, user: User, message: str) -> Response:
+def done(call: Call, user: User, title: str, message: str) -> Response:
+    """What a consumed link answers: JSON callers get the user's id and state."""
     if wants_json(call):
         return Response(
             body=json.dumps({"userId": user.id, "state": user.state.value}),
             status_code=200,
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
-    return page("done.html", call.route, title="Your account is active", message=message)
+    return page("done.html", call.route, title=title, message=message)
 
 
-@router.route(INVITATION, "GET")
-def show_invitation(call: Call) -> Response:
+def show_password_form(call: Call, kind: PasswordLink) -> Response:
+    """GET of the link: shows the form, never consumes the token (mail scanners prefetch)."""
     try:
-        return invitation_form(call, call.query.get("token", ""))
+        return password_form(call, kind, call.query.get("token", ""))
     except DomainError as exc:
-        return problem(call, exc)
+        return problem(call, exc, kind.advice)
 
 
-@router.route(INVITATION, "POST")
-def accept_invitation(call: Call) -> Response:
+def set_password(call: Call, kind: PasswordLink) -> Response:
+    """POST of the form: the token is consumed only here, and only with an accepted password."""
     fields = form(call)
     token = fields.get("token", "")
     try:
         try:
-            user = wiring.invitations().accept(token, fields.get("password"))
+            user = kind.consume(token, fields.get("password"))
         except ValidationFailed as exc:
             if wants_json(call):
                 raise
-            return invitation_form(call, token, exc.details[0].message)
+            return password_form(call, kind, token, exc.details[0].message)
     except DomainError as exc:
-        return problem(call, exc)
-    return activated(
-        call, user, f"Welcome, {user.first_name}. Your password is set; you can now sign in."
-    )
+        return problem(call, exc, kind.advice)
+    return done(call, user, kind.done_title, kind.done(user))
+
+
+INVITE_LINK = PasswordLink(
+    template="invitation.html",
+    title="Activate your account",
+    action="invitation",
+    advice=ADVICE,
+    done_title="Your account is active",
+    open=lambda token: wiring.invitations().open(token, LinkPurpose.INVITE),
+    consume=lambda token, password: wiring.invitations().accept(token, password),
+    done=lambda user: f"Welcome, {user.first_name}. Your password is set; you can now sign in.",
+)
+
+
+@router.route(INVITATION, "GET")
+def show_invitation(call: Call) -> Response:
+    return show_password_form(call, INVITE_LINK)
+
+
+@router.route(INVITATION, "POST")
+def accept_invitation(call: Call) -> Response:
+    return set_password(call, INVITE_LINK)
 
 
 @router.route(SIGNUP, "GET")
@@ -129,4 +167,5 @@ def confirm_signup(call: Call) -> Response:
         user = wiring.invitations().confirm_signup(form(call).get("token", ""))
     except DomainError as exc:
         return problem(call, exc)
-    return activated(call, user, f"Thank you, {user.first_name}. Your email address is confirmed.")
+    message = f"Thank you, {user.first_name}. Your email address is confirmed."
+    return done(call, user, "Your account is active", message)

@@ -15,11 +15,17 @@ from chalicelib.api.auth import user_token_text
 from chalicelib.api.envelope import json_response, user_entity
 from chalicelib.api.errors import error_response
 from chalicelib.api.pages import page
-from chalicelib.api.portal import form, problem, wants_json
+from chalicelib.api.portal import (
+    PasswordLink,
+    form,
+    set_password,
+    show_password_form,
+    wants_json,
+)
 from chalicelib.api.routing import Call, Router
 from chalicelib.config import get_settings
 from chalicelib.domain.users import User
-from chalicelib.errors import DomainError, NotAuthenticated, Throttled, ValidationFailed
+from chalicelib.errors import NotAuthenticated, Throttled
 
 router = Router(management=False)
 RESET = "/confirm-v2/password"
@@ -186,47 +192,23 @@ def request_reset(call: Call) -> Response:
     )
 
 
-def _reset_form(call: Call, token: str, error: str | None = None) -> Response:
-    link, user = wiring.passwords().open(token)
-    return page(
-        "reset.html",
-        call.route,
-        400 if error else 200,
-        title="Choose a new password",
-        user=user,
-        token=token,
-        action="password",
-        expires=link.expires_at.strftime("%d %B %Y, %H:%M UTC"),
-        error=error,
-    )
+RESET_LINK = PasswordLink(
+    template="reset.html",
+    title="Choose a new password",
+    action="password",
+    advice="Ask for a new link on the sign-in page.",
+    done_title="Your password is changed",
+    open=lambda token: wiring.passwords().open(token),
+    consume=lambda token, password: wiring.passwords().reset(token, password),
+    done=lambda user: "Your new password is set. Sign in with it; other sessions were signed out.",
+)
 
 
 @router.route(RESET, "GET")
 def show_reset(call: Call) -> Response:
-    try:
-        return _reset_form(call, call.query.get("token", ""))
-    except DomainError as exc:
-        return problem(call, exc, "Ask for a new link on the sign-in page.")
+    return show_password_form(call, RESET_LINK)
 
 
 @router.route(RESET, "POST")
 def reset_password(call: Call) -> Response:
-    fields = form(call)
-    token = fields.get("token", "")
-    try:
-        try:
-            user = wiring.passwords().reset(token, fields.get("password"))
-        except ValidationFailed as exc:
-            if wants_json(call):
-                raise
-            return _reset_form(call, token, exc.details[0].message)
-    except DomainError as exc:
-        return problem(call, exc, "Ask for a new link on the sign-in page.")
-    if wants_json(call):
-        return json_response({"userId": user.id, "state": user.state.value})
-    return page(
-        "done.html",
-        call.route,
-        title="Your password is changed",
-        message="Your new password is set. Sign in with it; other sessions were signed out.",
-    )
+    return set_password(call, RESET_LINK)

@@ -78,7 +78,6 @@ class GroupStore(Protocol):
         self, user_id: str, after_key: str | None, budget: int, page_size: int
     ) -> Iterator[Membership]: ...
     def remove_memberships(self, memberships: Iterable[Membership]) -> None: ...
-    def users_by_id(self, user_ids: Iterable[str]) -> dict[str, User]: ...
 
 
 class Memberships(Protocol):
@@ -335,7 +334,7 @@ class GroupService:
         self, group: StoredGroup, rows: Iterator[Membership], chunk: int
     ) -> Iterator[tuple[str, User | None]]:
         for batch in _batches(rows, chunk):
-            users = self._groups.users_by_id(m.user_id for m in batch)
+            users = self._users.get_many(m.user_id for m in batch)
             for m in batch:
                 user = users.get(m.user_id)
                 current = user is not None and m.applies_to(group, user)

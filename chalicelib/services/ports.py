@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,6 +30,7 @@ class Users(Protocol):
     ) -> None: ...
     def stage_delete(self, tx: Tx, user: User) -> None: ...
     def find_by_email(self, email_key: str) -> User | None: ...
+    def get_many(self, user_ids: Iterable[str]) -> dict[str, User]: ...
     def iterate(self, after_id: str | None, budget: int, page_size: int) -> Iterator[User]: ...
 
 

@@ -120,8 +120,9 @@ class SessionService:
         token = parse_token(token_text) if token_text else None
         user = self._store.users.get(token.uid) if token else None
         if token is None or user is None or not self._signed_for(token, user):
-            if token is not None:
-                self._audit.record("token.refused", Target("user", token.uid))
+            # Only for an account that exists: made-up ids would let anyone fill the trail.
+            if user is not None:
+                self._audit.record("token.refused", user_target(user))
             raise NotAuthenticated("The user token is invalid or expired.")
         if user.state is not UserState.ACTIVE:
             self._audit.record("token.refused", user_target(user))

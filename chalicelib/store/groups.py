@@ -6,14 +6,12 @@ from collections.abc import Callable, Iterable, Iterator
 
 from chalicelib.domain.custom_groups import Membership, StoredGroup
 from chalicelib.domain.groups import Group
-from chalicelib.domain.users import User
 from chalicelib.errors import PreconditionFailed
-from chalicelib.store.models import GROUP_LIST_PARTITION, GroupItem, UserItem
+from chalicelib.store.models import GROUP_LIST_PARTITION, GroupItem
 from chalicelib.store.tx import Tx, dynamodb_errors
 
 # store/users.py owns the row <-> User mapping; members are read in batches here because the
 # user repository has no batch read yet.
-from chalicelib.store.users import _to_user
 
 GROUP_SK = "#group"
 MEMBER_PREFIX = "user#"
@@ -187,13 +185,3 @@ class GroupRepository:
         with dynamodb_errors(), GroupItem.batch_write() as batch:
             for membership in memberships:
                 batch.delete(_membership_item(membership))
-
-    def users_by_id(self, user_ids: Iterable[str]) -> dict[str, User]:
-        """BatchGet on the users table, 100 keys a request; missing users are absent."""
-        found: dict[str, User] = {}
-        wanted = sorted(set(user_ids))
-        with dynamodb_errors():
-            for chunk in _chunks(wanted, BATCH_GET_MAX):
-                for item in UserItem.batch_get(chunk):
-                    found[item.id] = _to_user(item)
-        return found

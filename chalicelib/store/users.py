@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from chalicelib.domain.users import Identity, User, UserState
 from chalicelib.errors import EmailTaken, IdTaken, PreconditionFailed, ResourceNotFound
@@ -98,6 +98,11 @@ class UserRepository:
             EmailLockItem.user_id == user.id,
             _changed_meanwhile,
         )
+
+    def get_many(self, user_ids: Iterable[str]) -> dict[str, User]:
+        """BatchGetItem (PynamoDB sends 100 keys a request); missing users are absent."""
+        with dynamodb_errors():
+            return {i.id: _to_user(i) for i in UserItem.batch_get(sorted(set(user_ids)))}
 
     def find_by_email(self, email_key: str) -> User | None:
         """One Query on the email index."""

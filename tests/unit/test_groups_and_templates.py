@@ -181,8 +181,14 @@ def make_user(user_id, first="Common", registered=NOW):
 
 
 class FakeUsers:
-    def __init__(self, users):
+    def __init__(self, users, batches=None):
         self.by_id = {u.id: u for u in users}
+        self.batches = batches if batches is not None else []
+
+    def get_many(self, ids):
+        ids = list(ids)
+        self.batches.append(len(ids))
+        return {i: self.by_id[i] for i in ids if i in self.by_id}
 
     def get(self, user_id):
         return self.by_id.get(user_id)
@@ -232,11 +238,6 @@ class CountingGroups:
             self.read += 1
             yield row
 
-    def users_by_id(self, ids):
-        ids = list(ids)
-        self.batches.append(len(ids))
-        return {i: self.users[i] for i in ids if i in self.users}
-
 
 def big_group(count, rare_every):
     group = StoredGroup(Group("big", "Big", None, False, "custom"), 1, 1)
@@ -245,7 +246,8 @@ def big_group(count, rare_every):
     ]
     rows = [Membership("big", "big", u.id, 1, NOW, NOW) for u in users]
     repo = CountingGroups({"big": group}, rows, {u.id: u for u in users})
-    return GroupService(FakeStore(FakeUsers(users)), repo, lambda: NOW, audit=recorded()), repo
+    store = FakeStore(FakeUsers(users, repo.batches))
+    return GroupService(store, repo, lambda: NOW, audit=recorded()), repo
 
 
 def query(text="", top=100, cursor=None):
