@@ -176,14 +176,11 @@ class _LinkCatcher:
 def find_user_by_email(email: str) -> Any:
     """The account with this email (one indexed read through the accounts service), or None."""
     from chalicelib import wiring
-    from chalicelib.domain.odata import parse_filter
     from chalicelib.domain.paging import Cursor
-    from chalicelib.services.accounts import USER_FILTER_FIELDS
+    from chalicelib.domain.users import email_is
     from chalicelib.services.listing import ListQuery
 
-    literal = "'" + email.strip().replace("'", "''") + "'"
-    flt = parse_filter(f"email eq {literal}", USER_FILTER_FIELDS)
-    found = wiring.accounts().list(ListQuery(flt, 1, Cursor())).items
+    found = wiring.accounts().list(ListQuery(email_is(email.strip()), 1, Cursor())).items
     return found[0] if found else None
 
 

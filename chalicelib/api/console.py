@@ -42,6 +42,7 @@ from chalicelib.api.errors import status_and_code
 from chalicelib.api.pages import PAGE_HEADERS
 from chalicelib.api.routing import Call, Router
 from chalicelib.config import get_settings
+from chalicelib.domain.etag import NEVER, Expected
 from chalicelib.domain.users import User
 from chalicelib.errors import (
     DomainError,
@@ -184,6 +185,12 @@ def field_errors(problems: list[FieldProblem]) -> dict[str, str]:
     for problem in problems:
         errors.setdefault(problem.target, friendly(problem.message))
     return errors
+
+
+def shown_version(fields: dict[str, str]) -> Expected:
+    """The version the submitted page was showing; a garbled one matches nothing."""
+    raw = fields.get("version", "")
+    return Expected(int(raw)) if raw.isdigit() and int(raw) < 2**63 else NEVER
 
 
 def stale_message(what: str) -> str:

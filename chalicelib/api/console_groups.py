@@ -17,22 +17,21 @@ from chalicelib.api.console import (
     page,
     render,
     see_other,
+    shown_version,
     stale_message,
 )
 from chalicelib.api.routing import Call, Router
-from chalicelib.domain.custom_groups import GROUP_ID_MAX, group_id_problem
-from chalicelib.domain.etag import etag_of
-from chalicelib.domain.odata import parse_filter
+from chalicelib.domain.custom_groups import GROUP_ID_MAX, group_id_problem, read_group_fields
 from chalicelib.domain.paging import Cursor, decode_cursor, encode_cursor
-from chalicelib.domain.users import EMAIL_MAX
+from chalicelib.domain.users import EMAIL_MAX, email_is
 from chalicelib.errors import (
     DomainError,
     FieldProblem,
+    IdTaken,
     PreconditionFailed,
     ResourceNotFound,
     ValidationFailed,
 )
-from chalicelib.services.accounts import USER_FILTER_FIELDS
 from chalicelib.services.listing import ListQuery
 
 router = Router(management=False)
@@ -104,9 +103,9 @@ def add_group(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
         "groupId": given_id,
         "description": fields.get("description", "").strip(),
     }
-    props = {"displayName": name}
+    given = {"displayName": name}
     if values["description"]:
-        props["description"] = values["description"]
+        given["description"] = values["description"]
     problems = []
     if not name:
         problems.append(FieldProblem("displayName", "Give the group a name."))
@@ -118,16 +117,12 @@ def add_group(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
         problems.append(problem)
     else:
         try:
-            wiring.groups().get(group_id)
-        except ResourceNotFound:
-            pass
-        else:
-            problems.append(FieldProblem("groupId", f"A group with the id '{group_id}' exists."))
-    if not problems:
-        try:
-            wiring.groups().create_or_replace(group_id, {"properties": props}, None)
+            changes = read_group_fields(given, require_display_name=True)
+            wiring.groups().create(group_id, changes)
         except ValidationFailed as exc:
             problems = exc.details
+        except IdTaken:
+            problems.append(FieldProblem("groupId", f"A group with the id '{group_id}' exists."))
     if problems:
         return _groups_page(call, admin, 400, True, values, field_errors(problems))
     return see_other(call, f"groups/{quote(group_id, safe='')}?done=added")
@@ -174,8 +169,7 @@ def group_page(call: Call, admin: Admin) -> Response:
 def _user_by_email(email: str) -> str | None:
     if not email or len(email) > EMAIL_MAX:
         return None
-    literal = "'" + email.replace("'", "''") + "'"
-    query = ListQuery(parse_filter(f"email eq {literal}", USER_FILTER_FIELDS), 1, Cursor())
+    query = ListQuery(email_is(email), 1, Cursor())
     found = wiring.accounts().list(query).items
     return found[0].id if found else None
 
@@ -200,9 +194,7 @@ def group_action(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
             wiring.groups().remove_member(group_id, fields.get("userId", ""))
             return see_other(call, f"{here}?done=member-removed")
         if action == "delete":
-            raw = fields.get("version", "")
-            if_match = etag_of(int(raw)) if raw.isdigit() and int(raw) < 2**63 else '"stale"'
-            wiring.groups().delete(group_id, if_match)
+            wiring.groups().delete(group_id, shown_version(fields))
             return see_other(call, "groups?done=deleted")
     except PreconditionFailed:
         return _group_page(call, admin, 409, error=stale_message("group"))

@@ -15,11 +15,12 @@ from chalicelib.api.console import (
     page,
     render,
     see_other,
+    shown_version,
     stale_message,
 )
 from chalicelib.api.routing import Call, Router
-from chalicelib.domain.email_templates import TemplateView
-from chalicelib.domain.etag import etag_of
+from chalicelib.domain.email_templates import TemplateChanges, TemplateView, read_template_fields
+from chalicelib.domain.etag import NEVER
 from chalicelib.domain.paging import Cursor
 from chalicelib.errors import PreconditionFailed, ValidationFailed
 from chalicelib.services.listing import ListQuery
@@ -77,6 +78,11 @@ def template_page(call: Call, admin: Admin) -> Response:
     return _template_page(call, admin, wiring.templates().get(call.params["templateName"]))
 
 
+def _changes(view: TemplateView, values: dict[str, str]) -> TemplateChanges:
+    """The form's subject and body as changes, validated as the API validates them."""
+    return read_template_fields(dict(values), view.parameters)
+
+
 def _email_document(service: Any, view: TemplateView, values: dict[str, str]) -> Response:
     """The HTML part of a preview, alone, for the page's frame.
 
@@ -84,7 +90,7 @@ def _email_document(service: Any, view: TemplateView, values: dict[str, str]) ->
     policy of its own: a sandbox (no script, an origin of its own), inline styles, no fetches.
     """
     try:
-        rendered, _ = service.preview(view.name, {"properties": values})
+        rendered, _ = service.preview(view.name, _changes(view, values))
         body = rendered.html
     except ValidationFailed:
         body = "<p>The template has errors; they are shown next to its fields.</p>"
@@ -113,21 +119,20 @@ def template_action(call: Call, admin: Admin, fields: dict[str, str]) -> Respons
     service = wiring.templates()
     view = service.get(call.params["templateName"])
     action = fields.get("action", "")
-    raw = fields.get("version", "")
-    if_match = etag_of(int(raw)) if raw.isdigit() and int(raw) < 2**63 else '"stale"'
+    expected = shown_version(fields)
     values = {"subject": fields.get("subject", ""), "body": fields.get("body", "")}
-    shown = int(raw) if raw.isdigit() and int(raw) < 2**63 else view.version
+    shown = view.version if expected is NEVER or expected.version is None else expected.version
     try:
         if action == "reset":
-            service.reset(view.name, if_match)
+            service.reset(view.name, expected)
             return see_other(call, f"templates/{view.name}?done=reset")
         if action == "render":
             return _email_document(service, view, values)
         if action == "preview":
-            rendered, _ = service.preview(view.name, {"properties": values})
+            rendered, _ = service.preview(view.name, _changes(view, values))
             return _template_page(call, admin, view, values=values, version=shown, preview=rendered)
         if action == "save":
-            service.save(view.name, {"properties": values}, if_match)
+            service.save(view.name, _changes(view, values), expected)
             return see_other(call, f"templates/{view.name}?done=saved")
     except ValidationFailed as exc:
         errors = field_errors(exc.details)

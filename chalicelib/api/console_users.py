@@ -25,14 +25,20 @@ from chalicelib.api.console import (
     page,
     render,
     see_other,
+    shown_version,
     stale_message,
 )
 from chalicelib.api.routing import Call, Router
 from chalicelib.domain.custom_groups import StoredGroup
-from chalicelib.domain.etag import etag_of
-from chalicelib.domain.odata import FilterError, parse_filter
 from chalicelib.domain.paging import Cursor, decode_cursor, encode_cursor
-from chalicelib.domain.users import User, UserState, read_draft
+from chalicelib.domain.users import (
+    Confirmation,
+    User,
+    UserChanges,
+    UserState,
+    read_user_fields,
+    search_filter,
+)
 from chalicelib.errors import (
     DomainError,
     EmailTaken,
@@ -42,7 +48,6 @@ from chalicelib.errors import (
     StateConflict,
     ValidationFailed,
 )
-from chalicelib.services.accounts import USER_FILTER_FIELDS
 from chalicelib.services.listing import ListQuery
 
 router = Router(management=False)
@@ -74,24 +79,6 @@ def _user_id(call: Call) -> str:
 # --- the Users page ----------------------------------------------------------------------------
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def user_filter(search: str, state: str) -> str:
-    """OData for the search box (every word in a name or the email) and the state filter."""
-    clauses = []
-    for word in search.split()[:5]:
-        value = _literal(word)
-        clauses.append(
-            f"(contains(firstName,{value}) or contains(lastName,{value}) "
-            f"or contains(email,{value}))"
-        )
-    if state in STATES:
-        clauses.append(f"state eq '{state}'")
-    return " and ".join(clauses)
-
-
 def _users_page(
     call: Call,
     admin: Admin,
@@ -111,13 +98,7 @@ def _users_page(
         except ValidationFailed:
             page_token = ""
     errors = dict(errors or {})
-    expression = user_filter(search, state)
-    flt = None
-    if expression:
-        try:
-            flt = parse_filter(expression, USER_FILTER_FIELDS)
-        except FilterError:
-            errors["q"] = "Search with letters, digits and the characters of an email address."
+    flt = search_filter(search, UserState(state) if state else None)
     result = wiring.accounts().list(ListQuery(flt, PAGE_SIZE, cursor))
     groups = wiring.groups().groups_of_many(result.items)
     kept = {k: v for k, v in (("q", search), ("state", state)) if v}
@@ -161,20 +142,20 @@ def add_or_invite(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
     kind = fields.get("kind", "")
     if kind not in FORMS:
         kind = "add"
-    props: dict[str, Any] = {
+    given: dict[str, Any] = {
         "email": fields.get("email", "").strip(),
         "firstName": fields.get("firstName", "").strip(),
         "lastName": fields.get("lastName", "").strip(),
     }
     if fields.get("note", "").strip():
-        props["note"] = fields["note"].strip()
+        given["note"] = fields["note"].strip()
     if kind == "add" and fields.get("password"):
-        props["password"] = fields["password"]
+        given["password"] = fields["password"]
     if kind == "invite":
-        props["confirmation"] = "invite"
-    values = {k: v for k, v in props.items() if k != "password"}
+        given["confirmation"] = Confirmation.INVITE.value
+    values = {k: v for k, v in given.items() if k != "password"}
     try:
-        draft = read_draft({"properties": props})
+        draft = read_user_fields(given)
         # The portal's users get generated ids, as in APIM; the email is what people know.
         user, _ = wiring.accounts().create_or_replace(secrets.token_hex(12), draft, None)
     except ValidationFailed as exc:
@@ -250,7 +231,6 @@ def _user_page(
         nav="users",
         user=user,
         version=str(user.version),
-        etag=etag_of(user.version),
         groups=groups,
         addable=addable,
         invitations=wiring.invitations().list(user.id),
@@ -271,12 +251,6 @@ def _user_page(
 @page
 def user_page(call: Call, admin: Admin) -> Response:
     return _user_page(call, admin)
-
-
-def _if_match(fields: dict[str, str]) -> str:
-    """The version the page was showing, as the services' If-Match (a garbled one never matches)."""
-    raw = fields.get("version", "")
-    return etag_of(int(raw)) if raw.isdigit() and int(raw) < 2**63 else '"stale"'
 
 
 @router.route(USER, "POST")
@@ -306,28 +280,25 @@ def user_action(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
         raise
 
 
-def _set_state(state: str, done: str) -> Any:
+def _set_state(state: UserState, done: str) -> Any:
     def act(call: Call, user_id: str, fields: dict[str, str]) -> Response:
-        body = {"properties": {"state": state}}
-        wiring.accounts().update(user_id, body, _if_match(fields))
+        changes = UserChanges(state=state)
+        wiring.accounts().update(user_id, changes, shown_version(fields))
         return see_other(call, f"users/{_q(user_id)}?done={done}")
 
     return act
 
 
 def _reset(call: Call, user_id: str, fields: dict[str, str]) -> Response:
-    from chalicelib.services.accounts import check_if_match
-
     # The reset email has no If-Match of its own; the page's version still guards it.
-    check_if_match(_if_match(fields), wiring.accounts().get(user_id).version)
-    wiring.passwords().send_by_admin(user_id)
+    wiring.passwords().send_by_admin(user_id, shown_version(fields))
     return see_other(call, f"users/{_q(user_id)}?done=reset")
 
 
 def _delete(call: Call, user_id: str, fields: dict[str, str]) -> Response:
     wiring.accounts().delete(
         user_id,
-        _if_match(fields),
+        shown_version(fields),
         notify=fields.get("notify") == "on",
         delete_subscriptions=fields.get("deleteSubscriptions") == "on",
     )
@@ -358,8 +329,8 @@ def _revoke(call: Call, user_id: str, fields: dict[str, str]) -> Response:
 
 
 _ACTIONS = {
-    "block": _set_state("blocked", "blocked"),
-    "activate": _set_state("active", "activated"),
+    "block": _set_state(UserState.BLOCKED, "blocked"),
+    "activate": _set_state(UserState.ACTIVE, "activated"),
     "reset": _reset,
     "delete": _delete,
     "add-group": _add_group,

@@ -8,11 +8,10 @@ from chalicelib import wiring
 from chalicelib.api.envelope import collection, empty, group_entity, json_response, user_entity
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
-from chalicelib.domain.custom_groups import group_id_problem
+from chalicelib.domain.custom_groups import group_id_problem, read_group_changes
 from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, EQ_ONLY, FieldSpec
-from chalicelib.domain.users import id_problem
+from chalicelib.domain.users import USER_FILTER_FIELDS, id_problem
 from chalicelib.errors import ResourceNotFound, ValidationFailed
-from chalicelib.services.accounts import USER_FILTER_FIELDS
 
 router = Router(ARM_PREFIX)
 GROUP = "/groups/{groupId}"
@@ -57,21 +56,23 @@ def get_group(call: Call) -> Response:
 @router.route(GROUP, "PUT")
 def put_group(call: Call) -> Response:
     group_id = _group_id(call)
-    stored, created = wiring.groups().create_or_replace(
-        group_id, call.json(), call.header("if-match")
-    )
+    changes = read_group_changes(call.json(), require_display_name=True)
+    stored, created = wiring.groups().create_or_replace(group_id, changes, call.if_match())
     return json_response(group_entity(stored.group), 201 if created else 200, stored.version)
 
 
 @router.route(GROUP, "PATCH")
 def patch_group(call: Call) -> Response:
-    stored = wiring.groups().update(_group_id(call), call.json(), call.header("if-match"))
+    group_id = _group_id(call)
+    expected = call.require_if_match()
+    changes = read_group_changes(call.json(), require_display_name=False)
+    stored = wiring.groups().update(group_id, changes, expected)
     return json_response(group_entity(stored.group), etag_version=stored.version)
 
 
 @router.route(GROUP, "DELETE")
 def delete_group(call: Call) -> Response:
-    wiring.groups().delete(_group_id(call), call.header("if-match"))
+    wiring.groups().delete(_group_id(call), call.require_if_match())
     return empty(204)
 
 

@@ -16,6 +16,7 @@ from chalicelib import context
 from chalicelib.api.auth import authenticate_management
 from chalicelib.api.errors import error_response, internal_error_response
 from chalicelib.config import SUPPORTED_API_VERSIONS, get_settings
+from chalicelib.domain.etag import Expected, expected_from_if_match
 from chalicelib.errors import (
     DomainError,
     FieldProblem,
@@ -24,6 +25,7 @@ from chalicelib.errors import (
     MissingApiVersion,
     ResourceNotFound,
     UnsupportedApiVersion,
+    ValidationFailed,
 )
 from chalicelib.logs import logger
 
@@ -64,7 +66,6 @@ class Call:
     def id_param(self, name: str) -> str:
         """A path id, checked: 1 to 80 characters, none of APIM's forbidden ones."""
         from chalicelib.domain.users import id_problem
-        from chalicelib.errors import ValidationFailed
 
         value = self.params[name]
         problem = id_problem(value, name)
@@ -89,10 +90,22 @@ class Call:
                     ) from None
         return self._json
 
+    def if_match(self) -> Expected | None:
+        """If-Match as the version a change expects; None when the header is absent."""
+        raw = self.header("if-match")
+        return expected_from_if_match(raw) if raw is not None and raw.strip() else None
+
+    def require_if_match(self) -> Expected:
+        """If-Match, which PATCH and DELETE need (the ETag, or ``*``)."""
+        expected = self.if_match()
+        if expected is None:
+            raise ValidationFailed(
+                [FieldProblem("If-Match", "The If-Match header is required: the ETag, or '*'.")]
+            )
+        return expected
+
     def flag(self, name: str) -> bool:
         """A boolean query parameter (``true``/``false``, any case)."""
-        from chalicelib.errors import ValidationFailed
-
         raw = self.query.get(name)
         if raw is None or raw == "":
             return False

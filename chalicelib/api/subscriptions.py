@@ -99,21 +99,21 @@ def get_product(call: Call) -> Response:
 def put_product(call: Call) -> Response:
     product_id = _product_id(call)
     given = read_product(call.json(), create=True)
-    product, created = wiring.products().put(product_id, given, call.header("if-match"))
+    product, created = wiring.products().put(product_id, given, call.if_match())
     return json_response(product_entity(product), 201 if created else 200, product.version)
 
 
 @router.route(PRODUCT, "PATCH")
 def patch_product(call: Call) -> Response:
     given = read_product(call.json(), create=False)
-    product = wiring.products().update(_product_id(call), given, call.header("if-match"))
+    product = wiring.products().update(_product_id(call), given, call.require_if_match())
     return json_response(product_entity(product), etag_version=product.version)
 
 
 @router.route(PRODUCT, "DELETE")
 def delete_product(call: Call) -> Response:
     remove = call.flag("deleteSubscriptions")
-    wiring.products().delete(_product_id(call), call.header("if-match"), remove)
+    wiring.products().delete(_product_id(call), call.require_if_match(), remove)
     return empty(204)
 
 
@@ -169,7 +169,7 @@ def put_subscription(call: Call) -> Response:
     sid = _sid(call)
     call.flag("notify")
     given = read_subscription(call.json(), get_settings().service_path, create=True)
-    sub, created = wiring.subscriptions().put(sid, given, call.header("if-match"))
+    sub, created = wiring.subscriptions().put(sid, given, call.if_match())
     return json_response(subscription_entity(sub), 201 if created else 200, sub.version)
 
 
@@ -177,13 +177,13 @@ def put_subscription(call: Call) -> Response:
 def patch_subscription(call: Call) -> Response:
     call.flag("notify")
     given = read_subscription(call.json(), get_settings().service_path, create=False)
-    sub = wiring.subscriptions().update(_sid(call), given, call.header("if-match"))
+    sub = wiring.subscriptions().update(_sid(call), given, call.require_if_match())
     return json_response(subscription_entity(sub), etag_version=sub.version)
 
 
 @router.route(SUBSCRIPTION, "DELETE")
 def delete_subscription(call: Call) -> Response:
-    wiring.subscriptions().delete(_sid(call), call.header("if-match"))
+    wiring.subscriptions().delete(_sid(call), call.require_if_match())
     return empty(204)
 
 

@@ -12,9 +12,15 @@ from chalicelib.api.envelope import collection, empty, json_response
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
 from chalicelib.config import get_settings
-from chalicelib.domain.email_templates import TemplateView, pascal_name
+from chalicelib.domain.email_templates import (
+    TemplateChanges,
+    TemplateView,
+    pascal_name,
+    read_template_changes,
+)
 from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, FieldSpec
-from chalicelib.errors import FieldProblem, MalformedRequest, ValidationFailed
+from chalicelib.errors import FieldProblem, MalformedRequest, ResourceNotFound, ValidationFailed
+from chalicelib.mail.templates import canonical_name, template_parameters
 
 router = Router(ARM_PREFIX)
 TEMPLATE = "/templates/{templateName}"
@@ -63,6 +69,26 @@ def _body(call: Call) -> Any:
         ) from None
 
 
+def _changes(call: Call, body: Any) -> TemplateChanges:
+    """The body's properties as changes to the template the path names (404 if none)."""
+    name = call.params["templateName"]
+    canonical = canonical_name(name)
+    if canonical is None:
+        raise ResourceNotFound(f"Email template not found: '{name}'.")
+    return read_template_changes(body, template_parameters(canonical))
+
+
+def _values(given: Any) -> dict[str, str]:
+    """The preview's ``values``: parameter names to strings."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict) or not all(isinstance(v, str) for v in given.values()):
+        raise ValidationFailed(
+            [FieldProblem("values", "'values' must map parameter names to strings.")]
+        )
+    return given
+
+
 @router.route("/templates", "GET")
 def list_templates(call: Call) -> Response:
     page = wiring.templates().list(list_query(call, TEMPLATE_FILTER_FIELDS))
@@ -77,24 +103,23 @@ def get_template(call: Call) -> Response:
 
 @router.route(TEMPLATE, "PUT")
 def put_template(call: Call) -> Response:
-    view, created = wiring.templates().save(
-        call.params["templateName"], _body(call), call.header("if-match")
-    )
+    changes = _changes(call, _body(call))
+    view, created = wiring.templates().save(call.params["templateName"], changes, call.if_match())
     return json_response(template_entity(view), 201 if created else 200, view.version)
 
 
 @router.route(TEMPLATE, "PATCH")
 def patch_template(call: Call) -> Response:
-    view, _ = wiring.templates().save(
-        call.params["templateName"], _body(call), call.header("if-match"), patch=True
-    )
+    expected = call.require_if_match()
+    changes = _changes(call, _body(call))
+    view, _ = wiring.templates().save(call.params["templateName"], changes, expected)
     return json_response(template_entity(view), etag_version=view.version)
 
 
 @router.route(TEMPLATE, "DELETE")
 def reset_template(call: Call) -> Response:
     """Resets the template to its default (APIM's DELETE); isDefault is true again."""
-    wiring.templates().reset(call.params["templateName"], call.header("if-match"))
+    wiring.templates().reset(call.params["templateName"], call.require_if_match())
     return empty(204)
 
 
@@ -105,7 +130,13 @@ def preview_template(call: Call) -> Response:
     Body (optional): ``{"properties": {subject?, body?}, "values": {Name: value}}``.
     Nothing is saved; a submitted template is validated as a save would validate it.
     """
-    rendered, values = wiring.templates().preview(call.params["templateName"], _body(call))
+    body = _body(call) or {}
+    if not isinstance(body, dict):
+        raise ValidationFailed([FieldProblem("body", "The body must be a JSON object.")])
+    changes = _changes(call, body) if body.get("properties") is not None else None
+    rendered, values = wiring.templates().preview(
+        call.params["templateName"], changes, _values(body.get("values"))
+    )
     return json_response(
         {
             "subject": rendered.subject,

@@ -19,8 +19,7 @@ from chalicelib.api.envelope import (
 from chalicelib.api.groups import GROUP_FILTER_FIELDS
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
-from chalicelib.domain.users import read_draft
-from chalicelib.services.accounts import USER_FILTER_FIELDS
+from chalicelib.domain.users import USER_FILTER_FIELDS, read_changes, read_draft
 from chalicelib.services.groups import EXPAND_GROUPS_MAX_USERS
 from chalicelib.services.invitations import InvitationView
 
@@ -52,15 +51,15 @@ def put_user(call: Call) -> Response:
     user_id = call.id_param("userId")
     notify = call.flag("notify")
     draft = read_draft(call.json())
-    user, created = wiring.accounts().create_or_replace(
-        user_id, draft, call.header("if-match"), notify
-    )
+    user, created = wiring.accounts().create_or_replace(user_id, draft, call.if_match(), notify)
     return json_response(user_entity(user), 201 if created else 200, user.version)
 
 
 @router.route(USER, "PATCH")
 def patch_user(call: Call) -> Response:
-    user = wiring.accounts().update(call.id_param("userId"), call.json(), call.header("if-match"))
+    user_id = call.id_param("userId")
+    expected = call.require_if_match()
+    user = wiring.accounts().update(user_id, read_changes(call.json()), expected)
     return json_response(user_entity(user), etag_version=user.version)
 
 
@@ -68,7 +67,7 @@ def patch_user(call: Call) -> Response:
 def delete_user(call: Call) -> Response:
     remove = call.flag("deleteSubscriptions")
     notify = call.flag("notify")
-    wiring.accounts().delete(call.id_param("userId"), call.header("if-match"), notify, remove)
+    wiring.accounts().delete(call.id_param("userId"), call.require_if_match(), notify, remove)
     return empty(204)
 
 

@@ -118,7 +118,11 @@ def _text(
 
 def read_group_changes(body: Any, *, require_display_name: bool) -> GroupChanges:
     """Validate the ``properties`` of a PUT (displayName required) or PATCH body."""
-    props = properties_of(body)
+    return read_group_fields(properties_of(body), require_display_name=require_display_name)
+
+
+def read_group_fields(props: dict[str, Any], *, require_display_name: bool) -> GroupChanges:
+    """Validate a group's fields (an ARM body's properties, or a form's fields)."""
     problems: list[FieldProblem] = []
     display_name = _text(
         props,

@@ -161,11 +161,17 @@ def _parameters(
 
 
 def read_template_changes(body: Any, known: tuple[TemplateParameter, ...]) -> TemplateChanges:
-    """Validate the ``properties`` of a template body; every problem is reported at once.
+    """Validate the ``properties`` of a template body; every problem is reported at once."""
+    return read_template_fields(properties_of(body), known)
+
+
+def read_template_fields(
+    props: dict[str, Any], known: tuple[TemplateParameter, ...]
+) -> TemplateChanges:
+    """Validate a template's fields (an ARM body's properties, or a form's fields).
 
     ``isDefault`` is read-only and ignored, as APIM does; a null field counts as not sent.
     """
-    props = properties_of(body)
     problems: list[FieldProblem] = []
     changes = TemplateChanges(
         subject=_text(props, "subject", SUBJECT_MAX, problems, min_len=1),

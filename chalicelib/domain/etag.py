@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.errors import PreconditionFailed
@@ -38,3 +39,39 @@ def version_from_if_match(if_match: str) -> int | None:
     if len(raw) != 8:
         raise PreconditionFailed("The If-Match value does not match the entity's ETag.")
     return int.from_bytes(raw, "big")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The version a change is conditional on, parsed from If-Match at the edge.
+
+    ``version`` None is ``*`` (any version). A value that names no version at all is kept as
+    ``NEVER``, so it fails the check where a stale one would (after a 404, not before it).
+    """
+
+    version: int | None = None
+
+    def check(self, current: int) -> None:
+        """412 unless this is ``*`` or names ``current``."""
+        if self.version is not None and self.version != current:
+            raise PreconditionFailed(
+                "The entity was changed meanwhile; read it again (ETag mismatch)."
+            )
+
+
+ANY = Expected()
+NEVER = Expected(-1)
+
+
+def expected_from_if_match(value: str) -> Expected:
+    """The Expected an If-Match header value names."""
+    try:
+        return Expected(version_from_if_match(value))
+    except PreconditionFailed:
+        return NEVER
+
+
+def check_expected(expected: Expected | None, current: int) -> None:
+    """No precondition passes; otherwise ``expected`` must match ``current``."""
+    if expected is not None:
+        expected.check(current)

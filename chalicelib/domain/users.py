@@ -8,6 +8,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from chalicelib.domain.odata import (
+    ALL_FUNCTIONS,
+    ALL_OPS,
+    EQ_ONLY,
+    And,
+    Comparison,
+    Expr,
+    FieldSpec,
+    FunctionCall,
+    Or,
+)
 from chalicelib.domain.passwords import policy_problem
 from chalicelib.errors import FieldProblem, ValidationFailed
 
@@ -99,6 +110,50 @@ class UserChanges:
     note_given: bool = False
     identities: tuple[Identity, ...] | None = None
     password: str | None = field(default=None, repr=False)
+
+
+NO_FUNCTIONS: frozenset[str] = frozenset()
+USER_FILTER_FIELDS: dict[str, FieldSpec] = {
+    "name": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "firstName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "lastName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "email": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+    "state": FieldSpec("enum", EQ_ONLY, NO_FUNCTIONS),
+    "registrationDate": FieldSpec("datetime", ALL_OPS, NO_FUNCTIONS),
+    "note": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
+}
+SEARCH_WORDS = 5
+
+
+def filter_record(user: User) -> dict[str, Any]:
+    """The fields ``$filter`` sees, under APIM's names."""
+    return {
+        "name": user.id,
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "email": user.email,
+        "state": user.state.value,
+        "registrationDate": user.registration_date,
+        "note": user.note,
+    }
+
+
+def email_is(email: str) -> Expr:
+    """The filter ``email eq '<email>'``, which the store answers with one indexed query."""
+    return Comparison("email", "eq", email, "string")
+
+
+def search_filter(search: str, state: UserState | None) -> Expr | None:
+    """A search box: every word in a name or the email, and an optional state."""
+    clauses: list[Expr] = [
+        Or(tuple(FunctionCall("contains", f, word) for f in ("firstName", "lastName", "email")))
+        for word in search.split()[:SEARCH_WORDS]
+    ]
+    if state is not None:
+        clauses.append(Comparison("state", "eq", state.value, "enum"))
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else And(tuple(clauses))
 
 
 def email_key(email: str) -> str:
@@ -235,7 +290,12 @@ def properties_of(body: Any) -> dict[str, Any]:
 
 def read_draft(body: Any) -> UserDraft:
     """Validate a PUT body; raises ValidationFailed listing every problem."""
-    r = BodyReader(properties_of(body))
+    return read_user_fields(properties_of(body))
+
+
+def read_user_fields(props: dict[str, Any]) -> UserDraft:
+    """Validate a whole user (an ARM body's properties, or a form's fields)."""
+    r = BodyReader(props)
     email = r.email(required=True)
     first = r.text("firstName", required=True, max_len=NAME_MAX)
     last = r.text("lastName", required=True, max_len=NAME_MAX)
@@ -261,18 +321,21 @@ def read_draft(body: Any) -> UserDraft:
     )
 
 
-def read_changes(body: Any, current: User) -> UserChanges:
-    """Validate a PATCH body against the user it changes (the password policy needs the names)."""
-    r = BodyReader(properties_of(body))
+def read_changes(body: Any) -> UserChanges:
+    """Validate a PATCH body; the service checks a password against the names it ends up with."""
+    return read_user_changes(properties_of(body))
+
+
+def read_user_changes(props: dict[str, Any]) -> UserChanges:
+    """Validate the fields sent to change a user (an ARM body's properties, or a form's)."""
+    r = BodyReader(props)
     email = r.email(required=False)
     first = r.text("firstName", required=False, max_len=NAME_MAX)
     last = r.text("lastName", required=False, max_len=NAME_MAX)
     note = r.text("note", required=False, max_len=NOTE_MAX, min_len=0)
     state = r.settable_state()
     identities = r.identities()
-    password = r.password(
-        email or current.email, first or current.first_name, last or current.last_name
-    )
+    password = r.password(email, first, last)
     r.done()
     return UserChanges(
         email=email,

@@ -3,93 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.etag import next_version, version_from_if_match
+from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.groups import DEVELOPERS, Group
 from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.messages import Message
-from chalicelib.domain.odata import (
-    ALL_FUNCTIONS,
-    ALL_OPS,
-    EQ_ONLY,
-    FieldSpec,
-    equality_value,
-)
 from chalicelib.domain.paging import Page
 from chalicelib.domain.passwords import HashParameters, hash_password
 from chalicelib.domain.users import (
     Confirmation,
     User,
+    UserChanges,
     UserDraft,
     UserState,
     basic_identities,
-    email_key,
+    checked_password,
     new_token_epoch,
-    read_changes,
 )
-from chalicelib.errors import (
-    FieldProblem,
-    IdTaken,
-    PreconditionFailed,
-    StateConflict,
-    ValidationFailed,
-)
+from chalicelib.errors import IdTaken, PreconditionFailed, StateConflict
 from chalicelib.services.audit import Audit, Target, user_fields, user_target
 from chalicelib.services.invitations import WELCOME, InvitationService
-from chalicelib.services.listing import ListQuery, bounded_page, read_budget
+from chalicelib.services.listing import ListQuery, list_users
 from chalicelib.services.mailing import MailService
-from chalicelib.services.ports import Store, Tx, Users
+from chalicelib.services.ports import Store, Tx
 
 if TYPE_CHECKING:
     from chalicelib.services.groups import Memberships
 
 _PURPOSES = {Confirmation.INVITE: LinkPurpose.INVITE, Confirmation.SIGNUP: LinkPurpose.SIGNUP}
-NO_FUNCTIONS: frozenset[str] = frozenset()
-USER_FILTER_FIELDS: dict[str, FieldSpec] = {
-    "name": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
-    "firstName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
-    "lastName": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
-    "email": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
-    "state": FieldSpec("enum", EQ_ONLY, NO_FUNCTIONS),
-    "registrationDate": FieldSpec("datetime", ALL_OPS, NO_FUNCTIONS),
-    "note": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
-}
-
-
-def filter_record(user: User) -> dict[str, Any]:
-    """The fields ``$filter`` sees, under APIM's names."""
-    return {
-        "name": user.id,
-        "firstName": user.first_name,
-        "lastName": user.last_name,
-        "email": user.email,
-        "state": user.state.value,
-        "registrationDate": user.registration_date,
-        "note": user.note,
-    }
-
-
-def check_if_match(if_match: str | None, version: int) -> None:
-    """412 unless If-Match is absent, ``*``, or names this version."""
-    if if_match is None:
-        return
-    wanted = version_from_if_match(if_match)
-    if wanted is not None and wanted != version:
-        raise PreconditionFailed("The entity was changed meanwhile; read it again (ETag mismatch).")
-
-
-def require_if_match(if_match: str | None) -> str:
-    """PATCH and DELETE need an If-Match header (the ETag, or ``*``)."""
-    if if_match is None or not if_match.strip():
-        raise ValidationFailed(
-            [FieldProblem("If-Match", "The If-Match header is required: the ETag, or '*'.")]
-        )
-    return if_match
-
-
 CLOSED = "accountClosedDeveloper"
 # Subscriptions deleted per transaction: 4 items each plus an event; moto allows 25 items.
 _SUBSCRIPTIONS_IN_TX = 4
@@ -124,13 +68,13 @@ class AccountService:
         return hash_password(password, self._hashing) if password is not None else None
 
     def create_or_replace(
-        self, user_id: str, draft: UserDraft, if_match: str | None, notify: bool = False
+        self, user_id: str, draft: UserDraft, expected: Expected | None, notify: bool = False
     ) -> tuple[User, bool]:
         """PUT: create (True) or replace (False). Uniqueness is DynamoDB's, not a prior read."""
         password_hash = self._hash(draft.password)
         purpose = _PURPOSES.get(draft.confirmation) if draft.confirmation else None
         now = self._clock()
-        if if_match is None:
+        if expected is None:
             fresh = User(
                 id=user_id,
                 email=draft.email,
@@ -170,7 +114,7 @@ class AccountService:
         if existing is None:
             # If-Match on an entity that does not exist cannot match (RFC 9110).
             raise PreconditionFailed(f"User '{user_id}' does not exist; If-Match cannot match.")
-        check_if_match(if_match, existing.version)
+        check_expected(expected, existing.version)
         kept = tuple(i for i in existing.identities if i.provider.lower() != "basic")
         updated = replace(
             existing,
@@ -209,21 +153,25 @@ class AccountService:
     def get(self, user_id: str) -> User:
         return self._users.require(user_id)
 
-    def update(self, user_id: str, body: Any, if_match: str | None) -> User:
-        """PATCH: change only the fields sent; If-Match required."""
-        if_match = require_if_match(if_match)
+    def update(self, user_id: str, changes: UserChanges, expected: Expected) -> User:
+        """PATCH: change only the fields sent."""
         existing = self._users.require(user_id)
-        changes = read_changes(body, existing)
-        check_if_match(if_match, existing.version)
+        expected.check(existing.version)
         email = changes.email or existing.email
         identities = changes.identities
         if identities is None:
             identities = tuple(i for i in existing.identities if i.provider.lower() != "basic")
+        first_name = changes.first_name or existing.first_name
+        last_name = changes.last_name or existing.last_name
+        if changes.password is not None:
+            # The policy refuses a password made of the names the account ends up with.
+            named = replace(existing, email=email, first_name=first_name, last_name=last_name)
+            checked_password(changes.password, named)
         updated = replace(
             existing,
             email=email,
-            first_name=changes.first_name or existing.first_name,
-            last_name=changes.last_name or existing.last_name,
+            first_name=first_name,
+            last_name=last_name,
             state=changes.state or existing.state,
             note=changes.note if changes.note_given else existing.note,
             identities=basic_identities(email, identities),
@@ -259,18 +207,17 @@ class AccountService:
     def delete(
         self,
         user_id: str,
-        if_match: str | None,
+        expected: Expected,
         notify: bool = False,
         delete_subscriptions: bool = False,
     ) -> None:
-        """DELETE: If-Match required; the email is free again and pending links die with it.
+        """DELETE: the email is free again and pending links die with it.
 
         A user with subscriptions is deleted only with ``deleteSubscriptions``: 409 otherwise,
         and nothing is removed."""
-        if_match = require_if_match(if_match)
         existing = self._users.require(user_id)
-        check_if_match(if_match, existing.version)
-        subscriptions = self._store.subscriptions  # type: ignore[attr-defined]
+        expected.check(existing.version)
+        subscriptions = self._store.subscriptions
         # Read once: the owner index lags behind deletes, so it is not read again in between.
         owned = list(subscriptions.of_owner(user_id, None, _MAX_SUBSCRIPTIONS, 100))
         if owned and not delete_subscriptions:
@@ -307,23 +254,3 @@ class AccountService:
         """Developers (every account is in it) and the account's custom groups, in id order."""
         user = self._users.require(user_id)
         return self._groups.groups_of(user) if self._groups else [DEVELOPERS]
-
-
-def list_users(users: Users, query: ListQuery) -> Page[User]:
-    """One page; reads at most READ_BUDGET items, whatever the filter and skip."""
-    flt = query.filter
-    if flt is not None and query.cursor.after is None:
-        email = equality_value(flt, "email")
-        name = equality_value(flt, "name")
-        if isinstance(email, str) or isinstance(name, str):
-            found = (
-                users.find_by_email(email_key(email)) if isinstance(email, str) else users.get(name)  # type: ignore[arg-type]
-            )
-            hits = [found] if found and flt.evaluate(filter_record(found)) else []
-            hits = hits[query.cursor.skip :][: query.top]
-            return Page(hits, None, len(hits))
-    budget = read_budget(query)
-    rows = ((u.id, u) for u in users.iterate(query.cursor.after, budget + 1, min(budget + 1, 200)))
-    return bounded_page(
-        rows, query, budget, lambda u: flt is None or flt.evaluate(filter_record(u))
-    )

@@ -10,32 +10,26 @@ from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.custom_groups import (
     BUILT_IN_VERSION,
+    GroupChanges,
     Membership,
     StoredGroup,
     apply_group_changes,
     group_key,
     group_record,
-    read_group_changes,
 )
-from chalicelib.domain.etag import next_version
+from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.groups import BUILT_IN_GROUPS, DEVELOPERS, Group, built_in
 from chalicelib.domain.odata import equality_value
 from chalicelib.domain.paging import READ_BUDGET, Page
-from chalicelib.domain.users import User
+from chalicelib.domain.users import User, filter_record
 from chalicelib.errors import (
     IdTaken,
     MethodNotAllowed,
     PreconditionFailed,
     ResourceNotFound,
 )
-from chalicelib.services.accounts import (
-    check_if_match,
-    filter_record,
-    list_users,
-    require_if_match,
-)
 from chalicelib.services.audit import Audit, Target, user_target
-from chalicelib.services.listing import ListQuery, bounded_page, read_budget
+from chalicelib.services.listing import ListQuery, bounded_page, list_users, read_budget
 from chalicelib.services.ports import Store, Tx
 
 T = TypeVar("T")
@@ -161,40 +155,30 @@ class GroupService:
         return bounded_page(((g.key, g) for g in merged), query, budget, matches)
 
     def create_or_replace(
-        self, group_id: str, body: object, if_match: str | None
+        self, group_id: str, changes: GroupChanges, expected: Expected | None
     ) -> tuple[StoredGroup, bool]:
         """PUT: create (True) or replace (False); fields a replace omits are kept."""
         system = built_in(group_id)
         if system:
             raise _read_only(system)
-        changes = read_group_changes(body, require_display_name=True)
         key = group_key(group_id)
         # A create that loses a race becomes a replace, and a replace whose group vanished
         # meanwhile becomes a create again; three rounds settle any realistic race.
         for _ in range(3):
             now = self._clock()
-            if if_match is None:
-                version = next_version(0, now)
-                fresh = StoredGroup(apply_group_changes(group_id, None, changes), version, version)
-                tx = self._store.transaction()
-                self._groups.stage_create(tx, fresh, lambda: IdTaken(group_id))
-                self._audit.stage(
-                    tx, "group.created", _target(fresh), diff({}, _fields(fresh.group))
-                )
+            if expected is None:
                 try:
-                    tx.commit()
+                    return self.create(group_id, changes), True
                 except IdTaken:
                     pass
-                else:
-                    return fresh, True
             existing = self._groups.get(key)
             if existing is None:
-                if if_match is not None:
+                if expected is not None:
                     raise PreconditionFailed(
                         f"Group '{group_id}' does not exist; If-Match cannot match."
                     )
                 continue
-            check_if_match(if_match, existing.version)
+            check_expected(expected, existing.version)
             updated = StoredGroup(
                 apply_group_changes(group_id, existing.group, changes),
                 next_version(existing.version, now),
@@ -207,15 +191,26 @@ class GroupService:
             return updated, False
         raise PreconditionFailed(f"Group '{group_id}' kept changing; read it again.")
 
-    def update(self, group_id: str, body: object, if_match: str | None) -> StoredGroup:
-        """PATCH: change the fields sent; If-Match required."""
+    def create(self, group_id: str, changes: GroupChanges) -> StoredGroup:
+        """A new custom group; IdTaken when the id is in use (never a replace)."""
+        system = built_in(group_id)
+        if system:
+            raise IdTaken(group_id)
+        version = next_version(0, self._clock())
+        fresh = StoredGroup(apply_group_changes(group_id, None, changes), version, version)
+        tx = self._store.transaction()
+        self._groups.stage_create(tx, fresh, lambda: IdTaken(group_id))
+        self._audit.stage(tx, "group.created", _target(fresh), diff({}, _fields(fresh.group)))
+        tx.commit()
+        return fresh
+
+    def update(self, group_id: str, changes: GroupChanges, expected: Expected) -> StoredGroup:
+        """PATCH: change the fields sent."""
         system = built_in(group_id)
         if system:
             raise _read_only(system)
-        if_match = require_if_match(if_match)
         existing = self._require_custom(group_id)
-        changes = read_group_changes(body, require_display_name=False)
-        check_if_match(if_match, existing.version)
+        expected.check(existing.version)
         updated = StoredGroup(
             apply_group_changes(group_id, existing.group, changes),
             next_version(existing.version, self._clock()),
@@ -227,14 +222,13 @@ class GroupService:
         tx.commit()
         return updated
 
-    def delete(self, group_id: str, if_match: str | None) -> None:
-        """DELETE: If-Match required; the group goes at once, then its membership rows."""
+    def delete(self, group_id: str, expected: Expected) -> None:
+        """DELETE: the group goes at once, then its membership rows."""
         system = built_in(group_id)
         if system:
             raise _read_only(system)
-        if_match = require_if_match(if_match)
         existing = self._require_custom(group_id)
-        check_if_match(if_match, existing.version)
+        expected.check(existing.version)
         tx = self._store.transaction()
         self._groups.stage_delete(tx, existing)
         self._audit.stage(tx, "group.deleted", _target(existing), diff(_fields(existing.group), {}))

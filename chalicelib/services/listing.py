@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from chalicelib.domain.odata import Expr
+from chalicelib.domain.odata import Expr, equality_value
 from chalicelib.domain.paging import READ_BUDGET, Cursor, Page
+from chalicelib.domain.users import User, email_key, filter_record
+from chalicelib.services.ports import Users
 
 T = TypeVar("T")
 
@@ -57,3 +59,28 @@ def bounded_page(
         items.append(record)
     first_page = query.cursor.after is None
     return Page(items, None, query.cursor.skip - skip + len(items) if first_page else None)
+
+
+def list_users(users: Users, query: ListQuery) -> Page[User]:
+    """One page of users; reads at most READ_BUDGET items, whatever the filter and skip.
+
+    ``email eq`` is one indexed query and ``name eq`` one GetItem.
+    """
+    flt = query.filter
+    if flt is not None and query.cursor.after is None:
+        email = equality_value(flt, "email")
+        name = equality_value(flt, "name")
+        found: User | None = None
+        if isinstance(email, str):
+            found = users.find_by_email(email_key(email))
+        elif isinstance(name, str):
+            found = users.get(name)
+        if isinstance(email, str) or isinstance(name, str):
+            hits = [found] if found and flt.evaluate(filter_record(found)) else []
+            hits = hits[query.cursor.skip :][: query.top]
+            return Page(hits, None, len(hits))
+    budget = read_budget(query)
+    rows = ((u.id, u) for u in users.iterate(query.cursor.after, budget + 1, min(budget + 1, 200)))
+    return bounded_page(
+        rows, query, budget, lambda u: flt is None or flt.evaluate(filter_record(u))
+    )

@@ -7,7 +7,7 @@ from dataclasses import replace
 from chalicelib.config import Settings
 from chalicelib.domain.audit import REDACTED
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.etag import next_version
+from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
 from chalicelib.domain.passwords import HashParameters, hash_password
 from chalicelib.domain.users import User, UserState, checked_password, email_key, new_token_epoch
@@ -52,9 +52,13 @@ class PasswordService:
         tx.commit()
         self._invitations.send(issued)
 
-    def send_by_admin(self, user_id: str) -> None:
-        """The admin's "Reset password": an email with a one-time link."""
+    def send_by_admin(self, user_id: str, expected: Expected | None = None) -> None:
+        """The admin's "Reset password": an email with a one-time link.
+
+        ``expected`` is the version the admin was looking at (the console's page), if any.
+        """
         user = self._store.users.require(user_id)
+        check_expected(expected, user.version)
         if user.state is not UserState.ACTIVE:
             hint = " Resend the invitation instead." if user.state is UserState.PENDING else ""
             raise StateConflict(

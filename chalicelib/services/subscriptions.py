@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.audit import REDACTED, diff
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.etag import next_version
+from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, EQ_ONLY, FieldSpec
 from chalicelib.domain.paging import Page
 from chalicelib.domain.subscriptions import (
@@ -30,7 +30,6 @@ from chalicelib.errors import (
     StateConflict,
     ValidationFailed,
 )
-from chalicelib.services.accounts import check_if_match, require_if_match
 from chalicelib.services.audit import Audit, Target
 from chalicelib.services.listing import ListQuery, bounded_page, read_budget
 from chalicelib.services.ports import Store, Tx
@@ -138,10 +137,10 @@ class ProductService:
         return _page(self._products.iterate, query, product_record)
 
     def put(
-        self, product_id: str, given: ProductInput, if_match: str | None
+        self, product_id: str, given: ProductInput, expected: Expected | None
     ) -> tuple[Product, bool]:
         now = self._clock()
-        if if_match is None:
+        if expected is None:
             fresh = _apply_product(Product(product_id, given.display_name or ""), given)
             fresh = replace(fresh, version=next_version(0, now))
             tx = self._store.transaction()
@@ -156,13 +155,12 @@ class ProductService:
             raise PreconditionFailed(
                 f"Product '{product_id}' does not exist; If-Match cannot match."
             )
-        check_if_match(if_match, existing.version)
+        check_expected(expected, existing.version)
         return self._replace(existing, given), False
 
-    def update(self, product_id: str, given: ProductInput, if_match: str | None) -> Product:
-        if_match = require_if_match(if_match)
+    def update(self, product_id: str, given: ProductInput, expected: Expected) -> Product:
         existing = self.get(product_id)
-        check_if_match(if_match, existing.version)
+        check_expected(expected, existing.version)
         return self._replace(existing, given)
 
     def _replace(self, existing: Product, given: ProductInput) -> Product:
@@ -174,11 +172,10 @@ class ProductService:
         tx.commit()
         return updated
 
-    def delete(self, product_id: str, if_match: str | None, delete_subscriptions: bool) -> None:
+    def delete(self, product_id: str, expected: Expected, delete_subscriptions: bool) -> None:
         """409 while subscriptions exist, unless they are to go too."""
-        if_match = require_if_match(if_match)
         product = self.get(product_id)
-        check_if_match(if_match, product.version)
+        check_expected(expected, product.version)
         # Read once: the product index lags behind deletes, so it is not read again in between.
         subs = self._subscriptions.of_product(product_id, _MAX_SUBSCRIPTIONS)
         if subs and not delete_subscriptions:
@@ -280,10 +277,10 @@ class SubscriptionService:
         return product
 
     def put(
-        self, sid: str, given: SubscriptionInput, if_match: str | None
+        self, sid: str, given: SubscriptionInput, expected: Expected | None
     ) -> tuple[Subscription, bool]:
         now = self._clock()
-        if if_match is None:
+        if expected is None:
             assert given.scope is not None and given.display_name is not None
             product = self._check_references(given, given.scope, given.owner_id)
             state = given.state or (
@@ -322,13 +319,12 @@ class SubscriptionService:
         existing = self._subscriptions.get(sid)
         if existing is None:
             raise PreconditionFailed(f"Subscription '{sid}' does not exist; If-Match cannot match.")
-        check_if_match(if_match, existing.version)
+        check_expected(expected, existing.version)
         return self._change(existing, given), False
 
-    def update(self, sid: str, given: SubscriptionInput, if_match: str | None) -> Subscription:
-        if_match = require_if_match(if_match)
+    def update(self, sid: str, given: SubscriptionInput, expected: Expected) -> Subscription:
         existing = self.get(sid)
-        check_if_match(if_match, existing.version)
+        check_expected(expected, existing.version)
         return self._change(existing, given)
 
     def _change(self, existing: Subscription, given: SubscriptionInput) -> Subscription:
@@ -369,10 +365,9 @@ class SubscriptionService:
         tx.commit()
         return updated
 
-    def delete(self, sid: str, if_match: str | None) -> None:
-        if_match = require_if_match(if_match)
+    def delete(self, sid: str, expected: Expected) -> None:
         existing = self.get(sid)
-        check_if_match(if_match, existing.version)
+        check_expected(expected, existing.version)
         tx = self._store.transaction()
         self._subscriptions.stage_delete(tx, existing)
         self._audit.stage(

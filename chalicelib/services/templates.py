@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from chalicelib.config import Settings
@@ -23,9 +23,8 @@ from chalicelib.domain.email_templates import (
     TemplateChanges,
     TemplateView,
     pascal_name,
-    read_template_changes,
 )
-from chalicelib.domain.etag import next_version
+from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.paging import READ_BUDGET, Page
 from chalicelib.errors import FieldProblem, PreconditionFailed, ResourceNotFound, ValidationFailed
@@ -36,7 +35,6 @@ from chalicelib.mail.templates import (
     default_template,
     template_parameters,
 )
-from chalicelib.services.accounts import check_if_match, require_if_match
 from chalicelib.services.audit import Audit, Target
 from chalicelib.services.listing import ListQuery, bounded_page
 from chalicelib.services.ports import Store, Tx
@@ -241,19 +239,16 @@ class TemplateService:
         )
 
     def save(
-        self, name: str, body: Any, if_match: str | None, *, patch: bool = False
+        self, name: str, changes: TemplateChanges, expected: Expected | None
     ) -> tuple[TemplateView, bool]:
-        """PUT (If-Match optional) or PATCH (If-Match required): (template, was it default)."""
+        """PUT or PATCH: (template, was it the default before)."""
         canonical = self._canonical(name)
-        if patch:
-            if_match = require_if_match(if_match)
-        changes = read_template_changes(body, template_parameters(canonical))
-        unconditional = if_match is None or if_match.strip() == "*"
+        unconditional = expected is None or expected.version is None
         # An unconditional save that meets a concurrent one reads again and wins on retry.
         for _ in range(3):
             stored = self._templates.get(canonical)
             current = _view(canonical, stored)
-            check_if_match(if_match, current.version)
+            check_expected(expected, current.version)
             updated = self._apply(current, changes)
             now = self._clock()
             version = next_version(stored.version if stored else DEFAULT_VERSION, now)
@@ -271,13 +266,13 @@ class TemplateService:
             tx = self._store.transaction()
             self._templates.stage_put(tx, new, stored)
             # Bodies go up to 100 KB: the event says a body changed and its size, not the text.
-            changes = diff(
+            audited = diff(
                 {"subject": current.subject, "body": f"{len(current.body)} characters"},
                 {"subject": new.subject, "body": f"{len(new.body)} characters"},
             )
-            if current.body != new.body and "body" not in changes:
-                changes["body"] = {"old": "(before)", "new": "(changed)"}
-            self._audit.stage(tx, "template.changed", Target("template", canonical), changes)
+            if current.body != new.body and "body" not in audited:
+                audited["body"] = {"old": "(before)", "new": "(changed)"}
+            self._audit.stage(tx, "template.changed", Target("template", canonical), audited)
             try:
                 tx.commit()
             except PreconditionFailed:
@@ -287,12 +282,11 @@ class TemplateService:
             return _view(canonical, new), stored is None
         raise PreconditionFailed("The template kept changing meanwhile; read it again.")
 
-    def reset(self, name: str, if_match: str | None) -> None:
-        """DELETE: back to the default (isDefault true again); If-Match required."""
+    def reset(self, name: str, expected: Expected) -> None:
+        """DELETE: back to the default (isDefault true again)."""
         canonical = self._canonical(name)
-        if_match = require_if_match(if_match)
         stored = self._templates.get(canonical)
-        check_if_match(if_match, stored.version if stored else DEFAULT_VERSION)
+        expected.check(stored.version if stored else DEFAULT_VERSION)
         if stored is None:
             return
         tx = self._store.transaction()
@@ -322,37 +316,31 @@ class TemplateService:
         }
         return {p.name: known.get(p.name, f"Sample {p.name}") for p in template_parameters(name)}
 
-    def preview(self, name: str, body: Any) -> tuple[RenderedEmail, dict[str, str]]:
-        """Render the stored template, or the submitted changes to it, with sample values.
+    def preview(
+        self,
+        name: str,
+        changes: TemplateChanges | None = None,
+        values: Mapping[str, str] | None = None,
+    ) -> tuple[RenderedEmail, dict[str, str]]:
+        """Render the stored template, or the given changes to it, with sample values.
 
-        Nothing is saved. A submitted template is validated exactly as a save would.
+        Nothing is saved. Changes are validated exactly as a save would; ``values`` replace
+        sample values of the template's own parameters.
         """
         from chalicelib.mail.render import render
 
         canonical = self._canonical(name)
         current = _view(canonical, self._templates.get(canonical))
-        values = self.sample_values(canonical)
-        if body:
-            if not isinstance(body, dict):
-                raise ValidationFailed([FieldProblem("body", "The body must be a JSON object.")])
-            values.update(_value_overrides(body.get("values"), values))
-            if body.get("properties") is not None:
-                changes = read_template_changes(body, template_parameters(canonical))
-                current = self._apply(current, changes)
-        return render(_renderable(current), values), values
-
-
-def _value_overrides(given: Any, known: Mapping[str, str]) -> dict[str, str]:
-    if given is None:
-        return {}
-    ok = isinstance(given, dict) and all(isinstance(v, str) for v in given.values())
-    if not ok:
-        raise ValidationFailed(
-            [FieldProblem("values", "'values' must map parameter names to strings.")]
-        )
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise ValidationFailed(
-            [FieldProblem("values", f"'{n}' is not a parameter of this template.") for n in unknown]
-        )
-    return dict(given)
+        samples = self.sample_values(canonical)
+        unknown = sorted(set(values or {}) - set(samples))
+        if unknown:
+            raise ValidationFailed(
+                [
+                    FieldProblem("values", f"'{n}' is not a parameter of this template.")
+                    for n in unknown
+                ]
+            )
+        samples.update(values or {})
+        if changes is not None:
+            current = self._apply(current, changes)
+        return render(_renderable(current), samples), samples

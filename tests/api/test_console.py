@@ -17,7 +17,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from chalicelib import wiring
-from chalicelib.domain.users import UserState, read_draft
+from chalicelib.domain.custom_groups import GroupChanges
+from chalicelib.domain.etag import ANY
+from chalicelib.domain.users import UserChanges, UserState, read_draft
 from chalicelib.services.sessions import SIGN_IN_FAILED
 from tests.support import Api, mail_to
 
@@ -164,7 +166,7 @@ def test_the_cookie_is_secure_outside_the_local_stage(client, admin, monkeypatch
 
 def test_every_page_sends_strict_headers_and_renews_the_session(console, admin):
     make_user("dev1", "dev1@example.com")
-    wiring.groups().create_or_replace("partners", {"properties": {"displayName": "Partners"}}, None)
+    wiring.groups().create("partners", GroupChanges("Partners", None, None, None, frozenset()))
     paths = [
         "/console/users",
         "/console/users?form=add",
@@ -322,7 +324,7 @@ def test_a_demoted_administrator_is_out_on_the_next_request(console, admin):
 def test_a_blocked_administrator_is_out_on_the_next_request(console, admin):
     make_user("dev1", "dev1@example.com")
     version = version_of(console.get("/console/users/dev1"))
-    wiring.accounts().update(admin.id, {"properties": {"state": "blocked"}}, "*")
+    wiring.accounts().update(admin.id, UserChanges(state=UserState.BLOCKED), ANY)
     posted = console.post("/console/users/dev1", {"action": "block", "version": version})
     assert posted.status == 303
     assert posted.location.endswith("console/signin?m=ended")
@@ -492,7 +494,7 @@ def test_search_filter_and_paging(console):
     for n in range(23):
         make_user(f"u{n:02d}", f"user{n:02d}@example.com", firstName=f"Name{n:02d}")
     make_user("zz", "zed@example.org", firstName="Zed", lastName="Shaw")
-    wiring.accounts().update("u05", {"properties": {"state": "blocked"}}, "*")
+    wiring.accounts().update("u05", UserChanges(state=UserState.BLOCKED), ANY)
     first = console.get("/console/users")
     assert first.body.count('data-label="Email"') == 20
     next_link = re.search(r'href="([^"]*page=[^"]*)">Next page', first.body).group(1)
@@ -611,7 +613,7 @@ def test_a_stale_page_says_so_instead_of_overwriting(console):
     make_user("dev1", "dev1@example.com")
     old = version_of(console.get("/console/users/dev1"))
     # Someone else blocks and re-activates the user meanwhile (e.g. through the API).
-    wiring.accounts().update("dev1", {"properties": {"note": "changed meanwhile"}}, "*")
+    wiring.accounts().update("dev1", UserChanges(note="changed meanwhile", note_given=True), ANY)
     page = console.post("/console/users/dev1", {"action": "block", "version": old})
     assert page.status == 409
     assert "changed by someone else" in page.body
@@ -627,7 +629,7 @@ def test_a_stale_page_says_so_instead_of_overwriting(console):
 
 def test_groups_of_a_user_can_be_added_and_removed(console):
     make_user("dev1", "dev1@example.com")
-    wiring.groups().create_or_replace("partners", {"properties": {"displayName": "Partners"}}, None)
+    wiring.groups().create("partners", GroupChanges("Partners", None, None, None, frozenset()))
     page = console.get("/console/users/dev1")
     assert '<option value="partners">Partners</option>' in page.body
     added = console.post("/console/users/dev1", {"action": "add-group", "group": "partners"})
