@@ -18,6 +18,8 @@ dev: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint chromium
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -1,8 +1,9 @@
 """The Chalice app: registers the routes and the hourly sweep; no logic lives here."""
 
+from typing import Any
+
 from chalice import Chalice, Rate
 
-from chalicelib import wiring
 from chalicelib.api import (
     audit,
     authorizer,
@@ -20,6 +21,7 @@ from chalicelib.api import (
     users,
 )
 from chalicelib.api.routing import install
+from chalicelib.bootstrap import services
 
 app = Chalice(app_name="apim-users")
 install(
@@ -43,10 +45,10 @@ install(
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def sweep(event: object) -> dict[str, int]:
     """Expire links past their expiry and retry queued emails."""
-    return wiring.sweep().run().as_dict()
+    return services().sweep.run().as_dict()
 
 
 @app.lambda_function(name="subscription_key_authorizer")
-def subscription_key_authorizer(event: dict, context: object) -> dict:
+def subscription_key_authorizer(event: dict[str, Any], context: object) -> dict[str, Any]:
     """API Gateway REQUEST authorizer: allows a call only with an active key of an active owner."""
     return authorizer.authorize(event)

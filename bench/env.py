@@ -117,18 +117,18 @@ def moto_backend() -> Iterator[None]:
     import boto3
     from moto import mock_aws
 
-    from chalicelib import wiring
     from chalicelib.config import get_settings
     from chalicelib.keys import forget_cached_keys
     from chalicelib.store.models import create_tables
+    from tests.support import unwire
 
     fast_moto_transactions()
     with mock_aws():
-        wiring.reset()
+        unwire()
         forget_cached_keys()
         create_tables(get_settings())
         boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
         try:
             yield
         finally:
-            wiring.reset()
+            unwire()

@@ -143,12 +143,12 @@ def run() -> dict[str, Any]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib import wiring
-    from tests.support import Api, MovableClock
+    from chalicelib.bootstrap import services
+    from tests.support import Api, MovableClock, wire
 
     with env.moto_backend(), Client(app, stage_name="bench") as client:
         clock = MovableClock()
-        wiring.use_clock(clock)
+        wire(clock=clock)
         api = Api(client)
         s = Scenario(api, clock)
         rows = {r.name: r for r in ROWS}
@@ -247,7 +247,7 @@ def run() -> dict[str, Any]:
         for i in range(LIVE_INVITES):
             api.put(f"/users/new{i}", {"properties": {**invited, "email": f"new{i}@example.com"}})
         clock.advance(hours=25)
-        s.measure(sweep_row, lambda: wiring.sweep().run(), lambda r: r.expired == EXPIRED_INVITES)
+        s.measure(sweep_row, lambda: services().sweep.run(), lambda r: r.expired == EXPIRED_INVITES)
         return {"rows": [{"operation": r.name, **s.results[r.name]} for r in ROWS]}
 
 

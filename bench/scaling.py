@@ -99,13 +99,13 @@ def measure_size(n: int) -> dict[str, Any]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib import wiring
-    from tests.support import Api
+    from chalicelib.bootstrap import services
+    from tests.support import Api, wire
 
     with env.moto_backend(), Client(app, stage_name="bench") as client:
         METER.forget_tables()
         now = datetime.now(UTC)
-        wiring.use_clock(lambda: now)
+        wire(clock=lambda: now)
         started = time.perf_counter()
         with env.unchecked_item_sizes():
             seeded = seed(n, now)
@@ -113,7 +113,7 @@ def measure_size(n: int) -> dict[str, Any]:
         api = Api(client)
 
         with METER.measure() as sweep:
-            report = wiring.sweep().run()
+            report = services().sweep.run()
         with METER.measure() as page:
             listed = api.get("/users?$top=100")
         probe = f"user{n // 2 + 7:06d}@example.com"

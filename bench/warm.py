@@ -60,7 +60,7 @@ def run() -> dict[str, Any]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
     from chalicelib.config import get_settings
     from tests.support import Api
 
@@ -74,7 +74,7 @@ def run() -> dict[str, Any]:
         # As deployed: the app writes one JSON log line per request (here into /dev/null).
         _log_to(sink)
         bare = _bare_model(get_settings().users_table)
-        repository = wiring.store().users
+        repository = services().store.users
 
         def through_app() -> None:
             reply = api.get("/users/ada")

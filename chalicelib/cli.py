@@ -139,11 +139,11 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
 
 def _sweep_every(seconds: float, stop: threading.Event) -> None:
     """chalice local does not run schedules, so the dev server runs the sweep itself."""
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
 
     while not stop.wait(seconds):
         try:
-            report = wiring.sweep().run()
+            report = services().sweep.run()
         except Exception as exc:  # keep the dev server up; the next minute tries again
             print(f"sweep failed: {exc}", flush=True)
             continue
@@ -175,12 +175,12 @@ class _LinkCatcher:
 
 def find_user_by_email(email: str) -> Any:
     """The account with this email (one indexed read through the accounts service), or None."""
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
     from chalicelib.domain.paging import Cursor
     from chalicelib.domain.users import email_is
     from chalicelib.services.listing import ListQuery
 
-    found = wiring.accounts().list(ListQuery(email_is(email.strip()), 1, Cursor())).items
+    found = services().accounts.list(ListQuery(email_is(email.strip()), 1, Cursor())).items
     return found[0] if found else None
 
 
@@ -193,18 +193,17 @@ def password_link(user_id: str) -> tuple[str, bool]:
     """
     import re
 
-    from chalicelib import wiring
-    from chalicelib.domain.links import LinkPurpose
-    from chalicelib.services.mailing import LINK_PATHS
+    from chalicelib.bootstrap import Services, services, use
+    from chalicelib.domain.links import LINK_PATHS, LinkPurpose
 
-    user = wiring.accounts().get(user_id)
-    previous = wiring.mailer_override
-    catcher = _LinkCatcher(user.email, wiring.mailer())
-    wiring.use_mailer(catcher)
+    previous = services()
+    user = previous.accounts.get(user_id)
+    catcher = _LinkCatcher(user.email, previous.mailer())
+    use(Services(previous.settings, previous.clock, catcher))
     try:
-        wiring.passwords().send_by_admin(user_id)
+        services().passwords.send_by_admin(user_id)
     finally:
-        wiring.use_mailer(previous)
+        use(previous)
     path = LINK_PATHS[LinkPurpose.RESET]
     for text in catcher.texts:
         for url in re.findall(r"https?://[^\s<>\"']+", text):
@@ -220,7 +219,7 @@ def create_admin(email: str, first: str, last: str, password: str | None = None)
     """
     import secrets
 
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
     from chalicelib.domain.users import UserState, read_draft
     from chalicelib.errors import ValidationFailed
 
@@ -237,8 +236,8 @@ def create_admin(email: str, first: str, last: str, password: str | None = None)
         except ValidationFailed as exc:
             problems = "; ".join(f"{d.target}: {d.message}" for d in exc.details)
             raise SystemExit(f"apim-users: {problems}") from None
-        user, _ = wiring.accounts().create_or_replace(secrets.token_hex(12), draft, None)
-    wiring.groups().add_administrator(user.id)
+        user, _ = services().accounts.create_or_replace(secrets.token_hex(12), draft, None)
+    services().groups.add_administrator(user.id)
     return user
 
 
@@ -246,11 +245,11 @@ def ensure_dev_admin() -> str | None:
     """On a backend without administrators, admin@example.com with a random password."""
     import secrets
 
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
     from chalicelib.domain.paging import Cursor
     from chalicelib.services.listing import ListQuery
 
-    admins = wiring.groups().members("administrators", ListQuery(None, 1, Cursor()))
+    admins = services().groups.members("administrators", ListQuery(None, 1, Cursor()))
     if admins.items:
         return None
     if find_user_by_email(DEV_ADMIN_EMAIL) is not None:
@@ -315,18 +314,18 @@ def cmd_create_tables(_: argparse.Namespace) -> int:
 
 def cmd_sweep(_: argparse.Namespace) -> int:
     apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
 
-    print(json.dumps(wiring.sweep().run().as_dict()))
+    print(json.dumps(services().sweep.run().as_dict()))
     return 0
 
 
 def user_token_for(user_id: str, hours: float) -> str:
     """A user token for an existing user, signed as the API would sign it at sign-in."""
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
 
-    user = wiring.store().users.require(user_id)
-    return wiring.sessions().mint(user, datetime.now(UTC) + timedelta(hours=hours))
+    user = services().store.users.require(user_id)
+    return services().sessions.mint(user, datetime.now(UTC) + timedelta(hours=hours))
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -355,12 +354,12 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 def cmd_remove_admin(args: argparse.Namespace) -> int:
     apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
 
     user = find_user_by_email(args.email)
     if user is None:
         raise SystemExit(f"apim-users: no account has the email {args.email}.")
-    wiring.groups().remove_administrator(user.id)
+    services().groups.remove_administrator(user.id)
     print(f"{user.email} is no longer an administrator.")
     return 0
 

@@ -174,3 +174,27 @@ class MovableClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+_seams: dict[str, Any] = {}
+
+
+def wire(**seams: Any) -> None:
+    """The tests' one seam: services with this ``clock`` and/or ``mailer`` (None: SES).
+
+    Seams not named keep what an earlier call set.
+    """
+    from chalicelib.bootstrap import Services, use
+    from chalicelib.domain.clock import system_clock
+
+    _seams.update(seams)
+    use(Services(clock=_seams.get("clock") or system_clock, mailer=_seams.get("mailer")))
+
+
+def unwire() -> None:
+    """Forget the test's clock, mailer and settings: the next request builds afresh."""
+    from chalicelib.bootstrap import use
+
+    _seams.clear()
+    get_settings.cache_clear()
+    use(None)

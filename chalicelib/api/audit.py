@@ -6,10 +6,10 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.envelope import collection, iso, json_response
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.domain.audit import AuditEvent
 from chalicelib.services.audit import AUDIT_FILTER_FIELDS
@@ -33,7 +33,7 @@ def event_body(event: AuditEvent) -> dict[str, Any]:
 def user_events(call: Call) -> Response:
     """Newest first; each page is one Query."""
     user_id = call.id_param("userId")
-    page = wiring.audit().user_events(user_id, list_query(call, AUDIT_FILTER_FIELDS))
+    page = services().audit.user_events(user_id, list_query(call, AUDIT_FILTER_FIELDS))
     return json_response(collection([event_body(e) for e in page.items], page, call.link))
 
 
@@ -41,5 +41,5 @@ def user_events(call: Call) -> Response:
 def audit_events(call: Call) -> Response:
     """``$filter`` on action, actor, targetId, targetType and time (``time ge ... and time le``)."""
     query = list_query(call, AUDIT_FILTER_FIELDS)
-    page = wiring.audit().events(query, get_settings().audit_retention_days)
+    page = services().audit.events(query, get_settings().audit_retention_days)
     return json_response(collection([event_body(e) for e in page.items], page, call.link))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import wiring
+from chalicelib.bootstrap import services
 
 KEY_HEADER = "ocp-apim-subscription-key"
 KEY_QUERY = "subscription-key"
@@ -30,7 +30,7 @@ def _target(event: dict[str, Any]) -> tuple[str | None, str | None]:
 def authorize(event: dict[str, Any]) -> dict[str, Any]:
     """An IAM policy allowing or denying this method, with the user and subscription in context."""
     product_id, api_id = _target(event)
-    decision = wiring.key_check().check(_key(event), product_id, api_id)
+    decision = services().key_check.check(_key(event), product_id, api_id)
     return {
         "principalId": decision.user_id or "anonymous",
         "policyDocument": {

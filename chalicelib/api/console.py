@@ -37,10 +37,11 @@ from urllib.parse import parse_qs, quote
 
 from chalice import Response
 
-from chalicelib import context, wiring
+from chalicelib import context
 from chalicelib.api.errors import status_and_code
 from chalicelib.api.pages import PAGE_HEADERS
 from chalicelib.api.routing import Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.domain.etag import NEVER, Expected
 from chalicelib.domain.users import User
@@ -160,7 +161,9 @@ def render(
 
 def see_other(call: Call, target: str) -> Response:
     """303 to a console page, ``target`` relative to /console/ (e.g. ``users/ada?done=added``)."""
-    headers = {k: v for k, v in CONSOLE_HEADERS.items() if k != "Content-Type"}
+    headers: dict[str, str | list[str]] = {
+        k: v for k, v in CONSOLE_HEADERS.items() if k != "Content-Type"
+    }
     headers["Location"] = home(call) + target
     return Response(body="", status_code=303, headers=headers)
 
@@ -292,7 +295,7 @@ def _idle() -> timedelta:
 
 def _session_cookie(call: Call, user: User, sid: str) -> str:
     """A fresh token that dies after the idle time, in the cookie (re-issued every request)."""
-    token = wiring.sessions().mint(user, wiring.clock() + _idle())
+    token = services().sessions.mint(user, services().clock() + _idle())
     return _set_cookie(call, _encode_session(sid, token), int(_idle().total_seconds()))
 
 
@@ -311,10 +314,10 @@ def signed_in(call: Call) -> Admin | None:
         return None
     sid, token = decoded
     try:
-        user = wiring.sessions().authenticate(token)
+        user = services().sessions.authenticate(token)
     except NotAuthenticated:
         return None
-    if not wiring.groups().is_administrator(user):
+    if not services().groups.is_administrator(user):
         return None
     return Admin(user, sid, csrf_token("session", sid))
 
@@ -449,12 +452,12 @@ def sign_in(call: Call) -> Response:
     if not _csrf_ok("signin", nonce, fields.get("csrf", "")):
         return _signin_form(call, 403, email, FORM_EXPIRED)
     try:
-        user, _, _ = wiring.sessions().sign_in(email, fields.get("password", ""), call.source_ip)
+        user, _, _ = services().sessions.sign_in(email, fields.get("password", ""), call.source_ip)
     except Throttled as exc:
         return _signin_form(call, 429, email, exc.message)
     except NotAuthenticated as exc:
         return _signin_form(call, 401, email, exc.message)
-    if not wiring.groups().is_administrator(user):
+    if not services().groups.is_administrator(user):
         return _signin_form(call, 401, email, SIGN_IN_FAILED)
     _act_as(user)
     response = see_other(call, "users")

@@ -7,7 +7,6 @@ from urllib.parse import quote, urlencode
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.console import (
     Admin,
     field_errors,
@@ -21,6 +20,7 @@ from chalicelib.api.console import (
     stale_message,
 )
 from chalicelib.api.routing import Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.domain.custom_groups import GROUP_ID_MAX, group_id_problem, read_group_fields
 from chalicelib.domain.paging import Cursor, decode_cursor, encode_cursor
 from chalicelib.domain.users import EMAIL_MAX, email_is
@@ -67,7 +67,7 @@ def _groups_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
-    result = wiring.groups().list(ListQuery(None, PAGE_SIZE, _cursor(call)))
+    result = services().groups.list(ListQuery(None, PAGE_SIZE, _cursor(call)))
     next_link = "?" + urlencode({"page": encode_cursor(result.next)}) if result.next else None
     return render(
         call,
@@ -118,7 +118,7 @@ def add_group(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
     else:
         try:
             changes = read_group_fields(given, require_display_name=True)
-            wiring.groups().create(group_id, changes)
+            services().groups.create(group_id, changes)
         except ValidationFailed as exc:
             problems = exc.details
         except IdTaken:
@@ -138,8 +138,8 @@ def _group_page(
     errors: dict[str, str] | None = None,
     confirm: bool = False,
 ) -> Response:
-    stored = wiring.groups().get(call.params["groupId"])
-    members = wiring.groups().members(stored.group.id, ListQuery(None, PAGE_SIZE, _cursor(call)))
+    stored = services().groups.get(call.params["groupId"])
+    members = services().groups.members(stored.group.id, ListQuery(None, PAGE_SIZE, _cursor(call)))
     next_link = "?" + urlencode({"page": encode_cursor(members.next)}) if members.next else None
     return render(
         call,
@@ -170,7 +170,7 @@ def _user_by_email(email: str) -> str | None:
     if not email or len(email) > EMAIL_MAX:
         return None
     query = ListQuery(email_is(email), 1, Cursor())
-    found = wiring.accounts().list(query).items
+    found = services().accounts.list(query).items
     return found[0].id if found else None
 
 
@@ -188,13 +188,13 @@ def group_action(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
             if user_id is None:
                 errors = {"email": "No user has this email address."}
                 return _group_page(call, admin, 400, values={"email": email}, errors=errors)
-            wiring.groups().add_member(group_id, user_id)
+            services().groups.add_member(group_id, user_id)
             return see_other(call, f"{here}?done=member-added")
         if action == "remove-member":
-            wiring.groups().remove_member(group_id, fields.get("userId", ""))
+            services().groups.remove_member(group_id, fields.get("userId", ""))
             return see_other(call, f"{here}?done=member-removed")
         if action == "delete":
-            wiring.groups().delete(group_id, shown_version(fields))
+            services().groups.delete(group_id, shown_version(fields))
             return see_other(call, "groups?done=deleted")
     except PreconditionFailed:
         return _group_page(call, admin, 409, error=stale_message("group"))

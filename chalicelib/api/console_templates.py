@@ -6,7 +6,6 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.console import (
     Admin,
     field_errors,
@@ -19,6 +18,7 @@ from chalicelib.api.console import (
     stale_message,
 )
 from chalicelib.api.routing import Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.domain.email_templates import TemplateChanges, TemplateView, read_template_fields
 from chalicelib.domain.etag import NEVER
 from chalicelib.domain.paging import Cursor
@@ -37,7 +37,7 @@ DONE = {
 @router.route(TEMPLATES, "GET")
 @page
 def templates_page(call: Call, admin: Admin) -> Response:
-    views = wiring.templates().list(ListQuery(None, 100, Cursor())).items
+    views = services().templates.list(ListQuery(None, 100, Cursor())).items
     return render(
         call, "templates.html", admin, title="Email templates", nav="templates", templates=views
     )
@@ -75,7 +75,7 @@ def _template_page(
 @router.route(TEMPLATE, "GET")
 @page
 def template_page(call: Call, admin: Admin) -> Response:
-    return _template_page(call, admin, wiring.templates().get(call.params["templateName"]))
+    return _template_page(call, admin, services().templates.get(call.params["templateName"]))
 
 
 def _changes(view: TemplateView, values: dict[str, str]) -> TemplateChanges:
@@ -116,7 +116,7 @@ def _email_document(service: Any, view: TemplateView, values: dict[str, str]) ->
 def template_action(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
     """Preview (nothing saved; ``render``: its HTML part alone), Save (If-Match: the page's
     version), Reset to default."""
-    service = wiring.templates()
+    service = services().templates
     view = service.get(call.params["templateName"])
     action = fields.get("action", "")
     expected = shown_version(fields)

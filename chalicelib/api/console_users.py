@@ -10,12 +10,12 @@ the user's version, so a page opened before someone else's change refuses to ove
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.console import (
     Admin,
     field_errors,
@@ -29,6 +29,7 @@ from chalicelib.api.console import (
     stale_message,
 )
 from chalicelib.api.routing import Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.domain.custom_groups import StoredGroup
 from chalicelib.domain.paging import Cursor, decode_cursor, encode_cursor
 from chalicelib.domain.users import (
@@ -71,6 +72,9 @@ DONE = {
 }
 FORMS = {"add": "Add user", "invite": "Invite user"}
 
+# One button of a user's page: (call, user id, form fields) -> the response.
+Action = Callable[[Call, str, dict[str, str]], Response]
+
 
 def _user_id(call: Call) -> str:
     return call.params["userId"]
@@ -99,8 +103,8 @@ def _users_page(
             page_token = ""
     errors = dict(errors or {})
     flt = search_filter(search, UserState(state) if state else None)
-    result = wiring.accounts().list(ListQuery(flt, PAGE_SIZE, cursor))
-    groups = wiring.groups().groups_of_many(result.items)
+    result = services().accounts.list(ListQuery(flt, PAGE_SIZE, cursor))
+    groups = services().groups.groups_of_many(result.items)
     kept = {k: v for k, v in (("q", search), ("state", state)) if v}
     next_link = (
         "?" + urlencode({**kept, "page": encode_cursor(result.next)}) if result.next else None
@@ -157,7 +161,7 @@ def add_or_invite(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
     try:
         draft = read_user_fields(given)
         # The portal's users get generated ids, as in APIM; the email is what people know.
-        user, _ = wiring.accounts().create_or_replace(secrets.token_hex(12), draft, None)
+        user, _ = services().accounts.create_or_replace(secrets.token_hex(12), draft, None)
     except ValidationFailed as exc:
         return _users_page(call, admin, 400, kind, values, field_errors(exc.details))
     except EmailTaken:
@@ -177,18 +181,18 @@ def _q(value: str) -> str:
 
 
 def _custom_groups() -> list[StoredGroup]:
-    listed = wiring.groups().list(ListQuery(None, 100, Cursor()))
+    listed = services().groups.list(ListQuery(None, 100, Cursor()))
     return [g for g in listed.items if not g.group.built_in]
 
 
 def _subscription_count(user_id: str) -> tuple[int, bool]:
-    owned = wiring.subscriptions().of_user(user_id, ListQuery(None, 100, Cursor()))
+    owned = services().subscriptions.of_user(user_id, ListQuery(None, 100, Cursor()))
     return len(owned.items), owned.next is not None
 
 
 def _events(user_id: str) -> list[Any]:
     """The user's newest audit events (the audit trail's own query, one read)."""
-    return wiring.audit().for_user(user_id, AUDIT_EVENTS)
+    return services().audit.for_user(user_id, AUDIT_EVENTS)
 
 
 def _actors(events: list[Any]) -> dict[str, str]:
@@ -198,7 +202,7 @@ def _actors(events: list[Any]) -> dict[str, str]:
         if event.actor in names or event.actor_kind not in {"user", "administrator"}:
             continue
         try:
-            names[event.actor] = wiring.accounts().get(event.actor).email
+            names[event.actor] = services().accounts.get(event.actor).email
         except ResourceNotFound:
             names[event.actor] = event.actor
     return names
@@ -215,8 +219,8 @@ def _user_page(
     errors: dict[str, str] | None = None,
     stale: bool = False,
 ) -> Response:
-    user = user or wiring.accounts().get(_user_id(call))
-    groups = wiring.accounts().groups_of(user.id)
+    user = user or services().accounts.get(_user_id(call))
+    groups = services().accounts.groups_of(user.id)
     member_of = {g.id.lower() for g in groups}
     addable = [g.group for g in _custom_groups() if g.group.id.lower() not in member_of]
     confirm = confirm or call.query.get("confirm")
@@ -233,7 +237,7 @@ def _user_page(
         version=str(user.version),
         groups=groups,
         addable=addable,
-        invitations=wiring.invitations().list(user.id),
+        invitations=services().invitations.list(user.id),
         events=events,
         actors=_actors(events),
         confirm=confirm if confirm in {"reset", "delete"} else None,
@@ -280,10 +284,10 @@ def user_action(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
         raise
 
 
-def _set_state(state: UserState, done: str) -> Any:
+def _set_state(state: UserState, done: str) -> Action:
     def act(call: Call, user_id: str, fields: dict[str, str]) -> Response:
         changes = UserChanges(state=state)
-        wiring.accounts().update(user_id, changes, shown_version(fields))
+        services().accounts.update(user_id, changes, shown_version(fields))
         return see_other(call, f"users/{_q(user_id)}?done={done}")
 
     return act
@@ -291,12 +295,12 @@ def _set_state(state: UserState, done: str) -> Any:
 
 def _reset(call: Call, user_id: str, fields: dict[str, str]) -> Response:
     # The reset email has no If-Match of its own; the page's version still guards it.
-    wiring.passwords().send_by_admin(user_id, shown_version(fields))
+    services().passwords.send_by_admin(user_id, shown_version(fields))
     return see_other(call, f"users/{_q(user_id)}?done=reset")
 
 
 def _delete(call: Call, user_id: str, fields: dict[str, str]) -> Response:
-    wiring.accounts().delete(
+    services().accounts.delete(
         user_id,
         shown_version(fields),
         notify=fields.get("notify") == "on",
@@ -309,26 +313,26 @@ def _add_group(call: Call, user_id: str, fields: dict[str, str]) -> Response:
     group_id = fields.get("group", "")
     if not group_id:
         raise ValidationFailed([FieldProblem("group", "Choose a group to add the user to.")])
-    wiring.groups().add_member(group_id, user_id)
+    services().groups.add_member(group_id, user_id)
     return see_other(call, f"users/{_q(user_id)}?done=group-added")
 
 
 def _remove_group(call: Call, user_id: str, fields: dict[str, str]) -> Response:
-    wiring.groups().remove_member(fields.get("group", ""), user_id)
+    services().groups.remove_member(fields.get("group", ""), user_id)
     return see_other(call, f"users/{_q(user_id)}?done=group-removed")
 
 
 def _resend(call: Call, user_id: str, fields: dict[str, str]) -> Response:
-    wiring.invitations().resend(user_id)
+    services().invitations.resend(user_id)
     return see_other(call, f"users/{_q(user_id)}?done=resent")
 
 
 def _revoke(call: Call, user_id: str, fields: dict[str, str]) -> Response:
-    wiring.invitations().revoke(user_id)
+    services().invitations.revoke(user_id)
     return see_other(call, f"users/{_q(user_id)}?done=revoked")
 
 
-_ACTIONS = {
+_ACTIONS: dict[str, Action] = {
     "block": _set_state(UserState.BLOCKED, "blocked"),
     "activate": _set_state(UserState.ACTIVE, "activated"),
     "reset": _reset,

@@ -28,16 +28,19 @@ def iso(value: datetime) -> str:
 
 
 def json_response(
-    body: Any, status: int = 200, etag_version: int | None = None, headers: dict | None = None
+    body: Any,
+    status: int = 200,
+    etag_version: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    merged = {"Content-Type": JSON, **(headers or {})}
+    merged: dict[str, str | list[str]] = {"Content-Type": JSON, **(headers or {})}
     if etag_version is not None:
         merged["ETag"] = etag_of(etag_version)
     return Response(body=json.dumps(body), status_code=status, headers=merged)
 
 
-def empty(status: int, headers: dict | None = None) -> Response:
-    return Response(body="", status_code=status, headers=headers or {})
+def empty(status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(body="", status_code=status, headers=dict(headers or {}))
 
 
 def group_properties(group: Group) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chalice import Response
 
@@ -27,7 +28,7 @@ ERROR_TABLE: dict[type[errors.DomainError], tuple[int, str]] = {
 INTERNAL = (500, "InternalServerError")
 
 
-def error_body(code: str, message: str, details: list[errors.FieldProblem]) -> dict:
+def error_body(code: str, message: str, details: list[errors.FieldProblem]) -> dict[str, Any]:
     """APIM's error body; ``details`` lists every offending field."""
     return {
         "error": {
@@ -43,7 +44,7 @@ def error_body(code: str, message: str, details: list[errors.FieldProblem]) -> d
 def status_and_code(exc: errors.DomainError) -> tuple[int, str]:
     for cls in type(exc).__mro__:
         if cls in ERROR_TABLE:
-            return ERROR_TABLE[cls]  # type: ignore[index]
+            return ERROR_TABLE[cls]
     return INTERNAL
 
 
@@ -51,7 +52,10 @@ def error_response(exc: errors.DomainError, headers: dict[str, str] | None = Non
     """The HTTP response for a domain error."""
     status, code = status_and_code(exc)
     body = error_body(code, exc.message, exc.details)
-    merged = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+    merged: dict[str, str | list[str]] = {
+        "Content-Type": "application/json; charset=utf-8",
+        **(headers or {}),
+    }
     if status == 401:
         merged["WWW-Authenticate"] = 'SharedAccessSignature realm="management"'
     if isinstance(exc, errors.Throttled):

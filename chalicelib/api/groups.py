@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.envelope import collection, empty, group_entity, json_response, user_entity
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.domain.custom_groups import group_id_problem, read_group_changes
 from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, EQ_ONLY, FieldSpec
 from chalicelib.domain.users import USER_FILTER_FIELDS, id_problem
@@ -42,14 +42,14 @@ def _member_ids(call: Call) -> tuple[str, str]:
 
 @router.route("/groups", "GET")
 def list_groups(call: Call) -> Response:
-    page = wiring.groups().list(list_query(call, GROUP_FILTER_FIELDS))
+    page = services().groups.list(list_query(call, GROUP_FILTER_FIELDS))
     values = [group_entity(g.group) for g in page.items]
     return json_response(collection(values, page, call.link))
 
 
 @router.route(GROUP, "GET", "HEAD")
 def get_group(call: Call) -> Response:
-    stored = wiring.groups().get(_group_id(call))
+    stored = services().groups.get(_group_id(call))
     return json_response(group_entity(stored.group), etag_version=stored.version)
 
 
@@ -57,7 +57,7 @@ def get_group(call: Call) -> Response:
 def put_group(call: Call) -> Response:
     group_id = _group_id(call)
     changes = read_group_changes(call.json(), require_display_name=True)
-    stored, created = wiring.groups().create_or_replace(group_id, changes, call.if_match())
+    stored, created = services().groups.create_or_replace(group_id, changes, call.if_match())
     return json_response(group_entity(stored.group), 201 if created else 200, stored.version)
 
 
@@ -66,38 +66,38 @@ def patch_group(call: Call) -> Response:
     group_id = _group_id(call)
     expected = call.require_if_match()
     changes = read_group_changes(call.json(), require_display_name=False)
-    stored = wiring.groups().update(group_id, changes, expected)
+    stored = services().groups.update(group_id, changes, expected)
     return json_response(group_entity(stored.group), etag_version=stored.version)
 
 
 @router.route(GROUP, "DELETE")
 def delete_group(call: Call) -> Response:
-    wiring.groups().delete(_group_id(call), call.require_if_match())
+    services().groups.delete(_group_id(call), call.require_if_match())
     return empty(204)
 
 
 @router.route(GROUP + "/users", "GET")
 def list_members(call: Call) -> Response:
     group_id = _group_id(call)
-    page = wiring.groups().members(group_id, list_query(call, USER_FILTER_FIELDS))
+    page = services().groups.members(group_id, list_query(call, USER_FILTER_FIELDS))
     return json_response(collection([user_entity(u) for u in page.items], page, call.link))
 
 
 @router.route(MEMBER, "PUT")
 def add_member(call: Call) -> Response:
-    user, added = wiring.groups().add_member(*_member_ids(call))
+    user, added = services().groups.add_member(*_member_ids(call))
     return json_response(user_entity(user), 201 if added else 200)
 
 
 @router.route(MEMBER, "DELETE")
 def remove_member(call: Call) -> Response:
-    wiring.groups().remove_member(*_member_ids(call))
+    services().groups.remove_member(*_member_ids(call))
     return empty(204)
 
 
 @router.route(MEMBER, "HEAD")
 def check_member(call: Call) -> Response:
     group_id, user_id = _member_ids(call)
-    if not wiring.groups().is_member(group_id, user_id):
+    if not services().groups.is_member(group_id, user_id):
         raise ResourceNotFound(f"User '{user_id}' is not a member of group '{group_id}'.")
     return empty(204)

@@ -820,7 +820,8 @@ def _null_when_unset(definition: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _bundle() -> dict[str, Any]:
-    return json.loads(APIM_BUNDLE.read_text(encoding="utf-8"))
+    bundle: dict[str, Any] = json.loads(APIM_BUNDLE.read_text(encoding="utf-8"))
+    return bundle
 
 
 def build_document() -> dict[str, Any]:

@@ -9,10 +9,10 @@ from urllib.parse import parse_qs
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.errors import error_response
 from chalicelib.api.pages import page, stylesheet
 from chalicelib.api.routing import Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.domain.links import Link, LinkPurpose
 from chalicelib.domain.users import User
 from chalicelib.errors import DomainError, LinkUnusable, MalformedRequest, ValidationFailed
@@ -128,8 +128,8 @@ INVITE_LINK = PasswordLink(
     action="invitation",
     advice=ADVICE,
     done_title="Your account is active",
-    open=lambda token: wiring.invitations().open(token, LinkPurpose.INVITE),
-    consume=lambda token, password: wiring.invitations().accept(token, password),
+    open=lambda token: services().invitations.open(token, LinkPurpose.INVITE),
+    consume=lambda token, password: services().invitations.accept(token, password),
     done=lambda user: f"Welcome, {user.first_name}. Your password is set; you can now sign in.",
 )
 
@@ -148,7 +148,7 @@ def accept_invitation(call: Call) -> Response:
 def show_signup(call: Call) -> Response:
     token = call.query.get("token", "")
     try:
-        _, user = wiring.invitations().open(token, LinkPurpose.SIGNUP)
+        _, user = services().invitations.open(token, LinkPurpose.SIGNUP)
     except DomainError as exc:
         return problem(call, exc)
     return page(
@@ -164,7 +164,7 @@ def show_signup(call: Call) -> Response:
 @router.route(SIGNUP, "POST")
 def confirm_signup(call: Call) -> Response:
     try:
-        user = wiring.invitations().confirm_signup(form(call).get("token", ""))
+        user = services().invitations.confirm_signup(form(call).get("token", ""))
     except DomainError as exc:
         return problem(call, exc)
     message = f"Thank you, {user.first_name}. Your email address is confirmed."

@@ -239,6 +239,8 @@ def install(app: Chalice, *routers: Router) -> None:
 def _register(app: Chalice, path: str, handlers: dict[str, Handler], management: bool) -> None:
     def view(**params: str) -> Response:
         request = app.current_request
+        if request is None:
+            raise RuntimeError("a Chalice view ran outside a request")
         call = _make_call(request, params, path)
         if not handlers:
             return _dispatch_unknown(call)

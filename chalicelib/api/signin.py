@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.auth import user_token_text
 from chalicelib.api.envelope import json_response, user_entity
 from chalicelib.api.errors import error_response
@@ -23,6 +22,7 @@ from chalicelib.api.portal import (
     wants_json,
 )
 from chalicelib.api.routing import Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.domain.users import User
 from chalicelib.errors import NotAuthenticated, Throttled
@@ -99,7 +99,7 @@ def sign_in(call: Call) -> Response:
         credentials = (fields.get("email", ""), fields.get("password", ""))
     email, password = credentials
     try:
-        user, token, _ = wiring.sessions().sign_in(email, password, call.source_ip)
+        user, token, _ = services().sessions.sign_in(email, password, call.source_ip)
     except (NotAuthenticated, Throttled) as exc:
         if wants_json(call) or _basic_credentials(call):
             return error_response(exc)
@@ -121,7 +121,7 @@ def sign_in(call: Call) -> Response:
 def sign_in_sso(call: Call) -> Response:
     """The link of ``generateSsoUrl``: signs the developer in and starts a portal session."""
     try:
-        user = wiring.sessions().authenticate(call.query.get("token", ""))
+        user = services().sessions.authenticate(call.query.get("token", ""))
     except NotAuthenticated as exc:
         if wants_json(call):
             return error_response(exc)
@@ -134,12 +134,12 @@ def sign_in_sso(call: Call) -> Response:
             advice="Sign in with your email and password, or ask for a new link.",
         )
     seconds = int(get_settings().session_hours * 3600)
-    expiry = wiring.clock() + timedelta(seconds=seconds)
-    return _signed_in(call, user, wiring.sessions().mint(user, expiry), seconds)
+    expiry = services().clock() + timedelta(seconds=seconds)
+    return _signed_in(call, user, services().sessions.mint(user, expiry), seconds)
 
 
 def _me(call: Call) -> User:
-    return wiring.sessions().authenticate(user_token_text(call.headers, SESSION_COOKIE))
+    return services().sessions.authenticate(user_token_text(call.headers, SESSION_COOKIE))
 
 
 @router.route("/me", "GET")
@@ -154,7 +154,7 @@ def change_password(call: Call) -> Response:
     """``{currentPassword, newPassword}``; answers a fresh token, every older one dies."""
     user = _me(call)
     fields = form(call)
-    token = wiring.sessions().change_password(
+    token = services().sessions.change_password(
         user, fields.get("currentPassword"), fields.get("newPassword")
     )
     headers = {"ocp-apim-sas-token": _token_header(token)}
@@ -177,7 +177,7 @@ def request_reset(call: Call) -> Response:
     """202 with the same body, in about the same time, whether or not the address exists."""
     started = time.monotonic()
     try:
-        wiring.passwords().request(form(call).get("email", ""), call.source_ip)
+        services().passwords.request(form(call).get("email", ""), call.source_ip)
     finally:
         pad_to_floor(started, get_settings().reset_floor_ms)
     if wants_json(call):
@@ -198,8 +198,8 @@ RESET_LINK = PasswordLink(
     action="password",
     advice="Ask for a new link on the sign-in page.",
     done_title="Your password is changed",
-    open=lambda token: wiring.passwords().open(token),
-    consume=lambda token, password: wiring.passwords().reset(token, password),
+    open=lambda token: services().passwords.open(token),
+    consume=lambda token, password: services().passwords.reset(token, password),
     done=lambda user: "Your new password is set. Sign in with it; other sessions were signed out.",
 )
 

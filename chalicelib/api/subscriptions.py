@@ -6,10 +6,10 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.envelope import collection, empty, group_entity, iso, json_response
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.domain.paging import Page
 from chalicelib.domain.subscriptions import (
@@ -85,13 +85,13 @@ def _sid(call: Call) -> str:
 
 @router.route("/products", "GET")
 def list_products(call: Call) -> Response:
-    page = wiring.products().list(list_query(call, PRODUCT_FILTER_FIELDS))
+    page = services().products.list(list_query(call, PRODUCT_FILTER_FIELDS))
     return json_response(collection([product_entity(p) for p in page.items], page, call.link))
 
 
 @router.route(PRODUCT, "GET", "HEAD")
 def get_product(call: Call) -> Response:
-    product = wiring.products().get(_product_id(call))
+    product = services().products.get(_product_id(call))
     return json_response(product_entity(product), etag_version=product.version)
 
 
@@ -99,31 +99,31 @@ def get_product(call: Call) -> Response:
 def put_product(call: Call) -> Response:
     product_id = _product_id(call)
     given = read_product(call.json(), create=True)
-    product, created = wiring.products().put(product_id, given, call.if_match())
+    product, created = services().products.put(product_id, given, call.if_match())
     return json_response(product_entity(product), 201 if created else 200, product.version)
 
 
 @router.route(PRODUCT, "PATCH")
 def patch_product(call: Call) -> Response:
     given = read_product(call.json(), create=False)
-    product = wiring.products().update(_product_id(call), given, call.require_if_match())
+    product = services().products.update(_product_id(call), given, call.require_if_match())
     return json_response(product_entity(product), etag_version=product.version)
 
 
 @router.route(PRODUCT, "DELETE")
 def delete_product(call: Call) -> Response:
     remove = call.flag("deleteSubscriptions")
-    wiring.products().delete(_product_id(call), call.require_if_match(), remove)
+    services().products.delete(_product_id(call), call.require_if_match(), remove)
     return empty(204)
 
 
 @router.route(PRODUCT + "/groups", "GET")
 def list_product_groups(call: Call) -> Response:
-    ids = wiring.products().groups(_product_id(call))
+    ids = services().products.groups(_product_id(call))
     values = []
     for group_id in ids:
         try:
-            values.append(group_entity(wiring.groups().get(group_id).group, PRODUCT_GROUP_TYPE))
+            values.append(group_entity(services().groups.get(group_id).group, PRODUCT_GROUP_TYPE))
         except ResourceNotFound:
             continue  # the group was deleted; its link goes with the next clean-up
     return json_response(collection(values, Page(values, None, len(values)), call.link))
@@ -131,21 +131,21 @@ def list_product_groups(call: Call) -> Response:
 
 @router.route(PRODUCT + "/groups/{groupId}", "HEAD")
 def product_has_group(call: Call) -> Response:
-    linked = wiring.products().has_group(_product_id(call), call.params["groupId"])
+    linked = services().products.has_group(_product_id(call), call.params["groupId"])
     return empty(204 if linked else 404)
 
 
 @router.route(PRODUCT + "/groups/{groupId}", "PUT")
 def add_product_group(call: Call) -> Response:
     group_id = call.params["groupId"]
-    created = wiring.products().add_group(_product_id(call), group_id)
-    group = wiring.groups().get(group_id).group
+    created = services().products.add_group(_product_id(call), group_id)
+    group = services().groups.get(group_id).group
     return json_response(group_entity(group, PRODUCT_GROUP_TYPE), 201 if created else 200)
 
 
 @router.route(PRODUCT + "/groups/{groupId}", "DELETE")
 def remove_product_group(call: Call) -> Response:
-    wiring.products().remove_group(_product_id(call), call.params["groupId"])
+    services().products.remove_group(_product_id(call), call.params["groupId"])
     return empty(204)
 
 
@@ -154,13 +154,13 @@ def remove_product_group(call: Call) -> Response:
 
 @router.route("/subscriptions", "GET")
 def list_subscriptions(call: Call) -> Response:
-    page = wiring.subscriptions().list(list_query(call, SUBSCRIPTION_FILTER_FIELDS))
+    page = services().subscriptions.list(list_query(call, SUBSCRIPTION_FILTER_FIELDS))
     return json_response(collection([subscription_entity(s) for s in page.items], page, call.link))
 
 
 @router.route(SUBSCRIPTION, "GET", "HEAD")
 def get_subscription(call: Call) -> Response:
-    sub = wiring.subscriptions().get(_sid(call))
+    sub = services().subscriptions.get(_sid(call))
     return json_response(subscription_entity(sub), etag_version=sub.version)
 
 
@@ -169,7 +169,7 @@ def put_subscription(call: Call) -> Response:
     sid = _sid(call)
     call.flag("notify")
     given = read_subscription(call.json(), get_settings().service_path, create=True)
-    sub, created = wiring.subscriptions().put(sid, given, call.if_match())
+    sub, created = services().subscriptions.put(sid, given, call.if_match())
     return json_response(subscription_entity(sub), 201 if created else 200, sub.version)
 
 
@@ -177,47 +177,47 @@ def put_subscription(call: Call) -> Response:
 def patch_subscription(call: Call) -> Response:
     call.flag("notify")
     given = read_subscription(call.json(), get_settings().service_path, create=False)
-    sub = wiring.subscriptions().update(_sid(call), given, call.require_if_match())
+    sub = services().subscriptions.update(_sid(call), given, call.require_if_match())
     return json_response(subscription_entity(sub), etag_version=sub.version)
 
 
 @router.route(SUBSCRIPTION, "DELETE")
 def delete_subscription(call: Call) -> Response:
-    wiring.subscriptions().delete(_sid(call), call.require_if_match())
+    services().subscriptions.delete(_sid(call), call.require_if_match())
     return empty(204)
 
 
 @router.route(SUBSCRIPTION + "/listSecrets", "POST")
 def list_secrets(call: Call) -> Response:
-    sub = wiring.subscriptions().get(_sid(call))
+    sub = services().subscriptions.get(_sid(call))
     body = {"primaryKey": sub.primary_key, "secondaryKey": sub.secondary_key}
     return json_response(body, etag_version=sub.version)
 
 
 @router.route(SUBSCRIPTION + "/regeneratePrimaryKey", "POST")
 def regenerate_primary(call: Call) -> Response:
-    wiring.subscriptions().regenerate(_sid(call), "primary")
+    services().subscriptions.regenerate(_sid(call), "primary")
     return empty(204)
 
 
 @router.route(SUBSCRIPTION + "/regenerateSecondaryKey", "POST")
 def regenerate_secondary(call: Call) -> Response:
-    wiring.subscriptions().regenerate(_sid(call), "secondary")
+    services().subscriptions.regenerate(_sid(call), "secondary")
     return empty(204)
 
 
 @router.route("/users/{userId}/subscriptions", "GET")
 def list_user_subscriptions(call: Call) -> Response:
     user_id = call.id_param("userId")
-    page = wiring.subscriptions().of_user(user_id, list_query(call, SUBSCRIPTION_FILTER_FIELDS))
+    page = services().subscriptions.of_user(user_id, list_query(call, SUBSCRIPTION_FILTER_FIELDS))
     return json_response(collection([subscription_entity(s) for s in page.items], page, call.link))
 
 
 @router.route("/users/{userId}/subscriptions/{sid}", "GET")
 def get_user_subscription(call: Call) -> Response:
     user_id = call.id_param("userId")
-    wiring.accounts().get(user_id)
-    sub = wiring.subscriptions().get(_sid(call), owner_id=user_id)
+    services().accounts.get(user_id)
+    sub = services().subscriptions.get(_sid(call), owner_id=user_id)
     return json_response(subscription_entity(sub), etag_version=sub.version)
 
 
@@ -239,7 +239,7 @@ def check_key(call: Call) -> Response:
         problems.append(FieldProblem("key", "'key' is required."))
     if problems:
         raise ValidationFailed(problems)
-    decision = wiring.key_check().check(body["key"], body.get("productId"), body.get("apiId"))
+    decision = services().key_check.check(body["key"], body.get("productId"), body.get("apiId"))
     return json_response(
         {
             "allowed": decision.allowed,

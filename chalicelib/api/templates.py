@@ -7,10 +7,10 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.envelope import collection, empty, json_response
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.domain.email_templates import (
     TemplateChanges,
@@ -91,20 +91,20 @@ def _values(given: Any) -> dict[str, str]:
 
 @router.route("/templates", "GET")
 def list_templates(call: Call) -> Response:
-    page = wiring.templates().list(list_query(call, TEMPLATE_FILTER_FIELDS))
+    page = services().templates.list(list_query(call, TEMPLATE_FILTER_FIELDS))
     return json_response(collection([template_entity(v) for v in page.items], page, call.link))
 
 
 @router.route(TEMPLATE, "GET", "HEAD")
 def get_template(call: Call) -> Response:
-    view = wiring.templates().get(call.params["templateName"])
+    view = services().templates.get(call.params["templateName"])
     return json_response(template_entity(view), etag_version=view.version)
 
 
 @router.route(TEMPLATE, "PUT")
 def put_template(call: Call) -> Response:
     changes = _changes(call, _body(call))
-    view, created = wiring.templates().save(call.params["templateName"], changes, call.if_match())
+    view, created = services().templates.save(call.params["templateName"], changes, call.if_match())
     return json_response(template_entity(view), 201 if created else 200, view.version)
 
 
@@ -112,14 +112,14 @@ def put_template(call: Call) -> Response:
 def patch_template(call: Call) -> Response:
     expected = call.require_if_match()
     changes = _changes(call, _body(call))
-    view, _ = wiring.templates().save(call.params["templateName"], changes, expected)
+    view, _ = services().templates.save(call.params["templateName"], changes, expected)
     return json_response(template_entity(view), etag_version=view.version)
 
 
 @router.route(TEMPLATE, "DELETE")
 def reset_template(call: Call) -> Response:
     """Resets the template to its default (APIM's DELETE); isDefault is true again."""
-    wiring.templates().reset(call.params["templateName"], call.require_if_match())
+    services().templates.reset(call.params["templateName"], call.require_if_match())
     return empty(204)
 
 
@@ -134,7 +134,7 @@ def preview_template(call: Call) -> Response:
     if not isinstance(body, dict):
         raise ValidationFailed([FieldProblem("body", "The body must be a JSON object.")])
     changes = _changes(call, body) if body.get("properties") is not None else None
-    rendered, values = wiring.templates().preview(
+    rendered, values = services().templates.preview(
         call.params["templateName"], changes, _values(body.get("values"))
     )
     return json_response(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.envelope import empty, json_response
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.domain.users import AppType
 from chalicelib.errors import FieldProblem, ValidationFailed
 
@@ -26,7 +26,7 @@ def _app_type(call: Call) -> None:
 def send_password_reset(call: Call) -> Response:
     """204 and an email with a one-time link to choose a new password."""
     _app_type(call)
-    wiring.passwords().send_by_admin(call.id_param("userId"))
+    services().passwords.send_by_admin(call.id_param("userId"))
     return empty(204)
 
 
@@ -37,7 +37,7 @@ def user_token(call: Call) -> Response:
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
         raise ValidationFailed([FieldProblem("properties", "The body must have 'properties'.")])
-    token = wiring.sessions().issue(
+    token = services().sessions.issue(
         call.id_param("userId"), props.get("keyType"), props.get("expiry")
     )
     return json_response({"value": token})
@@ -46,4 +46,4 @@ def user_token(call: Call) -> Response:
 @router.route(USER + "/generateSsoUrl", "POST")
 def sso_url(call: Call) -> Response:
     """A link that signs the developer in to the portal, valid for 10 minutes."""
-    return json_response({"value": wiring.sessions().sso_url(call.id_param("userId"))})
+    return json_response({"value": services().sessions.sso_url(call.id_param("userId"))})

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from chalice import Response
 
-from chalicelib import wiring
 from chalicelib.api.envelope import (
     USER_GROUP_TYPE,
     collection,
@@ -19,6 +19,7 @@ from chalicelib.api.envelope import (
 from chalicelib.api.groups import GROUP_FILTER_FIELDS
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.bootstrap import services
 from chalicelib.domain.users import USER_FILTER_FIELDS, read_changes, read_draft
 from chalicelib.services.groups import EXPAND_GROUPS_MAX_USERS
 from chalicelib.services.invitations import InvitationView
@@ -34,15 +35,15 @@ def list_users(call: Call) -> Response:
     if expand:
         # One membership Query per user, so expanded pages are shorter (a nextLink follows).
         query = replace(query, top=min(query.top, EXPAND_GROUPS_MAX_USERS))
-    page = wiring.accounts().list(query)
-    groups = wiring.groups().groups_of_many(page.items) if expand else {}
+    page = services().accounts.list(query)
+    groups = services().groups.groups_of_many(page.items) if expand else {}
     values = [user_entity(u, groups[u.id] if expand else None) for u in page.items]
     return json_response(collection(values, page, call.link))
 
 
 @router.route(USER, "GET", "HEAD")
 def get_user(call: Call) -> Response:
-    user = wiring.accounts().get(call.id_param("userId"))
+    user = services().accounts.get(call.id_param("userId"))
     return json_response(user_entity(user), etag_version=user.version)
 
 
@@ -51,7 +52,7 @@ def put_user(call: Call) -> Response:
     user_id = call.id_param("userId")
     notify = call.flag("notify")
     draft = read_draft(call.json())
-    user, created = wiring.accounts().create_or_replace(user_id, draft, call.if_match(), notify)
+    user, created = services().accounts.create_or_replace(user_id, draft, call.if_match(), notify)
     return json_response(user_entity(user), 201 if created else 200, user.version)
 
 
@@ -59,7 +60,7 @@ def put_user(call: Call) -> Response:
 def patch_user(call: Call) -> Response:
     user_id = call.id_param("userId")
     expected = call.require_if_match()
-    user = wiring.accounts().update(user_id, read_changes(call.json()), expected)
+    user = services().accounts.update(user_id, read_changes(call.json()), expected)
     return json_response(user_entity(user), etag_version=user.version)
 
 
@@ -67,26 +68,26 @@ def patch_user(call: Call) -> Response:
 def delete_user(call: Call) -> Response:
     remove = call.flag("deleteSubscriptions")
     notify = call.flag("notify")
-    wiring.accounts().delete(call.id_param("userId"), call.require_if_match(), notify, remove)
+    services().accounts.delete(call.id_param("userId"), call.require_if_match(), notify, remove)
     return empty(204)
 
 
 @router.route(USER + "/groups", "GET")
 def list_user_groups(call: Call) -> Response:
     query = list_query(call, GROUP_FILTER_FIELDS)
-    page = wiring.groups().user_groups(call.id_param("userId"), query)
+    page = services().groups.user_groups(call.id_param("userId"), query)
     values = [group_entity(g.group, USER_GROUP_TYPE) for g in page.items]
     return json_response(collection(values, page, call.link))
 
 
 @router.route(USER + "/identities", "GET")
 def list_identities(call: Call) -> Response:
-    user = wiring.accounts().get(call.id_param("userId"))
+    user = services().accounts.get(call.id_param("userId"))
     values = [{"provider": i.provider, "id": i.id} for i in user.identities]
     return json_response({"value": values, "count": len(values)})
 
 
-def _invitation(view: InvitationView) -> dict:
+def _invitation(view: InvitationView) -> dict[str, Any]:
     link, delivery = view.link, view.delivery
     return {
         "id": link.link_id,
@@ -109,19 +110,19 @@ def _invitation(view: InvitationView) -> dict:
 @router.route(USER + "/invitations", "GET")
 def list_invitations(call: Call) -> Response:
     """Extension: the user's invitations, newest first, with their email delivery."""
-    views = wiring.invitations().list(call.id_param("userId"))
+    views = services().invitations.list(call.id_param("userId"))
     return json_response({"value": [_invitation(v) for v in views], "count": len(views)})
 
 
 @router.route(USER + "/invitations/resend", "POST")
 def resend_invitation(call: Call) -> Response:
     """Extension: a new link with a new expiry; the old one stops working."""
-    view = wiring.invitations().resend(call.id_param("userId"))
+    view = services().invitations.resend(call.id_param("userId"))
     return json_response(_invitation(view))
 
 
 @router.route(USER + "/invitations/revoke", "POST")
 def revoke_invitation(call: Call) -> Response:
     """Extension: the pending link stops working; the account stays pending."""
-    views = wiring.invitations().revoke(call.id_param("userId"))
+    views = services().invitations.revoke(call.id_param("userId"))
     return json_response({"value": [_invitation(v) for v in views], "count": len(views)})

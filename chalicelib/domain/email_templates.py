@@ -9,7 +9,16 @@ from typing import Any
 
 from chalicelib.domain.users import properties_of
 from chalicelib.errors import FieldProblem, ValidationFailed
-from chalicelib.mail.templates import TemplateParameter
+
+
+@dataclass(frozen=True)
+class TemplateParameter:
+    """A placeholder a template offers; ``name`` is what the template writes as ``{{ Name }}``."""
+
+    name: str
+    title: str
+    description: str
+
 
 # A template nobody changed has this version, so its ETag names the default content, whatever
 # happened before (a reset template is the default again, byte for byte).

@@ -17,6 +17,14 @@ class LinkPurpose(StrEnum):
     RESET = "reset"
 
 
+# Where each link lands in the portal (the page that reads the token and asks for a password).
+LINK_PATHS = {
+    LinkPurpose.INVITE: "/confirm/invitation",
+    LinkPurpose.SIGNUP: "/confirm-v2/identities/basic/signup",
+    LinkPurpose.RESET: "/confirm-v2/password",
+}
+
+
 class LinkState(StrEnum):
     """Pending until accepted, revoked, or expired."""
 

@@ -45,4 +45,10 @@ def new_message_id() -> str:
 
 def retry_delay(attempts: int) -> timedelta:
     """5 minutes, doubling, at most 6 hours between attempts."""
-    return min(_FIRST_RETRY * (2 ** max(attempts - 1, 0)), _LONGEST_WAIT)
+    return min(_FIRST_RETRY * (1 << max(attempts - 1, 0)), _LONGEST_WAIT)
+
+
+# The APIM templates this service sends outside a link's own email.
+WELCOME = "newDeveloperNotificationMessage"
+CLOSED = "accountClosedDeveloper"
+PASSWORD_CHANGED = "passwordResetByAdminNotificationMessage"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 FieldKind = Literal["string", "datetime", "enum", "bool"]
 
@@ -27,7 +27,8 @@ _KIND_NAMES: dict[str, str] = {
     "enum": "enum",
     "bool": "boolean",
 }
-_OPERATORS: dict[str, Callable[[object, object], bool]] = {
+# The literal is checked against the field kind at parse time, so both sides compare.
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
     "ne": operator.ne,
     "gt": operator.gt,

@@ -74,10 +74,10 @@ def parse_token(text: str) -> SasToken | None:
         fields[name.strip().lower()] = value.strip()
     if not {"uid", "ex", "sn"} <= fields.keys():
         return None
-    expiry = _parse_expiry(fields["ex"])
-    if expiry is None:
+    parsed = _parse_expiry(fields["ex"])
+    if parsed is None:
         return None
-    return SasToken(fields["uid"], expiry, fields["ex"], fields["sn"])
+    return SasToken(fields["uid"], parsed, fields["ex"], fields["sn"])
 
 
 def token_from_authorization(header: str) -> SasToken | None:

@@ -367,8 +367,12 @@ def _unsafe(tree: nodes.Template) -> list[str]:
         for arg in arguments:
             if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and forbidden(arg.value):
                 reasons.append(f"passes {arg.value} to {node.name}, which is not allowed.")
-    tags = {nodes.Extends: "extends", nodes.Include: "include", nodes.Import: "import"}
+    tags: dict[type[nodes.Node], str] = {
+        nodes.Extends: "extends",
+        nodes.Include: "include",
+        nodes.Import: "import",
+    }
     tags[nodes.FromImport] = "from ... import"
-    for node in tree.find_all(tuple(tags)):
-        reasons.append(f"uses {{% {tags[type(node)]} %}}, which email templates cannot use.")
+    for tagged in tree.find_all(tuple(tags)):
+        reasons.append(f"uses {{% {tags[type(tagged)]} %}}, which email templates cannot use.")
     return list(dict.fromkeys(reasons))

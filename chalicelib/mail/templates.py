@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from chalicelib.domain.email_templates import TemplateParameter
+
 TEMPLATE_NAMES: tuple[str, ...] = (
     "accountClosedDeveloper",
     "applicationApprovedNotificationMessage",
@@ -24,15 +26,6 @@ TEMPLATE_NAMES: tuple[str, ...] = (
 )
 
 _BY_LOWER = {name.lower(): name for name in TEMPLATE_NAMES}
-
-
-@dataclass(frozen=True)
-class TemplateParameter:
-    """A placeholder a template offers; ``name`` is what the template writes as ``{{ Name }}``."""
-
-    name: str
-    title: str
-    description: str
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,7 @@ from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.groups import DEVELOPERS, Group
 from chalicelib.domain.links import LinkPurpose
-from chalicelib.domain.messages import Message
+from chalicelib.domain.messages import CLOSED, PASSWORD_CHANGED, WELCOME, Message
 from chalicelib.domain.paging import Page
 from chalicelib.domain.passwords import HashParameters, hash_password
 from chalicelib.domain.users import (
@@ -25,7 +26,7 @@ from chalicelib.domain.users import (
 )
 from chalicelib.errors import IdTaken, PreconditionFailed, StateConflict
 from chalicelib.services.audit import Audit, Target, user_fields, user_target
-from chalicelib.services.invitations import WELCOME, InvitationService
+from chalicelib.services.invitations import InvitationService
 from chalicelib.services.listing import ListQuery, list_users
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store, Tx
@@ -34,11 +35,9 @@ if TYPE_CHECKING:
     from chalicelib.services.groups import Memberships
 
 _PURPOSES = {Confirmation.INVITE: LinkPurpose.INVITE, Confirmation.SIGNUP: LinkPurpose.SIGNUP}
-CLOSED = "accountClosedDeveloper"
 # Subscriptions deleted per transaction: 4 items each plus an event; moto allows 25 items.
 _SUBSCRIPTIONS_IN_TX = 4
 _MAX_SUBSCRIPTIONS = 1000
-PASSWORD_CHANGED = "passwordResetByAdminNotificationMessage"
 
 
 class AccountService:
@@ -250,7 +249,7 @@ class AccountService:
     def list(self, query: ListQuery) -> Page[User]:
         return list_users(self._users, query)
 
-    def groups_of(self, user_id: str) -> list[Group]:
+    def groups_of(self, user_id: str) -> builtins.list[Group]:
         """Developers (every account is in it) and the account's custom groups, in id order."""
         user = self._users.require(user_id)
         return self._groups.groups_of(user) if self._groups else [DEVELOPERS]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib import context
 from chalicelib.domain.audit import AuditEvent, diff, new_event_id
@@ -14,7 +13,7 @@ from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, And, Comparison, Exp
 from chalicelib.domain.paging import Cursor, Page
 from chalicelib.domain.users import User
 from chalicelib.services.listing import ListQuery, bounded_page, read_budget
-from chalicelib.services.ports import Tx
+from chalicelib.services.ports import AuditStore, Tx
 
 AUDIT_FILTER_FIELDS = {
     "action": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
@@ -23,17 +22,6 @@ AUDIT_FILTER_FIELDS = {
     "targetId": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
     "targetType": FieldSpec("string", ALL_OPS, ALL_FUNCTIONS),
 }
-
-
-class AuditStore(Protocol):
-    def stage_put(self, tx: Tx, event: AuditEvent) -> None: ...
-    def put(self, event: AuditEvent) -> None: ...
-    def stream(
-        self, stream: str, before: str | None, budget: int, page_size: int
-    ) -> Iterator[AuditEvent]: ...
-    def month(
-        self, month: str, before: str | None, budget: int, page_size: int
-    ) -> Iterator[AuditEvent]: ...
 
 
 @dataclass(frozen=True)

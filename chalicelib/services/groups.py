@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
@@ -77,7 +78,7 @@ class GroupStore(Protocol):
 class Memberships(Protocol):
     """What the account service needs: a user's groups, and leaving them all on delete."""
 
-    def groups_of(self, user: User, limit: int = READ_BUDGET) -> list[Group]: ...
+    def groups_of(self, user: User, limit: int = READ_BUDGET) -> builtins.list[Group]: ...
     def stage_leave_all(self, tx: Tx, user: User) -> Callable[[], None]: ...
 
 
@@ -124,6 +125,9 @@ class GroupService:
     def _find(self, group_id: str) -> StoredGroup | None:
         system = built_in(group_id)
         return _built_in(system) if system else self._groups.get(group_key(group_id))
+
+    def exists(self, group_id: str) -> bool:
+        return self._find(group_id) is not None
 
     def get(self, group_id: str) -> StoredGroup:
         found = self._find(group_id)
@@ -355,20 +359,20 @@ class GroupService:
                 current = group is not None and m.applies_to(group, user)
                 yield m.group_key, group if current else None
 
-    def groups_of(self, user: User, limit: int = READ_BUDGET) -> list[Group]:
+    def groups_of(self, user: User, limit: int = READ_BUDGET) -> builtins.list[Group]:
         """Every group of one account in id order, reading at most ``limit`` rows."""
         rows = self._groups.memberships_of(user.id, None, limit, min(limit, _PAGE))
         custom = [g.group for _, g in self._groups_of_rows(user, rows, _PAGE) if g is not None]
         return _in_id_order(custom)
 
-    def groups_of_many(self, users: list[User]) -> dict[str, list[Group]]:
+    def groups_of_many(self, users: builtins.list[User]) -> dict[str, builtins.list[Group]]:
         """expandGroups: one membership Query per user, then their groups in BatchGets."""
         rows = {
             u.id: list(self._groups.memberships_of(u.id, None, READ_BUDGET, _PAGE)) for u in users
         }
         groups = self._groups.get_many(m.group_key for ms in rows.values() for m in ms)
         groups = _with_administrators(groups)
-        expanded: dict[str, list[Group]] = {}
+        expanded: dict[str, builtins.list[Group]] = {}
         for user in users:
             custom = [
                 groups[m.group_key].group
@@ -417,7 +421,7 @@ def _with_administrators(groups: dict[str, StoredGroup]) -> dict[str, StoredGrou
     return {**groups, ADMINISTRATORS.id: _built_in(ADMINISTRATORS)}
 
 
-def _in_id_order(custom: list[Group]) -> list[Group]:
+def _in_id_order(custom: builtins.list[Group]) -> builtins.list[Group]:
     """Developers among the custom groups, in the order ``GET /users/{id}/groups`` uses."""
     return sorted([DEVELOPERS, *custom], key=lambda g: group_key(g.id))
 

@@ -10,7 +10,7 @@ from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
 from chalicelib.domain.links import Link, LinkPurpose, LinkState, hash_token, new_link_id, new_token
-from chalicelib.domain.messages import Message
+from chalicelib.domain.messages import WELCOME, Message
 from chalicelib.domain.passwords import HashParameters, hash_password
 from chalicelib.domain.users import User, UserState, checked_password
 from chalicelib.errors import (
@@ -27,7 +27,6 @@ TEMPLATES = {
     LinkPurpose.SIGNUP: "confirmSignUpIdentityDefault",
     LinkPurpose.RESET: "passwordResetIdentityDefault",
 }
-WELCOME = "newDeveloperNotificationMessage"
 _PROBLEMS = {
     LinkState.EXPIRED: "This link has expired.",
     LinkState.ACCEPTED: "This link has already been used.",

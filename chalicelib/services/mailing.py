@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from chalicelib.config import Settings
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.links import Link, LinkPurpose, LinkState, new_token
+from chalicelib.domain.links import LINK_PATHS, Link, LinkState, new_token
 from chalicelib.domain.messages import MAX_ATTEMPTS, Delivery, Message, new_message_id, retry_delay
 from chalicelib.domain.users import User
 from chalicelib.errors import LinkUnusable
@@ -17,11 +17,6 @@ from chalicelib.services.ports import MailerFactory, Store, TemplateSource, Tx
 
 log = logger()
 
-LINK_PATHS = {
-    LinkPurpose.INVITE: "/confirm/invitation",
-    LinkPurpose.SIGNUP: "/confirm-v2/identities/basic/signup",
-    LinkPurpose.RESET: "/confirm-v2/password",
-}
 # A claimed message is not retried by another sweep for this long.
 _LEASE = timedelta(minutes=2)
 

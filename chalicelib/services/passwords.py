@@ -9,10 +9,10 @@ from chalicelib.domain.audit import REDACTED
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
+from chalicelib.domain.messages import PASSWORD_CHANGED as CHANGED
 from chalicelib.domain.passwords import HashParameters, hash_password
 from chalicelib.domain.users import User, UserState, checked_password, email_key, new_token_epoch
 from chalicelib.errors import LinkUnusable, StateConflict
-from chalicelib.services.accounts import PASSWORD_CHANGED as CHANGED
 from chalicelib.services.audit import Audit, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.mailing import MailService

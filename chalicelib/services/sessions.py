@@ -13,6 +13,7 @@ from chalicelib.domain.audit import REDACTED
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
 from chalicelib.domain.links import LinkPurpose
+from chalicelib.domain.messages import PASSWORD_CHANGED as CHANGED
 from chalicelib.domain.passwords import (
     HashParameters,
     hash_password,
@@ -24,7 +25,6 @@ from chalicelib.errors import FieldProblem, NotAuthenticated, ValidationFailed
 from chalicelib.services.audit import Audit, Target, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.mailing import MailService
-from chalicelib.services.passwords import CHANGED
 from chalicelib.services.ports import Store
 from chalicelib.services.throttle import Throttle
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.audit import REDACTED, diff
 from chalicelib.domain.clock import Clock
@@ -32,7 +33,7 @@ from chalicelib.errors import (
 )
 from chalicelib.services.audit import Audit, Target
 from chalicelib.services.listing import ListQuery, bounded_page, read_budget
-from chalicelib.services.ports import Store, Tx
+from chalicelib.services.ports import Products, Store, Subscriptions
 
 NO_FUNCTIONS: frozenset[str] = frozenset()
 PRODUCT_FILTER_FIELDS = {
@@ -55,33 +56,6 @@ SUBSCRIPTION_FILTER_FIELDS = {
 # A product delete removes at most this many subscriptions in its own transaction.
 _DELETE_BATCH = 4  # 4 items each plus its event: moto caps a transaction at 25 items
 _MAX_SUBSCRIPTIONS = 1000
-
-
-class Subscriptions(Protocol):
-    def get(self, sid: str) -> Subscription | None: ...
-    def key(self, key: str) -> Any: ...
-    def stage_create(self, tx: Tx, sub: Subscription, limit: int | None) -> None: ...
-    def stage_replace(
-        self, tx: Tx, old: Subscription, new: Subscription, limit: int | None
-    ) -> None: ...
-    def stage_delete(self, tx: Tx, sub: Subscription) -> None: ...
-    def iterate(self, after: str | None, budget: int, page_size: int) -> Iterator[Subscription]: ...
-    def of_owner(
-        self, owner_id: str, after: str | None, budget: int, page_size: int
-    ) -> Iterator[Subscription]: ...
-    def of_product(self, product_id: str, limit: int) -> list[Subscription]: ...
-
-
-class Products(Protocol):
-    def get(self, product_id: str) -> Product | None: ...
-    def stage_create(self, tx: Tx, product: Product) -> None: ...
-    def stage_replace(self, tx: Tx, old: Product, new: Product) -> None: ...
-    def stage_delete(self, tx: Tx, product: Product) -> None: ...
-    def iterate(self, after: str | None, budget: int, page_size: int) -> Iterator[Product]: ...
-    def group_ids(self, product_id: str) -> list[str]: ...
-    def has_group(self, product_id: str, group_id: str) -> bool: ...
-    def link_group(self, product_id: str, group_id: str) -> bool: ...
-    def unlink_group(self, product_id: str, group_id: str) -> None: ...
 
 
 def product_record(product: Product) -> dict[str, Any]:
@@ -107,7 +81,9 @@ def subscription_record(sub: Subscription) -> dict[str, Any]:
     }
 
 
-def _page(iterate: Callable[..., Iterator[Any]], query: ListQuery, record: Callable) -> Page:
+def _page(
+    iterate: Callable[..., Iterator[Any]], query: ListQuery, record: Callable[[Any], dict[str, Any]]
+) -> Page[Any]:
     budget = read_budget(query)
     rows = ((x.id, x) for x in iterate(query.cursor.after, budget + 1, min(budget + 1, 200)))
     flt = query.filter
@@ -122,8 +98,8 @@ class ProductService:
     ) -> None:
         self._audit = audit
         self._store = store
-        self._products: Products = store.products  # type: ignore[attr-defined]
-        self._subscriptions: Subscriptions = store.subscriptions  # type: ignore[attr-defined]
+        self._products: Products = store.products
+        self._subscriptions: Subscriptions = store.subscriptions
         self._group_exists = group_exists
         self._clock = clock
 
@@ -193,7 +169,7 @@ class ProductService:
         self._products.stage_delete(tx, product)
         tx.commit()
 
-    def groups(self, product_id: str) -> list[str]:
+    def groups(self, product_id: str) -> builtins.list[str]:
         self.get(product_id)
         return self._products.group_ids(product_id)
 
@@ -239,8 +215,8 @@ class SubscriptionService:
     def __init__(self, store: Store, clock: Clock, *, audit: Audit) -> None:
         self._audit = audit
         self._store = store
-        self._subscriptions: Subscriptions = store.subscriptions  # type: ignore[attr-defined]
-        self._products: Products = store.products  # type: ignore[attr-defined]
+        self._subscriptions: Subscriptions = store.subscriptions
+        self._products: Products = store.products
         self._clock = clock
 
     def get(self, sid: str, owner_id: str | None = None) -> Subscription:
@@ -378,9 +354,13 @@ class SubscriptionService:
     def regenerate(self, sid: str, slot: str) -> None:
         """A new key in one slot; the old one is refused from the next call on."""
         existing = self.get(sid)
-        keys = {"primary_key": existing.primary_key, "secondary_key": existing.secondary_key}
-        keys[f"{slot}_key"] = new_key()
-        updated = replace(existing, **keys, version=next_version(existing.version, self._clock()))
+        key = new_key()
+        updated = replace(
+            existing,
+            primary_key=key if slot == "primary" else existing.primary_key,
+            secondary_key=key if slot == "secondary" else existing.secondary_key,
+            version=next_version(existing.version, self._clock()),
+        )
         tx = self._store.transaction()
         self._subscriptions.stage_replace(tx, existing, updated, None)
         secret = {f"{slot}Key": {"old": None, "new": REDACTED}}
@@ -419,7 +399,7 @@ class KeyCheck:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._subscriptions: Subscriptions = store.subscriptions  # type: ignore[attr-defined]
+        self._subscriptions: Subscriptions = store.subscriptions
 
     def check(self, key: str, product_id: str | None, api_id: str | None) -> KeyDecision:
         record = self._subscriptions.key(key) if key else None

@@ -302,7 +302,7 @@ class TemplateService:
             lifetime = timedelta(minutes=self._settings.reset_minutes)
         else:
             lifetime = timedelta(hours=self._settings.invitation_hours)
-        from chalicelib.services.mailing import LINK_PATHS
+        from chalicelib.domain.links import LINK_PATHS
 
         path = LINK_PATHS[purpose] if purpose else "/confirm"
         known = {

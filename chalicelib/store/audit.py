@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from chalicelib.domain.audit import AuditEvent
+from chalicelib.domain.tx import Tx
 from chalicelib.store.models import AuditItem
-from chalicelib.store.tx import Tx, dynamodb_errors
+from chalicelib.store.tx import dynamodb_errors, writes
 
 
 def _to_event(item: AuditItem) -> AuditEvent:
@@ -52,7 +53,7 @@ class AuditRepository:
         )
 
     def stage_put(self, tx: Tx, event: AuditEvent) -> None:
-        tx.put(self._item(event), None, None)
+        writes(tx).put(self._item(event), None, None)
 
     def put(self, event: AuditEvent) -> None:
         """For events without a change (a failed sign-in): written on their own."""

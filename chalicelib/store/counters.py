@@ -17,14 +17,14 @@ class CounterRepository:
         with dynamodb_errors():
             item.update(
                 actions=[
-                    CounterItem.count.add(1),
+                    CounterItem.hits.add(1),
                     CounterItem.purge_at.set(window_end + timedelta(days=1)),
                 ]
             )
-        return int(item.count)
+        return int(item.hits)
 
     def read(self, keys: list[str]) -> dict[str, int]:
         """Current counts (0 for a key never counted), in one BatchGetItem."""
         with dynamodb_errors():
-            found = {i.key: int(i.count) for i in CounterItem.batch_get(keys)}
+            found = {i.key: int(i.hits) for i in CounterItem.batch_get(keys)}
         return {k: found.get(k, 0) for k in keys}

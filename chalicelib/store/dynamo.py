@@ -10,19 +10,20 @@ from chalicelib.config import Settings
 from chalicelib.store.audit import AuditRepository
 from chalicelib.store.counters import CounterRepository
 from chalicelib.store.links import LinkRepository
-from chalicelib.store.models import bind
 from chalicelib.store.outbox import OutboxRepository
 from chalicelib.store.products import ProductRepository
 from chalicelib.store.subscriptions import SubscriptionRepository
-from chalicelib.store.tx import Tx
+from chalicelib.store.tx import DynamoTx
 from chalicelib.store.users import UserRepository
 
 
 class DynamoStore:
-    """Built once per container; PynamoDB caches one connection per model."""
+    """Built once per container; PynamoDB caches one connection per model.
+
+    The models must be bound to the settings' tables first (``bind_tables``).
+    """
 
     def __init__(self, settings: Settings) -> None:
-        bind(settings)
         self._region = settings.region
         self._connection: Connection | None = None
         self.users = UserRepository()
@@ -33,7 +34,7 @@ class DynamoStore:
         self.subscriptions = SubscriptionRepository()
         self.audit = AuditRepository(timedelta(days=settings.audit_retention_days))
 
-    def transaction(self) -> Tx:
+    def transaction(self) -> DynamoTx:
         if self._connection is None:
             self._connection = Connection(region=self._region)
-        return Tx(self._connection)
+        return DynamoTx(self._connection)

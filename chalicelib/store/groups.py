@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from chalicelib.domain.custom_groups import Membership, StoredGroup
 from chalicelib.domain.groups import Group
+from chalicelib.domain.tx import Tx
 from chalicelib.errors import PreconditionFailed
 from chalicelib.store.models import GROUP_LIST_PARTITION, GroupItem
-from chalicelib.store.tx import Tx, dynamodb_errors
+from chalicelib.store.tx import dynamodb_errors, writes
 
 # store/users.py owns the row <-> User mapping; members are read in batches here because the
 # user repository has no batch read yet.
@@ -115,14 +116,16 @@ class GroupRepository:
         return found
 
     def stage_create(self, tx: Tx, group: StoredGroup, on_taken: Callable[[], Exception]) -> None:
-        tx.put(_group_item(group), GroupItem.pk.does_not_exist(), on_taken)
+        writes(tx).put(_group_item(group), GroupItem.pk.does_not_exist(), on_taken)
 
     def stage_replace(self, tx: Tx, old: StoredGroup, new: StoredGroup) -> None:
         """Overwrite ``old`` if nobody changed it since it was read."""
-        tx.put(_group_item(new), GroupItem.version == old.version, _changed_meanwhile)
+        writes(tx).put(_group_item(new), GroupItem.version == old.version, _changed_meanwhile)
 
     def stage_delete(self, tx: Tx, group: StoredGroup) -> None:
-        tx.delete(_group_item(group), GroupItem.version == group.version, _changed_meanwhile)
+        writes(tx).delete(
+            _group_item(group), GroupItem.version == group.version, _changed_meanwhile
+        )
 
     def iterate(self, after_key: str | None, budget: int, page_size: int) -> Iterator[StoredGroup]:
         """Custom groups in key order after ``after_key``, reading at most ``budget`` items."""
@@ -150,10 +153,10 @@ class GroupRepository:
             | (GroupItem.generation != membership.generation)
             | (GroupItem.user_since != membership.user_since)
         )
-        tx.put(_membership_item(membership), condition, on_present)
+        writes(tx).put(_membership_item(membership), condition, on_present)
 
     def stage_remove_member(self, tx: Tx, membership: Membership) -> None:
-        tx.delete(_membership_item(membership), None, None)
+        writes(tx).delete(_membership_item(membership), None, None)
 
     def members(
         self, key: str, after_user_id: str | None, budget: int, page_size: int

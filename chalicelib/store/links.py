@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
+from chalicelib.domain.tx import Tx
 from chalicelib.errors import LinkUnusable
 from chalicelib.store.models import LinkItem
-from chalicelib.store.tx import Tx, dynamodb_errors
+from chalicelib.store.tx import dynamodb_errors, writes
 
 DUE = "pending"
 # Dead links stay readable this long (so a late click hears "expired", not "unknown").
@@ -53,11 +54,11 @@ class LinkRepository:
     """Links in DynamoDB; a pending link carries ``due`` so the sweep finds it by expiry."""
 
     def stage_put(self, tx: Tx, link: Link) -> None:
-        tx.put(_to_item(link), LinkItem.link_id.does_not_exist(), None)
+        writes(tx).put(_to_item(link), LinkItem.link_id.does_not_exist(), None)
 
     def stage_end(self, tx: Tx, link: Link, state: LinkState, now: datetime) -> None:
         """pending -> accepted/expired/revoked, only if it is still pending with this token."""
-        tx.update(
+        writes(tx).update(
             LinkItem(user_id=link.user_id, link_id=link.link_id),
             [LinkItem.state.set(state.value), LinkItem.ended_at.set(now), LinkItem.due.remove()],
             (LinkItem.state == LinkState.PENDING.value) & (LinkItem.token_hash == link.token_hash),
@@ -66,7 +67,7 @@ class LinkRepository:
 
     def stage_rotate(self, tx: Tx, link: Link, new_hash: str) -> None:
         """A new token for a pending link whose email never went out (nobody saw the old one)."""
-        tx.update(
+        writes(tx).update(
             LinkItem(user_id=link.user_id, link_id=link.link_id),
             [LinkItem.token_hash.set(new_hash)],
             (LinkItem.state == LinkState.PENDING.value) & (LinkItem.token_hash == link.token_hash),

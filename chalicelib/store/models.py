@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -19,7 +21,7 @@ from chalicelib.config import Settings
 LIST_PARTITION = "user"
 
 
-class IdentityMap(MapAttribute):
+class IdentityMap(MapAttribute[str, Any]):
     """One ``{provider, id}`` identity."""
 
     provider = UnicodeAttribute()
@@ -151,7 +153,7 @@ class OutboxItem(Model):
     template = UnicodeAttribute()
     to_email = UnicodeAttribute()
     user_id = UnicodeAttribute()
-    values = MapAttribute(default=dict)
+    values: MapAttribute[str, Any] = MapAttribute(default=dict)
     link_user_id = UnicodeAttribute(null=True)
     link_id = UnicodeAttribute(null=True)
     state = UnicodeAttribute()
@@ -174,7 +176,8 @@ class CounterItem(Model):
         billing_mode = "PAY_PER_REQUEST"
 
     key = UnicodeAttribute(hash_key=True)
-    count = NumberAttribute(default=0)
+    # Stored as "count"; named otherwise here because Model.count is PynamoDB's own method.
+    hits = NumberAttribute(default=0, attr_name="count")
     purge_at = TTLAttribute(null=True)
 
 
@@ -237,7 +240,7 @@ class GroupItem(Model):
     member_index = GroupMemberIndex()
 
 
-class TemplateParameterMap(MapAttribute):
+class TemplateParameterMap(MapAttribute[str, Any]):
     """One ``{name, title, description}`` parameter of an email template."""
 
     name = UnicodeAttribute()
@@ -444,7 +447,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
 )
 
 
-def bind(settings: Settings) -> None:
+def bind_tables(settings: Settings) -> None:
     """Point every model at its configured table and region (cached connections are dropped)."""
     names = {
         UserItem: settings.users_table,
@@ -468,7 +471,7 @@ def bind(settings: Settings) -> None:
 
 def create_tables(settings: Settings) -> list[str]:
     """Create every missing table (idempotent); returns the names of those created."""
-    bind(settings)
+    bind_tables(settings)
     created = []
     for model in ALL_MODELS:
         if not model.exists():

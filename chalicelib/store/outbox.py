@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.domain.messages import Delivery, Message
+from chalicelib.domain.tx import Tx
 from chalicelib.store.models import OutboxItem
-from chalicelib.store.tx import Tx, dynamodb_errors, is_condition_failure
+from chalicelib.store.tx import dynamodb_errors, is_condition_failure, writes
 
 DUE = "queued"
 _KEEP_AFTER_END = timedelta(days=30)
@@ -54,7 +56,7 @@ class OutboxRepository:
     """Every state change is conditional on the attempt count, so two senders never both win."""
 
     def stage_put(self, tx: Tx, message: Message) -> None:
-        tx.put(_to_item(message), OutboxItem.message_id.does_not_exist(), None)
+        writes(tx).put(_to_item(message), OutboxItem.message_id.does_not_exist(), None)
 
     def get(self, message_id: str) -> Message | None:
         with dynamodb_errors():
@@ -68,7 +70,7 @@ class OutboxRepository:
         with dynamodb_errors():
             return {i.message_id: _to_message(i) for i in OutboxItem.batch_get(message_ids)}
 
-    def _update(self, message: Message, actions: list) -> bool:
+    def _update(self, message: Message, actions: list[Any]) -> bool:
         condition = (OutboxItem.state == Delivery.QUEUED.value) & (
             OutboxItem.attempts == message.attempts
         )

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.domain.subscriptions import Product, ProductState
+from chalicelib.domain.tx import Tx
 from chalicelib.errors import IdTaken, PreconditionFailed
 from chalicelib.store.models import ProductItem
-from chalicelib.store.tx import Tx, dynamodb_errors, is_condition_failure
+from chalicelib.store.tx import dynamodb_errors, is_condition_failure, writes
 
 PRODUCT_SK = "#product"
 KIND = "product"
@@ -66,17 +67,19 @@ class ProductRepository:
                 return None
 
     def stage_create(self, tx: Tx, product: Product) -> None:
-        tx.put(
+        writes(tx).put(
             _to_item(product), ProductItem.product_id.does_not_exist(), lambda: IdTaken(product.id)
         )
 
     def stage_replace(self, tx: Tx, old: Product, new: Product) -> None:
-        tx.put(_to_item(new), ProductItem.version == old.version, _changed)
+        writes(tx).put(_to_item(new), ProductItem.version == old.version, _changed)
 
     def stage_delete(self, tx: Tx, product: Product) -> None:
-        tx.delete(_to_item(product), ProductItem.version == product.version, _changed)
+        writes(tx).delete(_to_item(product), ProductItem.version == product.version, _changed)
         for group_id in self.group_ids(product.id):
-            tx.delete(ProductItem(product_id=product.id, sk=_group_sk(group_id)), None, None)
+            writes(tx).delete(
+                ProductItem(product_id=product.id, sk=_group_sk(group_id)), None, None
+            )
 
     def iterate(self, after: str | None, budget: int, page_size: int) -> Iterator[Product]:
         condition = ProductItem.product_id > after if after is not None else None

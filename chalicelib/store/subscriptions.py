@@ -11,9 +11,10 @@ from chalicelib.domain.subscriptions import (
     SubscriptionState,
     key_hash,
 )
+from chalicelib.domain.tx import Tx
 from chalicelib.errors import IdTaken, PreconditionFailed, StateConflict
 from chalicelib.store.models import KeyItem, SubscriptionItem
-from chalicelib.store.tx import Tx, dynamodb_errors
+from chalicelib.store.tx import dynamodb_errors, writes
 
 KIND = "subscription"
 
@@ -138,12 +139,12 @@ class SubscriptionRepository:
         if before == after:
             return
         if before:
-            tx.update(_limit_item(*before), [SubscriptionItem.live.add(-1)], None, None)
+            writes(tx).update(_limit_item(*before), [SubscriptionItem.live.add(-1)], None, None)
         if after:
             condition = None
             if limit is not None:
                 condition = SubscriptionItem.live.does_not_exist() | (SubscriptionItem.live < limit)
-            tx.update(
+            writes(tx).update(
                 _limit_item(*after), [SubscriptionItem.live.add(1)], condition, _limit_reached
             )
 
@@ -152,25 +153,27 @@ class SubscriptionRepository:
         after = _key_items(new) if new else {}
         for digest, item in before.items():
             if digest not in after:
-                tx.delete(item, None, None)
+                writes(tx).delete(item, None, None)
         for digest, item in after.items():
             condition = None if digest in before else KeyItem.key_hash.does_not_exist()
-            tx.put(item, condition, None if digest in before else _key_taken)
+            writes(tx).put(item, condition, None if digest in before else _key_taken)
 
     def stage_create(self, tx: Tx, sub: Subscription, limit: int | None) -> None:
-        tx.put(_to_item(sub), SubscriptionItem.sid.does_not_exist(), lambda: IdTaken(sub.id))
+        writes(tx).put(
+            _to_item(sub), SubscriptionItem.sid.does_not_exist(), lambda: IdTaken(sub.id)
+        )
         self._stage_keys(tx, None, sub)
         self._stage_counters(tx, None, sub, limit)
 
     def stage_replace(
         self, tx: Tx, old: Subscription, new: Subscription, limit: int | None
     ) -> None:
-        tx.put(_to_item(new), SubscriptionItem.version == old.version, _changed)
+        writes(tx).put(_to_item(new), SubscriptionItem.version == old.version, _changed)
         self._stage_keys(tx, old, new)
         self._stage_counters(tx, old, new, limit)
 
     def stage_delete(self, tx: Tx, sub: Subscription) -> None:
-        tx.delete(_to_item(sub), SubscriptionItem.version == sub.version, _changed)
+        writes(tx).delete(_to_item(sub), SubscriptionItem.version == sub.version, _changed)
         self._stage_keys(tx, sub, None)
         self._stage_counters(tx, sub, None, None)
 

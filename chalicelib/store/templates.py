@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from chalicelib.domain.email_templates import StoredTemplate
+from chalicelib.domain.email_templates import StoredTemplate, TemplateParameter
+from chalicelib.domain.tx import Tx
 from chalicelib.errors import PreconditionFailed
-from chalicelib.mail.templates import TemplateParameter
 from chalicelib.store.models import TemplateItem, TemplateParameterMap
-from chalicelib.store.tx import Tx, dynamodb_errors
+from chalicelib.store.tx import dynamodb_errors, writes
 
 
 def _to_stored(item: TemplateItem) -> StoredTemplate:
@@ -74,7 +74,7 @@ class TemplateRepository:
             if old is None
             else TemplateItem.version == old.version
         )
-        tx.put(_to_item(new), condition, _changed_meanwhile)
+        writes(tx).put(_to_item(new), condition, _changed_meanwhile)
 
     def stage_delete(self, tx: Tx, old: StoredTemplate) -> None:
-        tx.delete(_to_item(old), TemplateItem.version == old.version, _changed_meanwhile)
+        writes(tx).delete(_to_item(old), TemplateItem.version == old.version, _changed_meanwhile)

@@ -14,6 +14,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.tx import Tx
 from chalicelib.errors import ServiceBusy
 
 _BUSY_CODES = {
@@ -52,7 +53,7 @@ def is_condition_failure(exc: PynamoDBException) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
-class Tx:
+class DynamoTx:
     """Collects writes; ``commit`` sends them as one TransactWriteItems call.
 
     Each write names the domain error its failed condition means, so callers never decode
@@ -82,7 +83,7 @@ class Tx:
                 if kind == "put":
                     item.save(condition=condition)
                 elif kind == "update":
-                    item.update(actions=actions, condition=condition)
+                    item.update(actions=actions or [], condition=condition)
                 else:
                     item.delete(condition=condition)
         except PynamoDBException as exc:
@@ -126,3 +127,10 @@ class Tx:
                     tx.update(item, actions=actions or [], condition=condition)
                 else:
                     tx.delete(item, condition=condition)
+
+
+def writes(tx: Tx) -> DynamoTx:
+    """The DynamoDB transaction behind a port: repositories stage writes only into their own."""
+    if not isinstance(tx, DynamoTx):
+        raise TypeError(f"a DynamoDB repository was given a {type(tx).__name__} transaction")
+    return tx

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
+from chalicelib.domain.tx import Tx
 from chalicelib.domain.users import Identity, User, UserState
 from chalicelib.errors import EmailTaken, IdTaken, PreconditionFailed, ResourceNotFound
 from chalicelib.store.models import LIST_PARTITION, EmailLockItem, IdentityMap, UserItem
-from chalicelib.store.tx import Tx, dynamodb_errors
+from chalicelib.store.tx import dynamodb_errors, writes
 
 
 def _to_user(item: UserItem) -> User:
@@ -66,8 +67,8 @@ class UserRepository:
 
     def stage_create(self, tx: Tx, user: User) -> None:
         """Write the user and claim its email, in the caller's transaction."""
-        tx.put(_to_item(user), UserItem.id.does_not_exist(), lambda: IdTaken(user.id))
-        tx.put(
+        writes(tx).put(_to_item(user), UserItem.id.does_not_exist(), lambda: IdTaken(user.id))
+        writes(tx).put(
             EmailLockItem(email_key=user.email_key, user_id=user.id),
             EmailLockItem.email_key.does_not_exist(),
             lambda: EmailTaken(f"Email '{user.email}' is already in use."),
@@ -77,14 +78,16 @@ class UserRepository:
         self, tx: Tx, old: User, new: User, on_fail: Callable[[], Exception] | None = None
     ) -> None:
         """Overwrite ``old`` if nobody changed it since it was read; moves the email lock."""
-        tx.put(_to_item(new), UserItem.version == old.version, on_fail or _changed_meanwhile)
+        writes(tx).put(
+            _to_item(new), UserItem.version == old.version, on_fail or _changed_meanwhile
+        )
         if new.email_key != old.email_key:
-            tx.put(
+            writes(tx).put(
                 EmailLockItem(email_key=new.email_key, user_id=new.id),
                 EmailLockItem.email_key.does_not_exist(),
                 lambda: EmailTaken(f"Email '{new.email}' is already in use."),
             )
-            tx.delete(
+            writes(tx).delete(
                 EmailLockItem(email_key=old.email_key),
                 EmailLockItem.user_id == old.id,
                 _changed_meanwhile,
@@ -92,8 +95,8 @@ class UserRepository:
 
     def stage_delete(self, tx: Tx, user: User) -> None:
         """Remove the user and free its email, if nobody changed it since it was read."""
-        tx.delete(_to_item(user), UserItem.version == user.version, _changed_meanwhile)
-        tx.delete(
+        writes(tx).delete(_to_item(user), UserItem.version == user.version, _changed_meanwhile)
+        writes(tx).delete(
             EmailLockItem(email_key=user.email_key),
             EmailLockItem.user_id == user.id,
             _changed_meanwhile,

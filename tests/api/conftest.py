@@ -23,17 +23,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import wiring
 from chalicelib.config import get_settings
 from tests.http_api import HttpApi
 from tests.integration.conftest import live_stack
-from tests.support import Api, admin_token
+from tests.support import Api, admin_token, unwire, wire
 
 
 @pytest.fixture
 def aws():
     with mock_aws():
-        wiring.reset()
+        unwire()
         from chalicelib.keys import forget_cached_keys
         from chalicelib.store.models import create_tables
 
@@ -41,7 +40,7 @@ def aws():
         create_tables(get_settings())
         boto3.client("ses").verify_email_identity(EmailAddress="noreply@example.com")
         yield
-        wiring.reset()
+        unwire()
 
 
 @pytest.fixture
@@ -108,5 +107,5 @@ def clock(aws):
     from tests.support import MovableClock
 
     moving = MovableClock()
-    wiring.use_clock(moving)
+    wire(clock=moving)
     return moving

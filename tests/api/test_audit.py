@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
-from chalicelib import wiring
+from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from tests.support import mail_to
 
@@ -102,12 +102,12 @@ def test_failed_changes_leave_no_event(api):
 def test_a_cancelled_transaction_leaves_neither_change_nor_event(api):
     from tests.api.test_transactions import ConflictingTx, a_user
 
-    store = wiring.store()
+    store = services().store
     store.transaction()
     tx = ConflictingTx(store._connection, conflicts=99)
     user = a_user("ghost", "ghost@example.com")
     store.users.stage_create(tx, user)
-    wiring.audit().stage(tx, "user.created", _target(user))
+    services().audit.stage(tx, "user.created", _target(user))
     from chalicelib.errors import ServiceBusy
 
     with pytest.raises(ServiceBusy):
@@ -167,7 +167,7 @@ def test_invitation_events_name_who_acted(api, client, clock):
         },
     )
     clock.advance(hours=49)
-    wiring.sweep().run()
+    services().sweep.run()
     expired = events(api, "late")[0]
     assert expired["action"] == "invitation.expired"
     assert expired["actor"]["kind"] == "system"
@@ -349,7 +349,7 @@ def test_signup_own_password_change_and_expired_reset_link_events(api, client, c
     )
     api.call("POST", "/users/sam/confirmations/password/send")
     clock.advance(minutes=61)
-    wiring.sweep().run()
+    services().sweep.run()
     trail_of_sam = events(api, "sam")
     assert [e["action"] for e in trail_of_sam] == [
         "password.reset_link_expired",

@@ -5,9 +5,8 @@ import json
 import boto3
 import pytest
 
-from chalicelib import wiring
 from chalicelib.keys import forget_cached_keys
-from tests.support import admin_token, error_of
+from tests.support import admin_token, error_of, unwire
 
 
 def test_unknown_route_is_404_with_error_body(api):
@@ -132,7 +131,7 @@ def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch):
         Value=json.dumps({"primary": "ssm-primary", "secondary": "ssm-secondary"}),
     )
     monkeypatch.setenv("APIM_KEYS_PARAMETER", "/apim/keys")
-    wiring.reset()
+    unwire()
     forget_cached_keys()
     assert api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 200
     assert api.get("/users", headers={"Authorization": admin_token("ssm-primary")}).status == 200

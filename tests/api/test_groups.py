@@ -36,10 +36,8 @@ def follow(api, reply):
 @pytest.fixture
 def dynamo_calls(api):
     """The DynamoDB operations the service makes (through PynamoDB's clients), in order."""
-    from chalicelib import wiring
     from chalicelib.store.models import GroupItem, TemplateItem, UserItem
 
-    wiring.store()  # binds the models to their tables
     calls = []
 
     def record(params, model, **kwargs):

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import wiring
+from chalicelib.bootstrap import services
 from chalicelib.logs import JsonFormatter, logger
 from tests.support import mail_to
 
@@ -86,7 +86,7 @@ def test_main_flows_log_no_secret(api, client, captured):
     )
     keys = api.call("POST", "/subscriptions/s/listSecrets").json
     api.call("POST", "/gateway/check", {"key": keys["primaryKey"], "productId": "p"})
-    wiring.sweep().run()
+    services().sweep.run()
 
     logs = captured.getvalue()
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import wiring
 from chalicelib.api.signin import pad_to_floor
+from chalicelib.bootstrap import services
 from tests.support import error_of, mail_to
 
 pytestmark = pytest.mark.in_process_only(
@@ -357,4 +357,4 @@ def test_reset_after_block_sends_nothing(dev, client):
     dev.patch("/users/dev", {"properties": {"state": "blocked"}}, headers={"If-Match": "*"})
     post_json(client, "/password-reset", {"email": "dev@example.com"})
     assert mail_to("dev@example.com") == []
-    wiring.sweep().run()
+    services().sweep.run()

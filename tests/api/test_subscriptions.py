@@ -340,11 +340,11 @@ def test_a_deleted_owner_denies_even_if_the_subscription_stays(shop):
     # An ownerless path: the subscription outlives its owner only through a direct store change.
     subscribe(shop)
     key = secrets_of(shop)["primaryKey"]
-    from chalicelib import wiring
+    from chalicelib.bootstrap import services
 
-    user = wiring.store().users.get("dev")
-    tx = wiring.store().transaction()
-    wiring.store().users.stage_delete(tx, user)
+    user = services().store.users.get("dev")
+    tx = services().store.transaction()
+    services().store.users.stage_delete(tx, user)
     tx.commit()
     assert check(shop, key, productId="starter")["reason"] == "owner deleted"
 

@@ -4,7 +4,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from chalicelib import wiring
+from chalicelib.bootstrap import services
 from chalicelib.mail.templates import TEMPLATE_NAMES, default_template
 from tests.support import error_of, mail_to
 
@@ -461,11 +461,11 @@ def test_the_welcome_and_farewell_emails_use_their_changed_templates(api):
 def test_every_sent_template_is_editable_and_is_what_the_mail_service_uses(api, name):
     subject = f"Changed {name} for {{{{ DevFirstName }}}}"
     assert api.put(f"/templates/{name}", template(subject=subject)).status == 201
-    used = wiring.templates().email_template(name)
+    used = services().templates.email_template(name)
     assert used.subject == subject
     assert used.html == default_template(name).html
     api.delete(f"/templates/{name}", headers={"If-Match": "*"})
-    assert wiring.templates().email_template(name) == default_template(name)
+    assert services().templates.email_template(name) == default_template(name)
 
 
 @pytest.mark.in_process_only(reason="writes a template row through the in-process store")
@@ -475,7 +475,6 @@ def test_a_template_that_escapes_the_sandbox_can_never_render(api):
 
     from chalicelib.store.models import TemplateItem
 
-    wiring.store()
     TemplateItem(
         name=INVITE,
         subject="Hi",
@@ -544,7 +543,6 @@ def test_preview_validates_like_a_save(api):
 def test_template_reads_never_scan(api):
     from chalicelib.store.models import TemplateItem
 
-    wiring.store()
     client = TemplateItem._get_connection().connection.client
     calls = []
 

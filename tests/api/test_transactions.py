@@ -3,10 +3,11 @@
 import pytest
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import wiring
+from chalicelib.bootstrap import services
 from chalicelib.domain.users import User, UserState
 from chalicelib.errors import EmailTaken, ServiceBusy
-from chalicelib.store.tx import CONFLICT_RETRIES, Tx
+from chalicelib.store.tx import CONFLICT_RETRIES
+from chalicelib.store.tx import DynamoTx as Tx
 
 pytestmark = pytest.mark.in_process_only(
     reason="drives the in-process store's transactions directly"
@@ -50,7 +51,7 @@ def stage(store, user, conflicts):
 
 
 def test_a_conflict_is_retried_until_it_commits(api):
-    store = wiring.store()
+    store = services().store
     tx = stage(store, a_user("u1", "u1@example.com"), conflicts=2)
     tx.commit()
     assert tx.sent == 3
@@ -59,7 +60,7 @@ def test_a_conflict_is_retried_until_it_commits(api):
 
 def test_after_the_winner_commits_the_retry_sees_its_condition(api):
     api.create_user("winner", "same@example.com")
-    store = wiring.store()
+    store = services().store
     tx = stage(store, a_user("loser", "SAME@example.com"), conflicts=1)
     with pytest.raises(EmailTaken):
         tx.commit()
@@ -67,7 +68,7 @@ def test_after_the_winner_commits_the_retry_sees_its_condition(api):
 
 
 def test_endless_conflicts_end_as_service_busy_with_nothing_written(api):
-    store = wiring.store()
+    store = services().store
     tx = stage(store, a_user("u2", "u2@example.com"), conflicts=CONFLICT_RETRIES + 1)
     with pytest.raises(ServiceBusy):
         tx.commit()

@@ -189,14 +189,14 @@ def _models() -> list[tuple[Any, str]]:
 def _check_variables(models: list[tuple[Any, str]]) -> None:
     """Each model must really take its table's name from the variable the template sets."""
     from chalicelib.config import get_settings
-    from chalicelib.store.models import bind
+    from chalicelib.store.models import bind_tables
 
     saved = dict(os.environ)
     try:
         for _, base in models:
             os.environ[table_variable(base)] = f"deployed-{base}"
         get_settings.cache_clear()
-        bind(get_settings())
+        bind_tables(get_settings())
         wrong = [
             f"{model.__name__} (declared table {base!r}) does not read {table_variable(base)}"
             for model, base in models

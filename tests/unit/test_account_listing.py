@@ -4,9 +4,8 @@ from datetime import UTC, datetime
 
 from chalicelib.domain.odata import parse_filter
 from chalicelib.domain.paging import READ_BUDGET, Cursor
-from chalicelib.domain.users import Identity, User, UserState
-from chalicelib.services.accounts import USER_FILTER_FIELDS, list_users
-from chalicelib.services.listing import ListQuery
+from chalicelib.domain.users import USER_FILTER_FIELDS, Identity, User, UserState
+from chalicelib.services.listing import ListQuery, list_users
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

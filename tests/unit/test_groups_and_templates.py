@@ -16,10 +16,9 @@ from chalicelib.domain.email_templates import pascal_name, read_template_changes
 from chalicelib.domain.groups import DEVELOPERS, Group
 from chalicelib.domain.odata import parse_filter
 from chalicelib.domain.paging import READ_BUDGET, Cursor
-from chalicelib.domain.users import Identity, User, UserState
+from chalicelib.domain.users import USER_FILTER_FIELDS, Identity, User, UserState
 from chalicelib.errors import ValidationFailed
 from chalicelib.mail.templates import template_parameters
-from chalicelib.services.accounts import USER_FILTER_FIELDS
 from chalicelib.services.groups import GroupService
 from chalicelib.services.listing import ListQuery, bounded_page
 from chalicelib.services.templates import template_problems

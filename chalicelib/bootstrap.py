@@ -1,0 +1,211 @@
+"""The composition root: one Services object per container, built from the settings."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.domain.clock import Clock, system_clock
+from chalicelib.domain.passwords import HashParameters
+
+if TYPE_CHECKING:
+    from chalicelib.mail.sender import Mailer
+    from chalicelib.services.accounts import AccountService
+    from chalicelib.services.audit import Audit
+    from chalicelib.services.groups import GroupService
+    from chalicelib.services.invitations import InvitationService
+    from chalicelib.services.mailing import MailService
+    from chalicelib.services.passwords import PasswordService
+    from chalicelib.services.sessions import SessionService
+    from chalicelib.services.subscriptions import KeyCheck, ProductService, SubscriptionService
+    from chalicelib.services.sweep import SweepService
+    from chalicelib.services.templates import TemplateService
+    from chalicelib.services.throttle import Throttle
+    from chalicelib.store.dynamo import DynamoStore
+
+
+class Services:
+    """Every service, each built on first use with its dependencies named here.
+
+    Lazy, so a request imports only what its path uses (argon2, Jinja2 and SES stay out of the
+    cold start of a route that needs none of them). Tests build one with their own clock and
+    mailer and install it with ``use``; nothing else is patched.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        clock: Clock = system_clock,
+        mailer: Mailer | None = None,
+    ) -> None:
+        self._settings = settings
+        self.clock = clock
+        self.given_mailer = mailer
+        self._ses: Mailer | None = None
+
+    @cached_property
+    def settings(self) -> Settings:
+        # Read on first use: Chalice's test client sets stage variables only during a request.
+        return self._settings or get_settings()
+
+    @property
+    def hashing(self) -> HashParameters:
+        s = self.settings
+        return HashParameters(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism)
+
+    @cached_property
+    def store(self) -> DynamoStore:
+        from chalicelib.store.dynamo import DynamoStore
+        from chalicelib.store.models import bind_tables
+
+        # The PynamoDB models name their tables per stage: bound here, once, in plain sight.
+        bind_tables(self.settings)
+        return DynamoStore(self.settings)
+
+    def mailer(self) -> Mailer:
+        """The given mailer, or SES (its client is made on the first email, not before)."""
+        if self.given_mailer is not None:
+            return self.given_mailer
+        if self._ses is None:
+            from chalicelib.mail.sender import SesMailer
+
+            s = self.settings
+            self._ses = SesMailer(s.sender_email, s.region, s.mail_drop_dir or None)
+        return self._ses
+
+    def management_keys(self) -> list[str]:
+        from chalicelib.keys import management_keys
+
+        return management_keys(self.settings)
+
+    @cached_property
+    def audit(self) -> Audit:
+        from chalicelib.services.audit import Audit
+
+        return Audit(self.store.audit, self.clock)
+
+    @cached_property
+    def mail(self) -> MailService:
+        from chalicelib.services.mailing import MailService
+
+        # Each email uses the admin's version of its template, or the default.
+        return MailService(
+            self.store, self.templates.email_template, self.mailer, self.settings, self.clock
+        )
+
+    @cached_property
+    def invitations(self) -> InvitationService:
+        from chalicelib.services.invitations import InvitationService
+
+        return InvitationService(
+            self.store, self.mail, self.settings, self.clock, self.hashing, audit=self.audit
+        )
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        from chalicelib.services.accounts import AccountService
+
+        return AccountService(
+            self.store,
+            self.invitations,
+            self.mail,
+            self.clock,
+            self.hashing,
+            groups=self.groups,
+            audit=self.audit,
+        )
+
+    @cached_property
+    def groups(self) -> GroupService:
+        from chalicelib.services.groups import GroupService
+        from chalicelib.store.groups import GroupRepository
+
+        return GroupService(self.store, GroupRepository(), self.clock, audit=self.audit)
+
+    @cached_property
+    def templates(self) -> TemplateService:
+        from chalicelib.services.templates import TemplateService
+        from chalicelib.store.templates import TemplateRepository
+
+        return TemplateService(
+            self.store, TemplateRepository(), self.settings, self.clock, audit=self.audit
+        )
+
+    @cached_property
+    def sweep(self) -> SweepService:
+        from chalicelib.services.sweep import SweepService
+
+        return SweepService(self.store, self.mail, self.clock, audit=self.audit)
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        from chalicelib.services.throttle import Throttle
+
+        return Throttle(self.store.counters, self.clock, audit=self.audit)
+
+    @cached_property
+    def passwords(self) -> PasswordService:
+        from chalicelib.services.passwords import PasswordService
+
+        return PasswordService(
+            self.store,
+            self.invitations,
+            self.mail,
+            self.throttle,
+            self.settings,
+            self.clock,
+            self.hashing,
+            audit=self.audit,
+        )
+
+    @cached_property
+    def sessions(self) -> SessionService:
+        from chalicelib.services.sessions import SessionService
+
+        return SessionService(
+            self.store,
+            self.invitations,
+            self.mail,
+            self.throttle,
+            self.management_keys,
+            self.settings,
+            self.clock,
+            self.hashing,
+            audit=self.audit,
+        )
+
+    @cached_property
+    def products(self) -> ProductService:
+        from chalicelib.services.subscriptions import ProductService
+
+        return ProductService(self.store, self.groups.exists, self.clock, audit=self.audit)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionService:
+        from chalicelib.services.subscriptions import SubscriptionService
+
+        return SubscriptionService(self.store, self.clock, audit=self.audit)
+
+    @cached_property
+    def key_check(self) -> KeyCheck:
+        from chalicelib.services.subscriptions import KeyCheck
+
+        return KeyCheck(self.store)
+
+
+_current: Services | None = None
+
+
+def services() -> Services:
+    """This container's services, built on first use from the settings."""
+    global _current
+    if _current is None:
+        _current = Services()
+    return _current
+
+
+def use(replacement: Services | None) -> None:
+    """The one seam tests use: install their own Services, or None to build afresh."""
+    global _current
+    _current = replacement
