@@ -155,7 +155,7 @@ def change_password(call: Call) -> Response:
     user = _me(call)
     fields = form(call)
     token = wiring.sessions().change_password(
-        user, fields.get("currentPassword"), fields.get("newPassword")
+        user, fields.get("currentPassword"), fields.get("newPassword"), call.source_ip
     )
     headers = {"ocp-apim-sas-token": _token_header(token)}
     return json_response({"value": token, "userId": user.id}, headers=headers)
