@@ -65,9 +65,10 @@ class PasswordService:
     def request(self, email: str, client: str) -> None:
         """Self-service: the same outcome for every address; mail only to an active account."""
         key = email_key(email)
+        # Per (account, client address): another address's requests never use up the owner's.
         self._throttle.count(
             [
-                Limit("reset:account", key, self._settings.resets_per_account),
+                Limit("reset:pair", key, self._settings.resets_per_account_address, client),
                 Limit("reset:address", client, self._settings.resets_per_address),
             ],
             refuse=True,

@@ -17,6 +17,9 @@ pytestmark = pytest.mark.in_process_only(
 
 RESET_PATH = "/confirm-v2/password"
 PASSWORD = "the first passphrase"
+# Client addresses (documentation ranges) of an attacker and of the account's owner.
+ATTACKER = "203.0.113.66"
+OWNER = "198.51.100.7"
 
 
 @pytest.fixture
@@ -158,6 +161,32 @@ def test_self_service_reset_is_rate_limited_per_address_without_locking(dev, cli
     assert post_json(client, "/password-reset", {"email": "dev@example.com"}).status_code == 202
 
 
+def test_resets_asked_from_another_address_do_not_use_up_the_owners(dev, client):
+    with from_address(client, ATTACKER):
+        for _ in range(5):
+            assert (
+                post_json(client, "/password-reset", {"email": "dev@example.com"}).status_code
+                == 202
+            )
+        assert post_json(client, "/password-reset", {"email": "dev@example.com"}).status_code == 429
+    sent = len(mail_to("dev@example.com"))
+    with from_address(client, OWNER):
+        mine = post_form(client, "/password-reset", {"email": "dev@example.com"})
+        assert mine.status_code == 202
+    assert len(mail_to("dev@example.com")) == sent + 1
+
+
+def test_a_refused_reset_form_answers_a_page_not_json(dev, client):
+    for _ in range(5):
+        post_form(client, "/password-reset", {"email": "dev@example.com"})
+    refused = post_form(client, "/password-reset", {"email": "dev@example.com"})
+    assert refused.status_code == 429
+    assert refused.headers["Content-Type"].startswith("text/html")
+    assert int(refused.headers["Retry-After"]) > 0
+    text = refused.body.decode()
+    assert "<html" in text and "Too many" in text and '{"error"' not in text
+
+
 def test_pad_to_floor_waits_for_the_rest_of_the_floor():
     slept = []
     pad_to_floor(10.0, 400, now=lambda: 10.1, sleep=slept.append)
@@ -222,10 +251,6 @@ def test_blocked_and_pending_accounts_cannot_sign_in(api, client, state):
 def test_user_without_password_cannot_sign_in(api, client):
     api.create_user("nopw")
     assert sign_in(client, "nopw@example.com", "").status_code == 401
-
-
-ATTACKER = "203.0.113.66"
-OWNER = "198.51.100.7"
 
 
 def fail_until_refused(client, attempt, most=200):
