@@ -44,9 +44,11 @@ class Settings:
     mail_drop_dir: str
     session_hours: float
     reset_floor_ms: int
-    signin_failures_per_account: int
+    # Wrong passwords an hour for one account from one client address, and from one address.
+    signin_failures_per_account_address: int
     signin_failures_per_address: int
-    resets_per_account: int
+    # Self-service reset requests an hour for one account from one client address, and from one.
+    resets_per_account_address: int
     resets_per_address: int
     region: str
     argon2_memory_kib: int
@@ -109,9 +111,9 @@ def get_settings() -> Settings:
         mail_drop_dir=env("MAIL_DROP_DIR", ""),
         session_hours=_float("SESSION_HOURS", 8.0),
         reset_floor_ms=_int("PUBLIC_RESPONSE_FLOOR_MS", 400),
-        signin_failures_per_account=_int("SIGNIN_FAILURES_PER_ACCOUNT_HOUR", 100),
+        signin_failures_per_account_address=_int("SIGNIN_FAILURES_PER_ACCOUNT_ADDRESS_HOUR", 10),
         signin_failures_per_address=_int("SIGNIN_FAILURES_PER_ADDRESS_HOUR", 1000),
-        resets_per_account=_int("RESETS_PER_ACCOUNT_HOUR", 5),
+        resets_per_account_address=_int("RESETS_PER_ACCOUNT_ADDRESS_HOUR", 5),
         resets_per_address=_int("RESETS_PER_ADDRESS_HOUR", 50),
         region=env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 19456),

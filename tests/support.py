@@ -1,6 +1,8 @@
 """Helpers shared by the API tests: a management client and APIM error-body checks."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -198,3 +200,19 @@ def unwire() -> None:
     _seams.clear()
     get_settings.cache_clear()
     use(None)
+
+
+@contextmanager
+def from_address(client: Any, address: str) -> Iterator[None]:
+    """The in-process client's requests in this block come from ``address``.
+
+    ``chalice.test.Client`` has no parameter for it: its gateway's event converter writes the
+    class attribute ``LOCAL_SOURCE_IP`` (127.0.0.1) into every event. Shadowing it on this one
+    client's converter is the only way in; chalice's code and other clients are untouched.
+    """
+    converter = client.http._local_gateway.event_converter
+    converter.LOCAL_SOURCE_IP = address
+    try:
+        yield
+    finally:
+        del converter.LOCAL_SOURCE_IP

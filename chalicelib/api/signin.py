@@ -155,41 +155,52 @@ def change_password(call: Call) -> Response:
     user = _me(call)
     fields = form(call)
     token = services().sessions.change_password(
-        user, fields.get("currentPassword"), fields.get("newPassword")
+        user, fields.get("currentPassword"), fields.get("newPassword"), call.source_ip
     )
     headers = {"ocp-apim-sas-token": _token_header(token)}
     return json_response({"value": token, "userId": user.id}, headers=headers)
 
 
-@router.route("/password-reset", "GET")
-def reset_request_page(call: Call) -> Response:
+def _reset_request_page(
+    call: Call, status: int = 200, sent: str | None = None, email: str = "", error: str = ""
+) -> Response:
     return page(
         "reset_request.html",
         call.route,
-        title="Reset your password",
+        status,
+        title="Check your email" if sent else "Reset your password",
         action="password-reset",
-        sent=None,
+        sent=sent,
+        email=email,
+        error=error,
     )
+
+
+@router.route("/password-reset", "GET")
+def reset_request_page(call: Call) -> Response:
+    return _reset_request_page(call)
 
 
 @router.route("/password-reset", "POST")
 def request_reset(call: Call) -> Response:
     """202 with the same body, in about the same time, whether or not the address exists."""
     started = time.monotonic()
+    email = ""
     try:
-        services().passwords.request(form(call).get("email", ""), call.source_ip)
+        email = form(call).get("email", "")
+        services().passwords.request(email, call.source_ip)
+    except Throttled as exc:
+        if wants_json(call):
+            raise
+        # A person at the form reads a page, not the API's error body.
+        refused = _reset_request_page(call, 429, email=email[:254], error=exc.message)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     finally:
         pad_to_floor(started, get_settings().reset_floor_ms)
     if wants_json(call):
         return json_response({"status": "accepted", "message": RESET_ACCEPTED}, 202)
-    return page(
-        "reset_request.html",
-        call.route,
-        202,
-        title="Check your email",
-        action="password-reset",
-        sent=RESET_ACCEPTED,
-    )
+    return _reset_request_page(call, 202, sent=RESET_ACCEPTED)
 
 
 RESET_LINK = PasswordLink(

@@ -17,7 +17,7 @@ from chalicelib.services.audit import Audit, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store
-from chalicelib.services.throttle import Throttle
+from chalicelib.services.throttle import Limit, Throttle
 
 
 class PasswordService:
@@ -69,11 +69,12 @@ class PasswordService:
     def request(self, email: str, client: str) -> None:
         """Self-service: the same outcome for every address; mail only to an active account."""
         key = email_key(email)
+        # Per (account, client address): another address's requests never use up the owner's.
         self._throttle.count(
-            {
-                f"reset:account:{key}": self._settings.resets_per_account,
-                f"reset:address:{client}": self._settings.resets_per_address,
-            },
+            [
+                Limit("reset:pair", key, self._settings.resets_per_account_address, client),
+                Limit("reset:address", client, self._settings.resets_per_address),
+            ],
             refuse=True,
         )
         user = self._store.users.find_by_email(key) if key else None

@@ -26,7 +26,7 @@ from chalicelib.services.audit import Audit, Target, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store
-from chalicelib.services.throttle import Throttle
+from chalicelib.services.throttle import Limit, Throttle
 
 MAX_TOKEN_LIFETIME = timedelta(days=30)
 SSO_LIFETIME = timedelta(minutes=10)
@@ -70,13 +70,23 @@ class SessionService:
         key = keys[1] if key_type == "secondary" and len(keys) > 1 else keys[0]
         return user_token(user.id, user.token_epoch, expiry, key)
 
+    def _guesses(self, account: str, client: str) -> list[Limit]:
+        """Wrong passwords are counted per (account, client address) and per address.
+
+        No count is per account alone: one that refused the right password would let anyone
+        lock the owner out, and one that accepted it would stop nobody. An address that keeps
+        guessing one account is stopped; the owner, from any other address, still gets in.
+        """
+        s = self._settings
+        return [
+            Limit("signin:pair", account, s.signin_failures_per_account_address, client),
+            Limit("signin:address", client, s.signin_failures_per_address),
+        ]
+
     def sign_in(self, email: str, password: str, client: str) -> tuple[User, str, datetime]:
         """A user token for the right email and password of an active account; else 401."""
         key = email_key(email)
-        limits = {
-            f"signin:account:{key}": self._settings.signin_failures_per_account,
-            f"signin:address:{client}": self._settings.signin_failures_per_address,
-        }
+        limits = self._guesses(key, client)
         self._throttle.check(limits)
         user = self._store.users.find_by_email(key) if key else None
         stored = user.password_hash if user and user.password_hash else None
@@ -133,13 +143,20 @@ class SessionService:
         keys = [user_key(k, user.id, user.token_epoch) for k in self._keys()]
         return is_valid(token, keys, self._clock())
 
-    def change_password(self, user: User, current: str | None, new: str | None) -> str:
-        """The developer's own change: the current password is required; older tokens die."""
+    def change_password(self, user: User, current: str | None, new: str | None, client: str) -> str:
+        """The developer's own change: the current password is required; older tokens die.
+
+        Wrong current passwords count as sign-in failures of the account from that address:
+        a stolen session must not become an unlimited password oracle.
+        """
+        limits = self._guesses(email_key(user.email), client)
+        self._throttle.check(limits)
         if (
             not current
             or not user.password_hash
             or not verify_password(user.password_hash, current, self._hashing)
         ):
+            self._throttle.count(limits, refuse=False)
             raise ValidationFailed(
                 [FieldProblem("currentPassword", "The current password is not correct.")]
             )

@@ -1,7 +1,9 @@
-"""Fixed hourly windows of attempts per account and per client address; nobody is locked out."""
+"""Fixed hourly windows of attempts per (account, client address) and per address; no lockout."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.domain.clock import Clock
@@ -10,6 +12,27 @@ from chalicelib.services.audit import Audit, Target
 from chalicelib.services.ports import Counters
 
 WINDOW = timedelta(hours=1)
+TOO_MANY = "Too many attempts; try again later."
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``most`` counted attempts an hour on one key.
+
+    ``scope`` says what is counted (``signin:pair``, ``reset:address``...), ``subject`` whose
+    (an email key or a client address); a pair also names the ``address`` beside the account,
+    so each address has its own count for that account and none can spend another's.
+    """
+
+    scope: str
+    subject: str
+    most: int
+    address: str | None = None
+
+    @property
+    def key(self) -> str:
+        pair = "" if self.address is None else f"|{self.address}"
+        return f"{self.scope}:{self.subject}{pair}"
 
 
 class Throttle:
@@ -20,30 +43,36 @@ class Throttle:
         self._clock = clock
         self._audit = audit
 
-    def _refuse(self, key: str, retry: int) -> Throttled:
-        scope, _, subject = key.rpartition(":")
-        self._audit.record("request.throttled", Target(scope, subject))
-        return Throttled("Too many attempts; try again later.", retry)
-
     def _window(self) -> tuple[str, datetime, int]:
         now = self._clock()
         start = now.replace(minute=0, second=0, microsecond=0)
         end = start + WINDOW
         return start.strftime("%Y%m%d%H"), end, max(1, int((end - now).total_seconds()))
 
-    def check(self, limits: dict[str, int]) -> None:
+    def _engaged(self, limit: Limit) -> None:
+        # Once per key and window, not per refused request: a throttled attacker who keeps
+        # trying must not fill the audit trail the console shows.
+        self._audit.record("request.throttled", Target(limit.scope, limit.subject))
+
+    def check(self, limits: Sequence[Limit]) -> None:
         """429 when any of these keys already reached its limit (reads, counts nothing)."""
         window, _, retry = self._window()
-        counts = self._counters.read([f"{key}@{window}" for key in limits])
-        for key, limit in limits.items():
-            if counts[f"{key}@{window}"] >= limit:
-                raise self._refuse(key, retry)
+        counts = self._counters.read([f"{limit.key}@{window}" for limit in limits])
+        if any(counts[f"{limit.key}@{window}"] >= limit.most for limit in limits):
+            raise Throttled(TOO_MANY, retry)
 
-    def count(self, limits: dict[str, int], *, refuse: bool) -> None:
-        """Count one attempt on every key; with ``refuse``, 429 once a key passes its limit."""
+    def count(self, limits: Sequence[Limit], *, refuse: bool) -> None:
+        """Count one attempt on every key; with ``refuse``, 429 once a key passes its limit.
+
+        Without ``refuse`` (failures, counted after the fact) a key is throttled from the count
+        that reaches its limit on, which ``check`` then refuses; with it, from the one past it.
+        """
         window, end, retry = self._window()
-        over = [
-            k for k, limit in limits.items() if self._counters.add(f"{k}@{window}", end) > limit
-        ]
+        over = False
+        for limit in limits:
+            counted = self._counters.add(f"{limit.key}@{window}", end)
+            if counted == limit.most + (1 if refuse else 0):
+                self._engaged(limit)
+            over = over or counted > limit.most
         if refuse and over:
-            raise self._refuse(over[0], retry)
+            raise Throttled(TOO_MANY, retry)

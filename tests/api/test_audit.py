@@ -221,7 +221,7 @@ def test_throttled_requests_are_recorded(api, client):
         )
     [throttled] = trail(api, "action eq 'request.throttled'")
     assert throttled["target"] == {
-        "type": "reset:account",
+        "type": "reset:pair",
         "id": "someone@example.com",
         "email": None,
     }

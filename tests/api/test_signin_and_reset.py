@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.api.signin import pad_to_floor
 from chalicelib.bootstrap import services
-from tests.support import error_of, mail_to
+from tests.support import error_of, from_address, mail_to, unwire
 
 pytestmark = pytest.mark.in_process_only(
     reason="reads the emails from in-process moto SES and moves the in-process clock"
@@ -17,6 +17,9 @@ pytestmark = pytest.mark.in_process_only(
 
 RESET_PATH = "/confirm-v2/password"
 PASSWORD = "the first passphrase"
+# Client addresses (documentation ranges) of an attacker and of the account's owner.
+ATTACKER = "203.0.113.66"
+OWNER = "198.51.100.7"
 
 
 @pytest.fixture
@@ -158,6 +161,32 @@ def test_self_service_reset_is_rate_limited_per_address_without_locking(dev, cli
     assert post_json(client, "/password-reset", {"email": "dev@example.com"}).status_code == 202
 
 
+def test_resets_asked_from_another_address_do_not_use_up_the_owners(dev, client):
+    with from_address(client, ATTACKER):
+        for _ in range(5):
+            assert (
+                post_json(client, "/password-reset", {"email": "dev@example.com"}).status_code
+                == 202
+            )
+        assert post_json(client, "/password-reset", {"email": "dev@example.com"}).status_code == 429
+    sent = len(mail_to("dev@example.com"))
+    with from_address(client, OWNER):
+        mine = post_form(client, "/password-reset", {"email": "dev@example.com"})
+        assert mine.status_code == 202
+    assert len(mail_to("dev@example.com")) == sent + 1
+
+
+def test_a_refused_reset_form_answers_a_page_not_json(dev, client):
+    for _ in range(5):
+        post_form(client, "/password-reset", {"email": "dev@example.com"})
+    refused = post_form(client, "/password-reset", {"email": "dev@example.com"})
+    assert refused.status_code == 429
+    assert refused.headers["Content-Type"].startswith("text/html")
+    assert int(refused.headers["Retry-After"]) > 0
+    text = refused.body.decode()
+    assert "<html" in text and "Too many" in text and '{"error"' not in text
+
+
 def test_pad_to_floor_waits_for_the_rest_of_the_floor():
     slept = []
     pad_to_floor(10.0, 400, now=lambda: 10.1, sleep=slept.append)
@@ -224,14 +253,71 @@ def test_user_without_password_cannot_sign_in(api, client):
     assert sign_in(client, "nopw@example.com", "").status_code == 401
 
 
-def test_the_101st_failure_in_an_hour_is_refused_even_with_the_right_password(dev, client, clock):
-    for _ in range(100):
-        assert sign_in(client, password="wrong guess").status_code == 401
-    throttled = sign_in(client)
-    assert throttled.status_code == 429
-    assert json.loads(throttled.body)["error"]["code"] == "TooManyRequests"
+def fail_until_refused(client, attempt, most=200):
+    """Wrong guesses until one is refused with 429; how many were answered 401 before it."""
+    for tried in range(most):
+        reply = attempt()
+        if reply.status_code == 429:
+            return tried, reply
+        assert reply.status_code in (400, 401), reply.body
+    raise AssertionError(f"{most} wrong guesses and never a 429")
+
+
+def test_an_address_guessing_one_account_is_stopped_but_the_owner_elsewhere_gets_in(
+    dev, client, clock
+):
+    with from_address(client, ATTACKER):
+        tried, refused = fail_until_refused(client, lambda: sign_in(client, password="a guess"))
+        assert json.loads(refused.body)["error"]["code"] == "TooManyRequests"
+        assert int(refused.headers["Retry-After"]) > 0
+        # Stopped means stopped: the right password from there is refused as well.
+        assert sign_in(client).status_code == 429
+        # The same address may still sign in to another account it knows the password of.
+        dev.create_user("other", "other@example.com", password=PASSWORD)
+        assert sign_in(client, email="other@example.com").status_code == 200
+    with from_address(client, OWNER):
+        assert sign_in(client).status_code == 200
+        form = post_form(client, "/signin", {"email": "dev@example.com", "password": PASSWORD})
+        assert form.status_code == 200
+    assert tried == 10
     clock.advance(hours=1)
-    assert sign_in(client).status_code == 200
+    with from_address(client, ATTACKER):
+        assert sign_in(client).status_code == 200
+
+
+def test_an_address_failing_on_many_accounts_is_stopped_on_every_account(dev, client, monkeypatch):
+    from chalicelib.config import get_settings
+
+    monkeypatch.setenv("SIGNIN_FAILURES_PER_ADDRESS_HOUR", "25")
+    get_settings.cache_clear()
+    unwire()
+    with from_address(client, ATTACKER):
+        for n in range(5):
+            for _ in range(5):
+                reply = sign_in(client, email=f"guess{n}@example.com", password="a guess")
+                assert reply.status_code == 401
+        assert sign_in(client).status_code == 429
+    with from_address(client, OWNER):
+        assert sign_in(client).status_code == 200
+
+
+def test_own_password_change_stops_an_address_guessing_the_current_password(dev, client):
+    token = token_of(sign_in(client))
+    headers = {"Authorization": f"SharedAccessSignature {token}"}
+
+    def guess(current="a wrong guess"):
+        body = {"currentPassword": current, "newPassword": "a changed passphrase"}
+        return post_json(client, "/me/password", body, **headers)
+
+    with from_address(client, ATTACKER):
+        tried, refused = fail_until_refused(client, guess)
+        assert error_of_body(refused)["code"] == "TooManyRequests"
+        assert guess(PASSWORD).status_code == 429
+        # The guesses count against the same budget as sign-in from that address.
+        assert sign_in(client).status_code == 429
+    with from_address(client, OWNER):
+        assert guess(PASSWORD).status_code == 200
+    assert tried == 10
 
 
 # Tokens, and blocking everywhere at once
