@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from chalicelib.mail.render import RenderedEmail
 
 _DERIVED = "In the plain-text version derived from the body: "
+# Rounds an unconditional save may lose to concurrent saves before it gives up (412).
+_SAVE_ROUNDS = 50
 _LINK_PURPOSES = {
     "inviteUserNotificationMessage": LinkPurpose.INVITE,
     "confirmSignUpIdentityDefault": LinkPurpose.SIGNUP,
@@ -244,8 +246,9 @@ class TemplateService:
         """PUT or PATCH: (template, was it the default before)."""
         canonical = self._canonical(name)
         unconditional = expected is None or expected.version is None
-        # An unconditional save that meets a concurrent one reads again and wins on retry.
-        for _ in range(3):
+        # An unconditional save that meets a concurrent one reads again and retries: each lost
+        # round means another save committed, so racers finish one by one (last writer wins).
+        for _ in range(_SAVE_ROUNDS):
             stored = self._templates.get(canonical)
             current = _view(canonical, stored)
             check_expected(expected, current.version)
