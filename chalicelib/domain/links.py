@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from chalicelib.domain.users import User
+
 
 class LinkPurpose(StrEnum):
     """What following the link does; a token is bound to exactly one purpose."""
@@ -47,6 +49,20 @@ class Link:
     expires_at: datetime
     ended_at: datetime | None = None
     message_id: str | None = None
+    # The normalized address it was sent to ("" on links from before addresses were bound).
+    email_key: str = ""
+
+    def applies_to(self, user: User) -> bool:
+        """A link serves the account it was made for, at the address it was sent to.
+
+        An email change kills every link sent to the old address without a query, and a link
+        never serves a later account that reuses the id.
+        """
+        return (
+            user.id == self.user_id
+            and user.registration_date <= self.created_at
+            and (not self.email_key or self.email_key == user.email_key)
+        )
 
     def state_at(self, now: datetime) -> LinkState:
         """Expiry is decided here, at read time, whatever TTL or the sweep has done yet."""

@@ -138,6 +138,8 @@ class AccountService:
             # Inviting a pending user again replaces the old link (expired or not).
             self._invitations.stage_kill_pending(tx, user_id, set(_PURPOSES.values()))
             issued = self._invitations.stage_issue(tx, updated, purpose)
+        elif self._readdressed(existing, updated):
+            issued = self._invitations.stage_reissue(tx, updated)
         self._users.stage_replace(tx, existing, updated)
         self._audit.stage_user_change(tx, existing, updated)
         if issued:
@@ -179,12 +181,28 @@ class AccountService:
         )
         tx = self._store.transaction()
         updated, notice = self._stage_consequences(tx, existing, updated)
+        issued = (
+            self._invitations.stage_reissue(tx, updated)
+            if self._readdressed(existing, updated)
+            else None
+        )
         self._users.stage_replace(tx, existing, updated)
         self._audit.stage_user_change(tx, existing, updated)
+        if issued:
+            self._audit.stage(tx, "invitation.resent", user_target(updated))
         tx.commit()
+        if issued:
+            self._invitations.send(issued)
         if notice:
             self._mail.deliver(notice)
         return updated
+
+    @staticmethod
+    def _readdressed(old: User, new: User) -> bool:
+        """A pending account whose address changed: its invitation goes to the new one.
+
+        Links and unsent emails bound to the old address die by themselves (they name it)."""
+        return new.state is UserState.PENDING and new.email_key != old.email_key
 
     def _stage_consequences(self, tx: Tx, old: User, new: User) -> tuple[User, Message | None]:
         """What a block or a new password implies, in the same transaction as the change.

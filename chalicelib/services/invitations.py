@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
 from chalicelib.domain.audit import diff
@@ -92,6 +92,7 @@ class InvitationService:
             created_at=now,
             expires_at=now + self._lifetime(purpose),
             message_id=message.id,
+            email_key=user.email_key,
         )
         self._store.links.stage_put(tx, link)
         return IssuedLink(link, token, message)
@@ -102,6 +103,17 @@ class InvitationService:
         for link in self._store.links.for_user(user_id, purposes):
             if link.state is LinkState.PENDING:
                 self._store.links.stage_end(tx, link, LinkState.REVOKED, now)
+
+    def stage_reissue(self, tx: Tx, user: User) -> IssuedLink:
+        """A pending account's invitation (or sign-up link) again, to its current address."""
+        links = self._store.links.for_user(user.id, {LinkPurpose.INVITE, LinkPurpose.SIGNUP})
+        now = self._clock()
+        for link in links:
+            if link.state is LinkState.PENDING:
+                self._store.links.stage_end(tx, link, LinkState.REVOKED, now)
+        # Newest first: the account keeps the kind of link it was last sent.
+        purpose = links[0].purpose if links else LinkPurpose.INVITE
+        return self.stage_issue(tx, user, purpose)
 
     def send(self, issued: IssuedLink) -> None:
         self._mail.deliver(issued.message, issued.link, issued.token)
@@ -143,13 +155,13 @@ class InvitationService:
 
     def list(self, user_id: str) -> list[InvitationView]:
         """Newest first: one Query for the links, one BatchGet for their emails."""
-        self._store.users.require(user_id)
+        user = self._store.users.require(user_id)
         links = self._store.links.for_user(user_id, {LinkPurpose.INVITE, LinkPurpose.SIGNUP})
         ids = [link.message_id for link in links if link.message_id]
         messages = self._store.outbox.get_many(ids) if ids else {}
         now = self._clock()
         return [
-            InvitationView(link, link.state_at(now), messages.get(link.message_id or ""))
+            InvitationView(link, _shown_state(link, user, now), messages.get(link.message_id or ""))
             for link in links
         ]
 
@@ -171,11 +183,7 @@ class InvitationService:
         if state is not LinkState.PENDING:
             raise LinkUnusable(_PROBLEMS[state], state.value)
         user = self._store.users.get(link.user_id)
-        if (
-            user is None
-            or user.state is not user_state
-            or (user.registration_date > link.created_at)
-        ):
+        if user is None or user.state is not user_state or not link.applies_to(user):
             raise LinkUnusable("This link no longer applies to an account.", "revoked")
         return link, user
 
@@ -209,3 +217,11 @@ class InvitationService:
         tx.commit()
         self._mail.deliver(welcome)
         return active
+
+
+def _shown_state(link: Link, user: User, now: datetime) -> LinkState:
+    """A pending link that no longer applies (the address changed) is shown as revoked."""
+    state = link.state_at(now)
+    if state is LinkState.PENDING and not link.applies_to(user):
+        return LinkState.REVOKED
+    return state

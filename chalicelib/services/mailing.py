@@ -10,7 +10,7 @@ from chalicelib.config import Settings
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.links import LINK_PATHS, Link, LinkState, new_token
 from chalicelib.domain.messages import MAX_ATTEMPTS, Delivery, Message, new_message_id, retry_delay
-from chalicelib.domain.users import User
+from chalicelib.domain.users import User, email_key
 from chalicelib.errors import LinkUnusable
 from chalicelib.logs import logger
 from chalicelib.services.ports import MailerFactory, Store, TemplateSource, Tx
@@ -134,11 +134,25 @@ class MailService:
         """Send what is due; a link whose email never went out gets a fresh token first."""
         report = RetryReport()
         now = self._clock()
-        for message in list(self._store.outbox.due(now, limit)):
+        due = list(self._store.outbox.due(now, limit))
+        # One BatchGet: a message goes only to the address its account still has.
+        users = self._store.users.get_many({m.user_id for m in due}) if due else {}
+        for message in due:
+            user = users.get(message.user_id)
+            if user is None or user.email_key != email_key(message.to_email):
+                self._store.outbox.mark_ended(
+                    message, Delivery.CANCELLED, "The address changed before it was sent.", now
+                )
+                report.cancelled += 1
+                continue
             link, token = None, None
             if message.link is not None:
                 link = self._store.links.get(*message.link)
-                if link is None or link.state_at(now) is not LinkState.PENDING:
+                if (
+                    link is None
+                    or link.state_at(now) is not LinkState.PENDING
+                    or not link.applies_to(user)
+                ):
                     self._store.outbox.mark_ended(
                         message, Delivery.CANCELLED, "The link ended before it was sent.", now
                     )

@@ -27,6 +27,7 @@ def _to_link(item: LinkItem) -> Link:
         expires_at=item.expires_at,
         ended_at=item.ended_at,
         message_id=item.message_id,
+        email_key=item.email_key or "",
     )
 
 
@@ -41,6 +42,7 @@ def _to_item(link: Link) -> LinkItem:
         expires_at=link.expires_at,
         ended_at=link.ended_at,
         message_id=link.message_id,
+        email_key=link.email_key or None,
         due=DUE if link.state is LinkState.PENDING else None,
         purge_at=link.expires_at + _KEEP_AFTER_EXPIRY,
     )
