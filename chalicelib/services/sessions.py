@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from urllib.parse import quote
@@ -38,7 +38,16 @@ SIGN_IN_FAILED = "The email or password is not correct."
 REFUSED = {
     TokenKind.USER: "The user token is invalid or expired.",
     TokenKind.SSO: "The sign-in link is invalid, expired or already used.",
+    TokenKind.CONSOLE: "The console session has ended.",
 }
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """An administrator's console session: whose, and its id (the CSRF tokens are bound to it)."""
+
+    user: User
+    sid: str
 
 
 @cache
@@ -179,6 +188,35 @@ class SessionService:
             raise NotAuthenticated(REFUSED[kind])
         return user, sealed
 
+    def _console_token(self, user: User, nonce: bytes) -> str:
+        expiry = self._clock() + timedelta(minutes=self._settings.console_idle_minutes)
+        return seal(TokenKind.CONSOLE, user.id, user.token_epoch, expiry, self._key(), nonce)
+
+    def open_console(self, user: User) -> str:
+        """A new console session for an administrator who just signed in: its token."""
+        return self._console_token(user, secrets.token_bytes(NONCE_BYTES[TokenKind.CONSOLE]))
+
+    def renew_console(self, session: ConsoleSession) -> str:
+        """The session's token again, living the idle time from now (re-issued every request)."""
+        return self._console_token(session.user, bytes.fromhex(session.sid))
+
+    def console_session(self, token_text: str, client: str) -> ConsoleSession:
+        """The live console session a token belongs to: of its kind, not signed out."""
+        user, sealed = self._verified(TokenKind.CONSOLE, token_text, client)
+        sid = sealed.nonce.hex()
+        if self._store.counters.read([_ended(sid)])[_ended(sid)]:
+            raise NotAuthenticated(REFUSED[TokenKind.CONSOLE])
+        return ConsoleSession(user, sid)
+
+    def end_console(self, session: ConsoleSession) -> None:
+        """Sign out: the session's every token, even a copy kept from before, stops working.
+
+        Recorded server-side by session id until the last token it issued has expired (each
+        lives the idle time at most); DynamoDB TTL removes the record a day later.
+        """
+        idle = timedelta(minutes=self._settings.console_idle_minutes)
+        self._store.counters.add(_ended(session.sid), self._clock() + idle)
+
     def change_password(self, user: User, current: str | None, new: str | None, client: str) -> str:
         """The developer's own change: the current password is required; older tokens die.
 
@@ -213,6 +251,10 @@ class SessionService:
         tx.commit()
         self._mail.deliver(notice)
         return self.mint(changed, now + timedelta(hours=self._settings.session_hours))
+
+
+def _ended(sid: str) -> str:
+    return f"console-ended:{sid}"
 
 
 def _parse_expiry(value: object) -> datetime | None:
