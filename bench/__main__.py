@@ -20,7 +20,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-SECTIONS = ("operations", "scaling", "coldstart", "warm", "hashing")
+SECTIONS = ("operations", "scaling", "coldstart", "warm", "hashing", "forged_tokens")
 
 
 def machine() -> dict[str, Any]:
@@ -198,12 +198,25 @@ def show_hashing(data: dict[str, Any]) -> str:
     return f"5. Password hashing (medians of {data['rounds']})\n" + _table(headers, rows)
 
 
+def show_forged_tokens(data: dict[str, Any]) -> str:
+    m, c = data["median_ms"], data["cpu_median_ms"]
+    rows = [[name, m[name], c[name], data["p90_ms"][name]] for name in m]
+    headers = ["forged token on GET /me naming", "median ms", "CPU ms", "p90 ms"]
+    return (
+        f"6. Forged user tokens (medians of {data['rounds']}; "
+        f"ratio {data['ratio_existing_over_unknown']:.2f}; "
+        f"{data['token_refused_events_for_the_existing_id']} audit events "
+        f"for {data['forged_requests']} forgeries)\n" + _table(headers, rows)
+    )
+
+
 SHOW = {
     "operations": show_operations,
     "scaling": show_scaling,
     "coldstart": show_coldstart,
     "warm": show_warm,
     "hashing": show_hashing,
+    "forged_tokens": show_forged_tokens,
 }
 
 

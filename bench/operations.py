@@ -85,8 +85,10 @@ ROWS = [
     ),
     Row(
         "token check of a blocked user",
-        2,
-        "read the user (one GetItem); record the refusal in the audit trail (one PutItem)",
+        3,
+        "read the user (one GetItem); count the refusal for this user and client address (one "
+        "UpdateItem), so that a replay is recorded once an hour; the first time, record it in the "
+        "audit trail (one PutItem)",
     ),
     Row(
         "subscription-key check",

@@ -7,11 +7,13 @@ administrator as the actor. What this module holds is what all console pages sha
   every failure), then membership of the built-in Administrators group; a developer who is not
   an administrator hears the same "email or password is not correct" as a wrong password.
 - The session: one cookie, ``apim_console`` (HttpOnly, SameSite=Strict, Path=/console, Secure
-  outside the local stage). It holds a random session id and a user token minted by
-  ``sessions().mint`` that expires after ``CONSOLE_IDLE_MINUTES`` (30) of inactivity; every
-  request re-issues it. Each request checks the token (``sessions().authenticate``: one read of
-  the user, refused once blocked, deleted or after a new password) and the Administrators
-  membership (one read), so a blocked or demoted administrator is out on the next request.
+  outside the local stage), holding a console token (``sessions().open_console``): a kind of its
+  own, so no portal or issued user token opens the console, whose random nonce is the session
+  id. It expires after ``CONSOLE_IDLE_MINUTES`` (30) of inactivity; every request re-issues it.
+  Each request checks the token (one read of the user: refused once blocked, deleted or after a
+  new password), that the session was not signed out (one read: sign-out records the session
+  id, so a copy of the cookie kept from before dies too) and the Administrators membership (one
+  read), so a blocked or demoted administrator is out on the next request.
 - CSRF: every form carries ``csrf``, an HMAC of the session id under the management key; a POST
   without the right one is refused with 403 before anything is read or changed. The sign-in form
   carries one too, bound to a random pre-session value held in the same cookie.
@@ -30,7 +32,6 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -53,7 +54,7 @@ from chalicelib.errors import (
     ResourceNotFound,
     Throttled,
 )
-from chalicelib.services.sessions import SIGN_IN_FAILED
+from chalicelib.services.sessions import SIGN_IN_FAILED, ConsoleSession
 
 router = Router(management=False)
 COOKIE = "apim_console"
@@ -97,6 +98,7 @@ class Admin:
     user: User
     sid: str
     csrf: str
+    session: ConsoleSession
 
 
 Handler = Callable[[Call, Admin], Response]
@@ -272,31 +274,24 @@ def _csrf_ok(purpose: str, value: str, given: str) -> bool:
     return any(hmac.compare_digest(_mac(k, purpose, value).encode(), wanted) for k in _keys())
 
 
-def _encode_session(sid: str, token: str) -> str:
-    raw = f"{sid}\n{token}".encode()
-    return _SESSION + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_session(token: str) -> str:
+    return _SESSION + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
 
 
-def _decode_session(value: str) -> tuple[str, str] | None:
+def _decode_session(value: str) -> str | None:
     if not value.startswith(_SESSION):
         return None
     body = value[len(_SESSION) :]
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8") or None
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
-    sid, sep, token = raw.partition("\n")
-    return (sid, token) if sep and sid and token else None
 
 
-def _idle() -> timedelta:
-    return timedelta(minutes=get_settings().console_idle_minutes)
-
-
-def _session_cookie(call: Call, user: User, sid: str) -> str:
-    """A fresh token that dies after the idle time, in the cookie (re-issued every request)."""
-    token = services().sessions.mint(user, services().clock() + _idle())
-    return _set_cookie(call, _encode_session(sid, token), int(_idle().total_seconds()))
+def _session_cookie(call: Call, token: str) -> str:
+    """The session's token, which dies after the idle time, in the cookie."""
+    max_age = int(get_settings().console_idle_minutes * 60)
+    return _set_cookie(call, _encode_session(token), max_age)
 
 
 def _act_as(admin: User) -> None:
@@ -305,21 +300,21 @@ def _act_as(admin: User) -> None:
 
 
 def signed_in(call: Call) -> Admin | None:
-    """The administrator whose session this request carries, or None.
+    """The administrator whose live session this request carries, or None.
 
-    Two reads: the user (its token's epoch and state), then its Administrators membership.
+    Three reads: the user (its token's epoch and state), whether the session was signed out,
+    and the Administrators membership.
     """
-    decoded = _decode_session(_cookie_value(call))
-    if decoded is None:
+    token = _decode_session(_cookie_value(call))
+    if token is None:
         return None
-    sid, token = decoded
     try:
-        user = services().sessions.authenticate(token)
+        session = services().sessions.console_session(token, call.source_ip)
     except NotAuthenticated:
         return None
-    if not services().groups.is_administrator(user):
+    if not services().groups.is_administrator(session.user):
         return None
-    return Admin(user, sid, csrf_token("session", sid))
+    return Admin(session.user, session.sid, csrf_token("session", session.sid), session)
 
 
 def _signed_out(call: Call) -> Response:
@@ -332,7 +327,9 @@ def _signed_out(call: Call) -> Response:
 
 
 def _finish(call: Call, admin: Admin, response: Response) -> Response:
-    response.headers.setdefault("Set-Cookie", _session_cookie(call, admin.user, admin.sid))
+    if "Set-Cookie" not in response.headers:  # sign-out clears it instead
+        renewed = services().sessions.renew_console(admin.session)
+        response.headers["Set-Cookie"] = _session_cookie(call, renewed)
     return response
 
 
@@ -461,13 +458,14 @@ def sign_in(call: Call) -> Response:
         return _signin_form(call, 401, email, SIGN_IN_FAILED)
     _act_as(user)
     response = see_other(call, "users")
-    response.headers["Set-Cookie"] = _session_cookie(call, user, secrets.token_urlsafe(24))
+    response.headers["Set-Cookie"] = _session_cookie(call, services().sessions.open_console(user))
     return response
 
 
 @router.route(ROOT + "/signout", "POST")
 @form
 def sign_out(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
+    services().sessions.end_console(admin.session)
     response = see_other(call, "signin?m=signed-out")
     response.headers["Set-Cookie"] = _set_cookie(call, "", 0)
     return response

@@ -660,7 +660,7 @@ OPERATIONS: dict[tuple[str, str], Entry] = {
     ),
     (GET, "/signin-sso"): ours(
         "SignIn_Sso",
-        "The link of generateSsoUrl: signs the developer in and starts a portal session.",
+        "The link of generateSsoUrl: signs the developer in, once, and starts a portal session.",
         params=[_token_query("The token of the single sign-on link.")],
         responses=page_responses(ok_json=ref("SignInResult"), statuses=("401",)),
     ),

@@ -6,7 +6,6 @@ import base64
 import binascii
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 from chalice import Response
 
@@ -119,9 +118,11 @@ def sign_in(call: Call) -> Response:
 
 @router.route("/signin-sso", "GET")
 def sign_in_sso(call: Call) -> Response:
-    """The link of ``generateSsoUrl``: signs the developer in and starts a portal session."""
+    """The link of ``generateSsoUrl``: signs the developer in once and starts a portal session."""
     try:
-        user = services().sessions.authenticate(call.query.get("token", ""))
+        user, token, _ = services().sessions.sign_in_sso(
+            call.query.get("token", ""), call.source_ip
+        )
     except NotAuthenticated as exc:
         if wants_json(call):
             return error_response(exc)
@@ -133,13 +134,12 @@ def sign_in_sso(call: Call) -> Response:
             message=exc.message,
             advice="Sign in with your email and password, or ask for a new link.",
         )
-    seconds = int(get_settings().session_hours * 3600)
-    expiry = services().clock() + timedelta(seconds=seconds)
-    return _signed_in(call, user, services().sessions.mint(user, expiry), seconds)
+    return _signed_in(call, user, token, int(get_settings().session_hours * 3600))
 
 
 def _me(call: Call) -> User:
-    return services().sessions.authenticate(user_token_text(call.headers, SESSION_COOKIE))
+    token = user_token_text(call.headers, SESSION_COOKIE)
+    return services().sessions.authenticate(token, call.source_ip)
 
 
 @router.route("/me", "GET")

@@ -1,13 +1,15 @@
-"""APIM SharedAccessSignature tokens (HMAC-SHA512 over uid and expiry), long and compact forms."""
+"""SharedAccessSignature tokens: APIM's management tokens, and our own kinds in compact shape."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 _COMPACT = re.compile(r"^([\w\-.@]+)&(\d{12})&(.+)$")
 
@@ -101,13 +103,99 @@ def is_valid(token: SasToken, keys: list[str], now: datetime) -> bool:
     return valid
 
 
-def user_key(key: str, user_id: str, epoch: str) -> str:
-    """The key a user's tokens are signed with: derived from a management key and the user's
-    token epoch, so changing the epoch (block, delete, new password) kills every older token."""
-    mac = hmac.new(key.encode("utf-8"), f"user\n{user_id}\n{epoch}".encode(), hashlib.sha512)
-    return base64.b64encode(mac.digest()).decode("ascii")
+class TokenKind(StrEnum):
+    """What a token of ours opens. Each kind has keys of its own, so none passes for another."""
+
+    USER = "user"  # the developer's data plane (/me): sign-in, POST /users/{id}/token, the CLI
+    SSO = "sso"  # generateSsoUrl's link: signs in once, for 10 minutes
+    CONSOLE = "console"  # the admin console's session; its nonce is the session id
 
 
-def user_token(user_id: str, epoch: str, expiry: datetime, key: str) -> str:
-    """APIM's compact user token ``{userId}&{yyyyMMddHHmm}&{signature}``."""
-    return compact_token(user_id, expiry, user_key(key, user_id, epoch))
+_MAC_BYTES = 32
+# A user token is deterministic, as APIM's are; a link or a session carries a random nonce, so
+# each one issued is a different token that can be used up or ended on its own.
+NONCE_BYTES = {TokenKind.USER: 0, TokenKind.SSO: 16, TokenKind.CONSOLE: 16}
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A token whose kind MAC checked out (nothing read yet): who, until when, its nonce.
+
+    ``bind`` is the second MAC, under a key derived from the user's token epoch, which only the
+    stored user can check.
+    """
+
+    kind: TokenKind
+    uid: str
+    expiry: datetime
+    nonce: bytes
+    signed_text: str
+    bind: bytes
+
+
+def _mac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _kind_key(key: str, kind: TokenKind) -> bytes:
+    return _mac(key.encode("utf-8"), f"apim-users\n{kind.value}")
+
+
+def _bound_key(key: str, kind: TokenKind, uid: str, epoch: str) -> bytes:
+    return _mac(key.encode("utf-8"), f"apim-users\n{kind.value}\n{uid}\n{epoch}")
+
+
+def _signed_text(uid: str, expiry_text: str, nonce: bytes) -> str:
+    return f"{uid}\n{expiry_text}\n{nonce.hex()}"
+
+
+def seal(
+    kind: TokenKind, uid: str, epoch: str, expiry: datetime, key: str, nonce: bytes = b""
+) -> str:
+    """A token of this kind in APIM's compact shape ``{uid}&{yyyyMMddHHmm}&{base64}``.
+
+    The base64 part is the nonce, then two MACs over uid, expiry and nonce: one under a key of
+    the kind (checked before anything is read, so a forgery costs the same whatever id it
+    names), one under a key of the kind, the user and their token epoch (so a block, a delete
+    or a new password, which renew the epoch, kill every older token).
+    """
+    if len(nonce) != NONCE_BYTES[kind]:
+        raise ValueError(f"a {kind.value} token takes a nonce of {NONCE_BYTES[kind]} bytes")
+    minute = expiry.astimezone(UTC).strftime("%Y%m%d%H%M")
+    text = _signed_text(uid, long_expiry(expiry), nonce)
+    raw = nonce + _mac(_kind_key(key, kind), text) + _mac(_bound_key(key, kind, uid, epoch), text)
+    return f"{uid}&{minute}&{base64.b64encode(raw).decode('ascii')}"
+
+
+def unseal(text: str, kind: TokenKind, keys: list[str], now: datetime) -> Sealed | None:
+    """The token, if it is of this kind, signed with one of the keys, and not expired."""
+    token = parse_token(text)
+    if token is None:
+        return None
+    try:
+        raw = base64.b64decode(token.signature, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    size = NONCE_BYTES[kind]
+    if len(raw) != size + 2 * _MAC_BYTES:
+        return None
+    nonce, gate, bind = raw[:size], raw[size : size + _MAC_BYTES], raw[size + _MAC_BYTES :]
+    signed_text = _signed_text(token.uid, token.signed_text, nonce)
+    valid = False
+    for key in keys:
+        if key:
+            # Every key, without short-circuit: timing does not tell which one matched.
+            valid |= hmac.compare_digest(_mac(_kind_key(key, kind), signed_text), gate)
+    if not valid or now > token.expiry:
+        return None
+    return Sealed(kind, token.uid, token.expiry, nonce, signed_text, bind)
+
+
+def bound_to(sealed: Sealed, epoch: str, keys: list[str]) -> bool:
+    """Whether the token was issued under this token epoch of its user."""
+    valid = False
+    for key in keys:
+        if key:
+            expected = _mac(_bound_key(key, sealed.kind, sealed.uid, epoch), sealed.signed_text)
+            valid |= hmac.compare_digest(expected, sealed.bind)
+    return valid

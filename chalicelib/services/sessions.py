@@ -1,9 +1,11 @@
-"""Developer sign-in and user tokens (APIM's compact SharedAccessSignature form)."""
+"""Developer sign-in, user tokens, SSO links and console sessions (each a kind of its own)."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from urllib.parse import quote
@@ -19,9 +21,9 @@ from chalicelib.domain.passwords import (
     hash_password,
     verify_password,
 )
-from chalicelib.domain.sas import SasToken, is_valid, parse_token, user_key, user_token
+from chalicelib.domain.sas import NONCE_BYTES, Sealed, TokenKind, bound_to, seal, unseal
 from chalicelib.domain.users import User, UserState, checked_password, email_key, new_token_epoch
-from chalicelib.errors import FieldProblem, NotAuthenticated, ValidationFailed
+from chalicelib.errors import FieldProblem, NotAuthenticated, StateConflict, ValidationFailed
 from chalicelib.services.audit import Audit, Target, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.mailing import MailService
@@ -31,6 +33,21 @@ from chalicelib.services.throttle import Limit, Throttle
 MAX_TOKEN_LIFETIME = timedelta(days=30)
 SSO_LIFETIME = timedelta(minutes=10)
 SIGN_IN_FAILED = "The email or password is not correct."
+# One message per kind for every refusal (forged, expired, revoked, used, inactive user):
+# no oracle for which check failed.
+REFUSED = {
+    TokenKind.USER: "The user token is invalid or expired.",
+    TokenKind.SSO: "The sign-in link is invalid, expired or already used.",
+    TokenKind.CONSOLE: "The console session has ended.",
+}
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """An administrator's console session: whose, and its id (the CSRF tokens are bound to it)."""
+
+    user: User
+    sid: str
 
 
 @cache
@@ -65,10 +82,13 @@ class SessionService:
         self._clock = clock
         self._hashing = hashing
 
-    def mint(self, user: User, expiry: datetime, key_type: str = "primary") -> str:
+    def _key(self, key_type: str = "primary") -> str:
         keys = self._keys()
-        key = keys[1] if key_type == "secondary" and len(keys) > 1 else keys[0]
-        return user_token(user.id, user.token_epoch, expiry, key)
+        return keys[1] if key_type == "secondary" and len(keys) > 1 else keys[0]
+
+    def mint(self, user: User, expiry: datetime, key_type: str = "primary") -> str:
+        """A user token: the developer's data plane (``/me``), never an SSO link or a console."""
+        return seal(TokenKind.USER, user.id, user.token_epoch, expiry, self._key(key_type))
 
     def _guesses(self, account: str, client: str) -> list[Limit]:
         """Wrong passwords are counted per (account, client address) and per address.
@@ -120,28 +140,82 @@ class SessionService:
         return self.mint(user, expiry, key_type or "primary")
 
     def sso_url(self, user_id: str) -> str:
-        """A short-lived link that signs the developer in to the portal."""
+        """A link that signs an active developer in to the portal, once, within 10 minutes."""
         user = self._store.users.require(user_id)
-        token = self.mint(user, self._clock() + SSO_LIFETIME)
+        if user.state is not UserState.ACTIVE:
+            raise StateConflict(
+                f"User '{user_id}' is {user.state.value}; only active users can sign in."
+            )
+        nonce = secrets.token_bytes(NONCE_BYTES[TokenKind.SSO])
+        expiry = self._clock() + SSO_LIFETIME
+        token = seal(TokenKind.SSO, user.id, user.token_epoch, expiry, self._key(), nonce)
         return f"{self._settings.portal_url}/signin-sso?token={quote(token, safe='')}"
 
-    def authenticate(self, token_text: str) -> User:
-        """The active user a token belongs to; refused on the very next request after a block."""
-        token = parse_token(token_text) if token_text else None
-        user = self._store.users.get(token.uid) if token else None
-        if token is None or user is None or not self._signed_for(token, user):
-            # Only for an account that exists: made-up ids would let anyone fill the trail.
-            if user is not None:
-                self._audit.record("token.refused", user_target(user))
-            raise NotAuthenticated("The user token is invalid or expired.")
-        if user.state is not UserState.ACTIVE:
-            self._audit.record("token.refused", user_target(user))
-            raise NotAuthenticated("The user token is invalid or expired.")
+    def sign_in_sso(self, token_text: str, client: str) -> tuple[User, str, datetime]:
+        """Use an SSO link: a user token for its developer, the first time only."""
+        user, sealed = self._verified(TokenKind.SSO, token_text, client)
+        # Single use: one atomic counter per link (its nonce is random and signed); exactly one
+        # request, even among concurrent ones, sees the first count.
+        used = f"sso:{hashlib.sha256(sealed.nonce).hexdigest()}"
+        if self._store.counters.add(used, sealed.expiry) != 1:
+            raise NotAuthenticated(REFUSED[TokenKind.SSO])
+        expiry = self._clock() + timedelta(hours=self._settings.session_hours)
+        return user, self.mint(user, expiry), expiry
+
+    def authenticate(self, token_text: str, client: str = "") -> User:
+        """The active user a user token belongs to; refused on the next request after a block."""
+        user, _ = self._verified(TokenKind.USER, token_text, client)
         return user
 
-    def _signed_for(self, token: SasToken, user: User) -> bool:
-        keys = [user_key(k, user.id, user.token_epoch) for k in self._keys()]
-        return is_valid(token, keys, self._clock())
+    def _verified(self, kind: TokenKind, token_text: str, client: str) -> tuple[User, Sealed]:
+        """The active user a token of this kind was issued to, under their current epoch.
+
+        The kind's MAC is checked before anything is read: a forgery is refused without a read
+        or a write, alike whether the id it names exists or not (no oracle, nothing recorded).
+        """
+        keys = self._keys()
+        sealed = unseal(token_text, kind, keys, self._clock()) if token_text else None
+        if sealed is None:
+            raise NotAuthenticated(REFUSED[kind])
+        user = self._store.users.get(sealed.uid)
+        if user is None:
+            raise NotAuthenticated(REFUSED[kind])
+        if not bound_to(sealed, user.token_epoch, keys) or user.state is not UserState.ACTIVE:
+            # A token we issued, now revoked (block, new password) or of an inactive user: worth
+            # an event, but once an hour per address, so replaying it cannot flood the trail.
+            if self._throttle.first(f"token.refused:{kind.value}", user.id, client):
+                self._audit.record("token.refused", user_target(user))
+            raise NotAuthenticated(REFUSED[kind])
+        return user, sealed
+
+    def _console_token(self, user: User, nonce: bytes) -> str:
+        expiry = self._clock() + timedelta(minutes=self._settings.console_idle_minutes)
+        return seal(TokenKind.CONSOLE, user.id, user.token_epoch, expiry, self._key(), nonce)
+
+    def open_console(self, user: User) -> str:
+        """A new console session for an administrator who just signed in: its token."""
+        return self._console_token(user, secrets.token_bytes(NONCE_BYTES[TokenKind.CONSOLE]))
+
+    def renew_console(self, session: ConsoleSession) -> str:
+        """The session's token again, living the idle time from now (re-issued every request)."""
+        return self._console_token(session.user, bytes.fromhex(session.sid))
+
+    def console_session(self, token_text: str, client: str) -> ConsoleSession:
+        """The live console session a token belongs to: of its kind, not signed out."""
+        user, sealed = self._verified(TokenKind.CONSOLE, token_text, client)
+        sid = sealed.nonce.hex()
+        if self._store.counters.read([_ended(sid)])[_ended(sid)]:
+            raise NotAuthenticated(REFUSED[TokenKind.CONSOLE])
+        return ConsoleSession(user, sid)
+
+    def end_console(self, session: ConsoleSession) -> None:
+        """Sign out: the session's every token, even a copy kept from before, stops working.
+
+        Recorded server-side by session id until the last token it issued has expired (each
+        lives the idle time at most); DynamoDB TTL removes the record a day later.
+        """
+        idle = timedelta(minutes=self._settings.console_idle_minutes)
+        self._store.counters.add(_ended(session.sid), self._clock() + idle)
 
     def change_password(self, user: User, current: str | None, new: str | None, client: str) -> str:
         """The developer's own change: the current password is required; older tokens die.
@@ -177,6 +251,10 @@ class SessionService:
         tx.commit()
         self._mail.deliver(notice)
         return self.mint(changed, now + timedelta(hours=self._settings.session_hours))
+
+
+def _ended(sid: str) -> str:
+    return f"console-ended:{sid}"
 
 
 def _parse_expiry(value: object) -> datetime | None:

@@ -76,3 +76,11 @@ class Throttle:
             over = over or counted > limit.most
         if refuse and over:
             raise Throttled(TOO_MANY, retry)
+
+    def first(self, scope: str, subject: str, address: str) -> bool:
+        """Count one on (scope, subject, address); True only for the first in this window.
+
+        For what is worth recording once an hour, not at every attempt (a replayed token).
+        """
+        window, end, _ = self._window()
+        return self._counters.add(f"{Limit(scope, subject, 1, address).key}@{window}", end) == 1

@@ -192,9 +192,9 @@ def test_reset_signin_and_token_events(api, client):
 
     expiry = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert api.call("POST", "/users/dev/token", {"properties": {"expiry": expiry}}).status == 200
+    # A forged token writes nothing, whatever id it names (no oracle, no flood of events).
     client.http.get("/me", headers={"Authorization": "SharedAccessSignature dev&209901010000&Zm9v"})
-    assert actions(api, "dev")[:5] == [
-        "token.refused",
+    assert actions(api, "dev")[:4] == [
         "user.token_issued",
         "signin.failed",
         "password.reset_completed",

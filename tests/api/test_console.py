@@ -296,18 +296,52 @@ def test_sign_in_is_throttled_like_the_portal_without_locking_the_administrator_
         assert Console(client).sign_in().status == 303
 
 
+def hand_made_cookies(token: str) -> list[str]:
+    """A token wrapped the ways a console cookie has carried its session."""
+    import base64
+
+    def wrap(text: str) -> str:
+        return "s." + base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    return [wrap(f"some-session\n{token}"), wrap(token), token]
+
+
+def test_an_administrators_portal_or_issued_token_in_a_cookie_is_not_a_session(client, admin):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    signed = client.http.post(
+        "/signin",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+    )
+    assert signed.status_code == 200
+    portal_token = json.loads(signed.body)["value"]
+    expiry = (datetime.now(UTC) + timedelta(days=29)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    issued = Api(client).call(
+        "POST", f"/users/{admin.id}/token", {"properties": {"expiry": expiry}}
+    )
+    assert issued.status == 200
+    for token in (portal_token, issued.json["value"]):
+        for cookie in hand_made_cookies(token):
+            browser = Console(client)
+            browser.cookie = cookie
+            page = browser.get("/console/users")
+            assert page.status == 303, f"{cookie[:12]}... opened the console"
+            assert "console/signin" in page.location
+
+
 def test_a_developer_token_in_the_console_cookie_is_not_a_session(client, admin):
     from datetime import UTC, datetime, timedelta
 
-    from chalicelib.api.console import _encode_session
-
     developer = make_user("dev1", "dev1@example.com")
     token = services().sessions.mint(developer, datetime.now(UTC) + timedelta(minutes=10))
-    browser = Console(client)
-    browser.cookie = _encode_session("some-session", token)
-    page = browser.get("/console/users")
-    assert page.status == 303
-    assert page.location.endswith("console/signin?m=ended")
+    for cookie in hand_made_cookies(token):
+        browser = Console(client)
+        browser.cookie = cookie
+        page = browser.get("/console/users")
+        assert page.status == 303
+        assert "console/signin" in page.location
 
 
 def test_a_demoted_administrator_is_out_on_the_next_request(console, admin):
@@ -345,6 +379,26 @@ def test_sign_out_ends_the_session(console):
     assert page.location.endswith("console/signin?m=signed-out")
     assert console.cookie == ""
     assert console.get("/console/users").status == 303
+
+
+def test_a_cookie_kept_from_before_sign_out_no_longer_opens_the_console(client, console):
+    kept = console.cookie
+    assert console.get("/console/users").status == 200
+    renewed = console.cookie  # every request re-issues the cookie; both copies must die
+    assert console.post("/console/signout", {}).status == 303
+    for cookie in (kept, renewed):
+        replay = Console(client)
+        replay.cookie = cookie
+        page = replay.get("/console/users")
+        assert page.status == 303
+        assert page.location.endswith("console/signin?m=ended")
+
+
+def test_signing_out_ends_only_that_session(client, console):
+    other = Console(client)
+    assert other.sign_in().status == 303
+    assert console.post("/console/signout", {}).status == 303
+    assert other.get("/console/users").status == 200
 
 
 # --- the Users page -----------------------------------------------------------------------------

@@ -407,15 +407,99 @@ def test_expired_and_forged_user_tokens_are_refused(dev, client, clock):
     assert client.http.get("/me").status_code == 401
 
 
-def test_sso_link_signs_the_developer_in(dev, client):
-    url = dev.call("POST", "/users/dev/generateSsoUrl").json["value"]
+def sso_path(api, user_id="dev"):
+    reply = api.call("POST", f"/users/{user_id}/generateSsoUrl")
+    assert reply.status == 200, reply.body
+    url = reply.json["value"]
     assert url.startswith("http://127.0.0.1:8000/signin-sso?token=")
-    path = url.removeprefix("http://127.0.0.1:8000")
-    reply = client.http.get(path)
+    return url.removeprefix("http://127.0.0.1:8000")
+
+
+def forged(user_id):
+    """A token in the right shape naming ``user_id``, signed with a key the service never had."""
+    from chalicelib.domain.sas import compact_token
+
+    return compact_token(user_id, datetime.now(UTC) + timedelta(days=1), "a guessed key")
+
+
+def test_a_forged_token_is_refused_alike_whether_or_not_its_id_exists(dev, client):
+    before = len(dev.get("/users/dev/events").json["value"])
+    known = me(client, forged("dev"))
+    unknown = me(client, forged("nobody-by-this-id"))
+    assert known.status_code == unknown.status_code == 401
+    assert known.body == unknown.body
+    for _ in range(20):
+        assert me(client, forged("dev")).status_code == 401
+    # Nothing about the existing account was written: the console shows no flood.
+    assert len(dev.get("/users/dev/events").json["value"]) == before
+
+
+def test_a_revoked_real_token_is_recorded_once_an_hour_per_address(dev, client, clock):
+    token = token_of(sign_in(client))
+    dev.patch("/users/dev", {"properties": {"state": "blocked"}}, headers={"If-Match": "*"})
+
+    def refusals():
+        found = dev.get("/users/dev/events").json["value"]
+        return [e for e in found if e["action"] == "token.refused"]
+
+    for _ in range(5):
+        assert me(client, token).status_code == 401
+    assert len(refusals()) == 1
+    with from_address(client, ATTACKER):
+        assert me(client, token).status_code == 401
+    assert len(refusals()) == 2
+    clock.advance(hours=1)
+    assert me(client, token).status_code == 401
+    assert len(refusals()) == 3
+
+
+def test_sso_link_signs_the_developer_in(dev, client):
+    reply = client.http.get(sso_path(dev))
     assert reply.status_code == 200
     session = reply.headers["Set-Cookie"].split(";")[0]
     assert client.http.get("/me", headers={"Cookie": session}).status_code == 200
     assert client.http.get("/signin-sso?token=dev%26209901010000%26bad").status_code == 401
+
+
+def test_an_sso_link_works_once(dev, client):
+    path = sso_path(dev)
+    assert client.http.get(path).status_code == 200
+    again = client.http.get(path)
+    assert again.status_code == 401
+    assert "Sign-in link not valid" in again.body.decode()
+    as_json = client.http.get(path, headers={"Accept": "application/json"})
+    assert error_of_body(as_json)["code"] == "Unauthorized"
+    # Each generated link is its own: a new one works.
+    assert client.http.get(sso_path(dev)).status_code == 200
+
+
+def test_sso_links_and_user_tokens_do_not_pass_for_each_other(dev, client):
+    from urllib.parse import quote, unquote
+
+    user_token = token_of(sign_in(client))
+    assert client.http.get(f"/signin-sso?token={quote(user_token, safe='')}").status_code == 401
+    sso_token = unquote(sso_path(dev).split("token=", 1)[1])
+    assert me(client, sso_token).status_code == 401
+    assert (
+        client.http.get("/me", headers={"Cookie": f"apim_session={sso_token}"}).status_code == 401
+    )
+    # Refused as a user token, the link is still unused.
+    assert client.http.get(f"/signin-sso?token={quote(sso_token, safe='')}").status_code == 200
+
+
+@pytest.mark.parametrize("state", ["blocked", "pending"])
+def test_no_sso_link_for_a_user_who_is_not_active(api, state):
+    api.create_user("x", "x@example.com", state=state)
+    reply = api.call("POST", "/users/x/generateSsoUrl")
+    assert reply.status == 409
+    assert error_of(reply)["code"] == "Conflict"
+    assert api.call("POST", "/users/ghost/generateSsoUrl").status == 404
+
+
+def test_a_link_generated_before_a_block_is_refused(dev, client):
+    path = sso_path(dev)
+    dev.patch("/users/dev", {"properties": {"state": "blocked"}}, headers={"If-Match": "*"})
+    assert client.http.get(path).status_code == 401
 
 
 def test_the_cli_prints_a_user_token_the_api_accepts(dev, client, capsys):

@@ -5,12 +5,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.domain.sas import (
+    TokenKind,
+    bound_to,
     compact_token,
     is_valid,
     management_token,
     parse_token,
+    seal,
     signature,
     token_from_authorization,
+    unseal,
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -86,3 +90,53 @@ def test_empty_keys_never_validate():
 )
 def test_malformed_headers_do_not_parse(header):
     assert token_from_authorization(header) is None
+
+
+# Our own kinds of tokens (user, SSO link, console session)
+
+
+def sealed(kind=TokenKind.USER, uid="dev", epoch="e1", key="primary", nonce=b""):
+    return seal(kind, uid, epoch, NOW + timedelta(hours=1), key, nonce)
+
+
+def test_a_token_of_one_kind_opens_only_that_kind():
+    nonce = bytes(16)
+    tokens = {
+        TokenKind.USER: sealed(),
+        TokenKind.SSO: sealed(TokenKind.SSO, nonce=nonce),
+        TokenKind.CONSOLE: sealed(TokenKind.CONSOLE, nonce=nonce),
+    }
+    for kind, token in tokens.items():
+        assert token.startswith("dev&202611281300&")
+        for other in TokenKind:
+            opened = unseal(token, other, KEYS, NOW)
+            assert (opened is not None) is (other is kind)
+    opened = unseal(tokens[TokenKind.SSO], TokenKind.SSO, KEYS, NOW)
+    assert opened is not None and opened.uid == "dev" and opened.nonce == nonce
+
+
+def test_the_epoch_binds_a_token_to_its_user_until_it_changes():
+    opened = unseal(sealed(key="secondary"), TokenKind.USER, KEYS, NOW)
+    assert opened is not None
+    assert bound_to(opened, "e1", KEYS)
+    assert not bound_to(opened, "e2", KEYS)
+
+
+def test_forged_expired_and_altered_tokens_do_not_open():
+    token = sealed()
+    assert unseal(token, TokenKind.USER, ["another key"], NOW) is None
+    assert unseal(token, TokenKind.USER, KEYS, NOW + timedelta(hours=2)) is None
+    assert unseal(token.replace("dev&", "ada&"), TokenKind.USER, KEYS, NOW) is None
+    # APIM's own compact token, signed with the management key, is not a user token of ours.
+    assert (
+        unseal(compact_token("dev", NOW + timedelta(hours=1), "primary"), TokenKind.USER, KEYS, NOW)
+        is None
+    )
+    assert unseal("dev&202611281300&not base64!", TokenKind.USER, KEYS, NOW) is None
+
+
+def test_a_link_or_session_needs_its_nonce():
+    with pytest.raises(ValueError):
+        sealed(TokenKind.SSO)
+    with pytest.raises(ValueError):
+        sealed(TokenKind.USER, nonce=bytes(16))
