@@ -15,9 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.devserver import DevHTTPServer
 
 LOOPBACK = "127.0.0.1"
 
@@ -38,10 +41,13 @@ def stage_environment(stage: str) -> dict[str, str]:
     return {k: str(v) for k, v in merged.items()}
 
 
-def apply_stage_defaults(stage: str = "local") -> None:
-    """Fill the process environment from the stage, without overriding what the shell set."""
+def apply_stage_defaults(stage: str = "local", *, override: bool = False) -> None:
+    """Fill the process environment from the stage; what the shell set stays unless ``override``."""
     for key, value in stage_environment(stage).items():
-        os.environ.setdefault(key, value)
+        if override:
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -259,20 +265,23 @@ def ensure_dev_admin() -> str | None:
     return password
 
 
-def _serve(port: int) -> int:
-    mail_dir = project_dir() / "var" / "mail"
-    os.environ.setdefault("PORTAL_URL", f"http://{LOOPBACK}:{port}")
-    os.environ.setdefault("MAIL_DROP_DIR", str(mail_dir))
+def _serve(server: DevHTTPServer) -> int:
+    """Backend resources, the app on ``server``, the sweep; then the banner, then requests."""
+    from chalicelib.devserver import attach, load_app
+
+    port = server.server_address[1]
+    base = f"http://{LOOPBACK}:{port}"
+    os.environ.setdefault("PORTAL_URL", base)
+    os.environ.setdefault("MAIL_DROP_DIR", str(project_dir() / "var" / "mail"))
     get_settings.cache_clear()
     created = create_backend_resources()
-    settings = get_settings()
     admin_password = ensure_dev_admin()
-    process = start_chalice_local(port)
+    app, config = load_app(project_dir(), "local")
+    attach(server, app, config)
+    settings = get_settings()
     stop = threading.Event()
     threading.Thread(target=_sweep_every, args=(60.0, stop), daemon=True).start()
     try:
-        wait_for_http(port)
-        base = f"http://{LOOPBACK}:{port}"
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         print(f"apim-users dev: backend at {endpoint}, {len(created)} tables created")
         print(f"API base URL:  {base}{settings.service_path}")
@@ -284,23 +293,32 @@ def _serve(port: int) -> int:
             print(f"  sign in as   {DEV_ADMIN_EMAIL} / {admin_password}  (made now, dev only)")
         else:
             print("  sign in as an administrator (apim-users create-admin makes one)")
+        # The socket has listened since before the backend started: whatever connects after
+        # this line is answered as soon as the loop below runs.
         print("Press Ctrl-C to stop.", flush=True)
-        return process.wait()
-    except KeyboardInterrupt:
-        return 0
+        server.serve_forever()
     finally:
         stop.set()
-        stop_process(process)
+    return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    apply_stage_defaults("local")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return _serve(args.port)
-    with embedded_backend():
-        get_settings.cache_clear()
-        return _serve(args.port)
+    from chalicelib.devserver import listen
+
+    server = listen(LOOPBACK, args.port)
+    with server:
+        # The stage wins over the shell, as it does in chalice local, so that the tables, the
+        # printed token and the app all use the same settings.
+        apply_stage_defaults("local", override=True)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            if os.environ.get("AWS_ENDPOINT_URL"):
+                return _serve(server)
+            with embedded_backend():
+                get_settings.cache_clear()
+                return _serve(server)
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) during the start: stop without a trace
+            return 0
 
 
 def cmd_create_tables(_: argparse.Namespace) -> int:

@@ -1,0 +1,218 @@
+"""`apim-users dev` as a developer runs it: its console output, client addresses, bursts."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from chalicelib.cli import LOOPBACK, free_port, project_dir, stop_process
+
+pytestmark = pytest.mark.integration
+
+STARTUP_TIMEOUT = 120.0  # the whole start on a busy 2-core machine; a healthy start takes seconds
+BANNER_START = "apim-users dev:"
+BANNER_END = "Press Ctrl-C to stop."
+# werkzeug's access line, as the embedded moto server writes it: `... "POST / HTTP/1.1" 200 -`
+BACKEND_LOG = re.compile(r'"POST / HTTP/1\.1.*" \d{3} ')
+API = "api-version=2024-05-01"
+BURST = 50
+
+
+def _script() -> list[str]:
+    """The installed console script, as `make dev` runs it."""
+    script = Path(sys.executable).with_name("apim-users")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "chalicelib.cli"]
+
+
+def _shell_env(mail_dir: Path) -> dict[str, str]:
+    """A developer's shell: none of the test session's AWS or service settings."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONDONTWRITEBYTECODE")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    # A terminal is line-buffered; a pipe is not unless asked, and the order of lines is tested.
+    env["PYTHONUNBUFFERED"] = "1"
+    env["MAIL_DROP_DIR"] = str(mail_dir)
+    return env
+
+
+class DevProcess:
+    """A running ``apim-users dev``, with every line it prints (stdout and stderr, in order)."""
+
+    def __init__(self, args: list[str], mail_dir: Path) -> None:
+        self.process = subprocess.Popen(
+            [*_script(), "dev", *args],
+            cwd=project_dir(),
+            env=_shell_env(mail_dir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            with self._changed:
+                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = STARTUP_TIMEOUT) -> int:
+        """The index of the first line equal to ``text`` (or starting with it)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for i, line in enumerate(self.lines):
+                    if line.startswith(text):
+                        return i
+                left = deadline - time.monotonic()
+                if left <= 0 or self.process.poll() is not None:
+                    output = "\n".join(self.lines[-40:])
+                    pytest.fail(f"no line {text!r} (exit code {self.process.poll()}):\n{output}")
+                self._changed.wait(min(left, 0.5))
+
+    def value(self, label: str) -> str:
+        """The value printed after ``label`` in the banner."""
+        for line in self.lines:
+            if line.startswith(label):
+                return line[len(label) :].strip()
+        raise AssertionError(f"the banner has no {label!r} line:\n" + "\n".join(self.lines))
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevProcess, list[str]]]:
+    """The dev server on a free port, and what it printed until its start was over.
+
+    "Over" is the banner plus a quiet second and a half: whatever it prints at start but after
+    its banner shows up there.
+    """
+    port = free_port()
+    server = DevProcess(["--port", str(port)], tmp_path_factory.mktemp("dev-mail"))
+    try:
+        server.wait_for(BANNER_END)
+        time.sleep(1.5)
+        yield server, list(server.lines)
+    finally:
+        server.stop()
+
+
+class Api:
+    """Requests to the dev server's management API, from a chosen loopback address."""
+
+    def __init__(self, server: DevProcess) -> None:
+        base = urlsplit(server.value("API base URL:"))
+        self.host, self.port = base.hostname or LOOPBACK, base.port or 80
+        self.path = base.path
+        self.auth = server.value("Token (24 h):")
+
+    def call(
+        self, method: str, path: str, body: object = None, source: str = LOOPBACK
+    ) -> tuple[int, object]:
+        conn = http.client.HTTPConnection(
+            self.host, self.port, timeout=30, source_address=(source, 0)
+        )
+        try:
+            payload = None if body is None else json.dumps(body)
+            headers = {"Authorization": self.auth, "Content-Type": "application/json"}
+            conn.request(method, f"{self.path}{path}?{API}", body=payload, headers=headers)
+            answer = conn.getresponse()
+            text = answer.read()
+            return answer.status, json.loads(text) if text else None
+        finally:
+            conn.close()
+
+
+def _events_addresses(api: Api, user_id: str) -> set[str | None]:
+    status, events = api.call("GET", f"/users/{user_id}/events")
+    assert status == 200, events
+    assert isinstance(events, dict) and events["value"], events
+    return {event["actor"]["address"] for event in events["value"]}
+
+
+def _new_user(api: Api, source: str) -> str:
+    user_id = f"peer-{uuid.uuid4().hex[:12]}"
+    body = {"properties": {"email": f"{user_id}@example.com", "firstName": "P", "lastName": "Q"}}
+    status, answer = api.call("PUT", f"/users/{user_id}", body, source=source)
+    assert status == 201, answer
+    return user_id
+
+
+def test_the_source_ip_of_a_request_is_its_tcp_peer(dev):
+    server, _ = dev
+    api = Api(server)
+    from_two = _new_user(api, source="127.0.0.2")
+    from_one = _new_user(api, source="127.0.0.1")
+    assert _events_addresses(api, from_two) == {"127.0.0.2"}
+    assert _events_addresses(api, from_one) == {"127.0.0.1"}
+
+
+def _retransmissions(sock: socket.socket) -> int:
+    """TCP segments this connection sent again (Linux ``tcp_info.tcpi_total_retrans``).
+
+    On loopback nothing is lost on the wire: a retransmission means the server's listen queue
+    was full and the kernel dropped the SYN or the handshake's last ACK. The client then waits
+    1, 3, 7... seconds, or (on other systems) is reset.
+    """
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return int(struct.unpack_from("I", info, 100)[0])  # offset fixed by the kernel's ABI
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="reads Linux's tcp_info")
+def test_fifty_new_connections_at_the_same_moment_are_all_answered_at_once(dev):
+    """No connection is opened in advance: each thread connects after the barrier releases.
+
+    "At once" is not a time limit (this machine is shared): no connection needed a second
+    try at the TCP level, which only a full listen queue causes on loopback.
+    """
+    server, _ = dev
+    api = Api(server)
+    barrier = threading.Barrier(BURST)
+    answers: dict[int, tuple[int, int] | BaseException] = {}
+
+    def one(n: int) -> None:
+        conn = http.client.HTTPConnection(api.host, api.port, timeout=30)
+        try:
+            barrier.wait(timeout=30)
+            # http.client connects on the first request: now, together with the 49 others.
+            conn.request(
+                "GET", f"{api.path}/users/absent-{n}?{API}", headers={"Authorization": api.auth}
+            )
+            answer = conn.getresponse()
+            answer.read()
+            assert conn.sock is not None  # a keep-alive answer leaves the connection open
+            answers[n] = (answer.status, _retransmissions(conn.sock))
+        except (OSError, http.client.HTTPException) as exc:
+            answers[n] = exc
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(BURST)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    failed = {n: a for n, a in answers.items() if not isinstance(a, tuple)}
+    assert not failed, f"{len(failed)}/{BURST} connections got no answer: {failed}"
+    assert sorted(answers) == list(range(BURST))
+    assert {status for status, _ in answers.values()} == {404}, answers
+    retried = {n: r for n, (_, r) in answers.items() if r}
+    assert not retried, f"{len(retried)}/{BURST} connections were dropped and retried: {retried}"
