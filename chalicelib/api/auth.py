@@ -27,19 +27,13 @@ def authenticate_management(authorization: str | None) -> str:
     return token.uid
 
 
-def user_token_text(headers: dict[str, str], cookie_name: str) -> str:
+def user_token_text(authorization: str | None, cookie: str) -> str:
     """A user token from ``SharedAccessSignature ...``, a bare token, or the session cookie."""
-    header = (headers.get("authorization") or "").strip()
+    header = (authorization or "").strip()
     scheme, _, rest = header.partition(" ")
     if scheme.lower() in {"sharedaccesssignature", "bearer"}:
         rest = rest.strip()
         if rest.startswith("token="):
             rest = rest[len("token=") :].split(",", 1)[0].strip().strip('"')
         return rest
-    if header:
-        return header
-    for part in (headers.get("cookie") or "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == cookie_name:
-            return value
-    return ""
+    return header or cookie

@@ -27,20 +27,17 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
-import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
-from urllib.parse import parse_qs, quote
 
 from chalice import Response
 
 from chalicelib import context
+from chalicelib.api import html
 from chalicelib.api.errors import status_and_code
-from chalicelib.api.pages import PAGE_HEADERS
+from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
@@ -49,6 +46,7 @@ from chalicelib.domain.users import User
 from chalicelib.errors import (
     DomainError,
     FieldProblem,
+    MalformedRequest,
     NotAuthenticated,
     PreconditionFailed,
     ResourceNotFound,
@@ -68,8 +66,6 @@ CONSOLE_HEADERS = {
         "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-# A form may carry a whole email template (100 KB), which form encoding can triple.
-FORM_MAX_BYTES = 1024 * 1024
 FORM_EXPIRED = "This form has expired. Please sign in again."
 SESSION_ENDED = "Your session has ended. Please sign in again."
 # What a field is called on the page, for the services' messages (they name API properties).
@@ -108,25 +104,6 @@ FormHandler = Callable[[Call, Admin, dict[str, str]], Response]
 # --- rendering ---------------------------------------------------------------------------------
 
 
-@cache
-def _environment() -> Any:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    from chalicelib.mail.templates import templates_dir
-
-    env = Environment(
-        loader=FileSystemLoader(templates_dir() / "console"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["day"] = lambda d: d.strftime("%Y-%m-%d") if d else ""
-    env.filters["minute"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
-    env.filters["q"] = lambda v: quote(str(v), safe="")
-    return env
-
-
 def home(call: Call) -> str:
     """The relative URL of /console/ from this page (works at / and under a stage prefix).
 
@@ -146,28 +123,21 @@ def render(
     **values: Any,
 ) -> Response:
     """A console page; ``admin`` None for the sign-in page (no nav)."""
-    settings = get_settings()
-    html = (
-        _environment()
-        .get_template(name)
-        .render(
-            organization=settings.organization_name,
-            home=home(call),
-            admin=admin.user if admin else None,
-            csrf=admin.csrf if admin else "",
-            **values,
-        )
+    return html.render(
+        "console",
+        name,
+        status,
+        CONSOLE_HEADERS,
+        home=home(call),
+        admin=admin.user if admin else None,
+        csrf=admin.csrf if admin else "",
+        **values,
     )
-    return Response(body=html, status_code=status, headers=dict(CONSOLE_HEADERS))
 
 
 def see_other(call: Call, target: str) -> Response:
     """303 to a console page, ``target`` relative to /console/ (e.g. ``users/ada?done=added``)."""
-    headers: dict[str, str | list[str]] = {
-        k: v for k, v in CONSOLE_HEADERS.items() if k != "Content-Type"
-    }
-    headers["Location"] = home(call) + target
-    return Response(body="", status_code=303, headers=headers)
+    return html.redirect(home(call) + target, CONSOLE_HEADERS)
 
 
 def problem_page(call: Call, admin: Admin, exc: DomainError) -> Response:
@@ -213,25 +183,18 @@ def is_stale(exc: DomainError) -> bool:
 
 
 def fields_of(call: Call) -> dict[str, str]:
-    """The posted form (application/x-www-form-urlencoded); anything else reads as empty."""
-    if len(call.raw_body) > FORM_MAX_BYTES:
-        return {}
+    """The posted form; one that cannot be read carries no CSRF token, so it is refused (403)."""
     try:
-        parsed = parse_qs(call.raw_body.decode("utf-8"), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError):
+        return html.form_fields(call)
+    except MalformedRequest:
         return {}
-    return {k: v[0] for k, v in parsed.items()}
 
 
 # --- cookie, session, CSRF ---------------------------------------------------------------------
 
 
 def _cookie_value(call: Call) -> str:
-    for part in (call.header("cookie") or "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == COOKIE:
-            return value.strip()
-    return ""
+    return html.cookie(call, COOKIE)
 
 
 def _cookie_path(call: Call) -> str:
@@ -241,37 +204,7 @@ def _cookie_path(call: Call) -> str:
 
 
 def _set_cookie(call: Call, value: str, max_age: int) -> str:
-    secure = "" if get_settings().stage == "local" else "; Secure"
-    return (
-        f"{COOKIE}={value}; Path={_cookie_path(call)}; HttpOnly; SameSite=Strict; "
-        f"Max-Age={max_age}{secure}"
-    )
-
-
-def _keys() -> list[str]:
-    from chalicelib.keys import management_keys
-
-    return management_keys(get_settings())
-
-
-def _mac(key: str, purpose: str, value: str) -> str:
-    message = f"apim-console\n{purpose}\n{value}".encode()
-    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def csrf_token(purpose: str, value: str) -> str:
-    """The form token for a session id (``session``) or a sign-in form (``signin``)."""
-    return _mac(_keys()[0], purpose, value)
-
-
-def _csrf_ok(purpose: str, value: str, given: str) -> bool:
-    """Any current management key (rotation keeps open forms working)."""
-    if not value or not given:
-        return False
-    # Bytes: compare_digest refuses str with non-ASCII characters (a forged form could send any).
-    wanted = given.encode("utf-8")
-    return any(hmac.compare_digest(_mac(k, purpose, value).encode(), wanted) for k in _keys())
+    return html.set_cookie(COOKIE, value, _cookie_path(call), max_age)
 
 
 def _encode_session(token: str) -> str:
@@ -360,7 +293,7 @@ def form(handler: FormHandler) -> Callable[[Call], Response]:
         if admin is None:
             return _signed_out(call)
         fields = fields_of(call)
-        if not _csrf_ok("session", admin.sid, fields.get("csrf", "")):
+        if not csrf_ok("session", admin.sid, fields.get("csrf", "")):
             refused = render(
                 call,
                 "problem.html",
@@ -398,18 +331,7 @@ def console_root(call: Call) -> Response:
 
 @router.route(ROOT + "/console.css", "GET")
 def stylesheet(call: Call) -> Response:
-    from chalicelib.mail.templates import templates_dir
-
-    css = (templates_dir() / "console" / "console.css").read_text(encoding="utf-8")
-    return Response(
-        body=css,
-        status_code=200,
-        headers={
-            "Content-Type": "text/css; charset=utf-8",
-            "Cache-Control": "public, max-age=3600",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return html.stylesheet("console", "console.css")
 
 
 def _signin_form(
@@ -446,7 +368,7 @@ def sign_in(call: Call) -> Response:
     email = fields.get("email", "")[:254]
     cookie = _cookie_value(call)
     nonce = cookie[len(_PRE) :] if cookie.startswith(_PRE) else ""
-    if not _csrf_ok("signin", nonce, fields.get("csrf", "")):
+    if not csrf_ok("signin", nonce, fields.get("csrf", "")):
         return _signin_form(call, 403, email, FORM_EXPIRED)
     try:
         user, _, _ = services().sessions.sign_in(email, fields.get("password", ""), call.source_ip)

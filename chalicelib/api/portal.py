@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs
+from typing import Any
 
 from chalice import Response
 
+from chalicelib.api import html
 from chalicelib.api.errors import error_response
-from chalicelib.api.pages import page, stylesheet
+from chalicelib.api.html import PAGE_HEADERS, wants_json
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
+from chalicelib.config import get_settings
 from chalicelib.domain.links import Link, LinkPurpose
 from chalicelib.domain.users import User
-from chalicelib.errors import DomainError, LinkUnusable, MalformedRequest, ValidationFailed
+from chalicelib.errors import DomainError, LinkUnusable, ValidationFailed
 
 router = Router(management=False)
 INVITATION = "/confirm/invitation"
@@ -23,24 +25,22 @@ SIGNUP = "/confirm-v2/identities/basic/signup"
 ADVICE = "Ask the administrator who invited you to send a new invitation."
 
 
-def wants_json(call: Call) -> bool:
-    content = (call.header("content-type") or "").lower()
-    accept = (call.header("accept") or "").lower()
-    return "json" in content or ("application/json" in accept and "text/html" not in accept)
+def page(name: str, route: str, status: int = 200, **values: Any) -> Response:
+    """A developer page (templates/portal/), its links relative to ``route``."""
+    return html.render(
+        "portal",
+        name,
+        status,
+        PAGE_HEADERS,
+        portal_url=get_settings().portal_url,
+        root=html.relative_root(route),
+        **values,
+    )
 
 
 def form(call: Call) -> dict[str, str]:
     """The submitted fields, from a form post or a JSON body."""
-    if "json" in (call.header("content-type") or "").lower():
-        body = call.json()
-        if not isinstance(body, dict):
-            raise MalformedRequest("The body must be a JSON object.")
-        return {k: v for k, v in body.items() if isinstance(v, str)}
-    try:
-        fields = parse_qs(call.raw_body.decode("utf-8"), keep_blank_values=True)
-    except UnicodeDecodeError:
-        raise MalformedRequest("The form is not valid UTF-8.") from None
-    return {k: v[0] for k, v in fields.items()}
+    return html.form_fields(call)
 
 
 def problem(call: Call, exc: DomainError, advice: str = ADVICE) -> Response:
@@ -54,7 +54,7 @@ def problem(call: Call, exc: DomainError, advice: str = ADVICE) -> Response:
 
 @router.route("/portal.css", "GET")
 def css(call: Call) -> Response:
-    return stylesheet()
+    return html.stylesheet("portal", "portal.css")
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ from collections.abc import Callable
 
 from chalice import Response
 
+from chalicelib.api import html
 from chalicelib.api.auth import user_token_text
 from chalicelib.api.envelope import json_response, user_entity
 from chalicelib.api.errors import error_response
-from chalicelib.api.pages import page
+from chalicelib.api.html import wants_json
 from chalicelib.api.portal import (
     PasswordLink,
     form,
+    page,
     set_password,
     show_password_form,
-    wants_json,
 )
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
@@ -48,8 +49,7 @@ def pad_to_floor(
 
 
 def _session_cookie(token: str, max_age: int) -> str:
-    secure = "" if get_settings().stage == "local" else "; Secure"
-    return f"{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    return html.set_cookie(SESSION_COOKIE, token, "/", max_age)
 
 
 def _token_header(token: str) -> str:
@@ -138,7 +138,7 @@ def sign_in_sso(call: Call) -> Response:
 
 
 def _me(call: Call) -> User:
-    token = user_token_text(call.headers, SESSION_COOKIE)
+    token = user_token_text(call.header("authorization"), html.cookie(call, SESSION_COOKIE))
     return services().sessions.authenticate(token, call.source_ip)
 
 

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from chalicelib.api.pages import relative_root
+from chalicelib.api.html import relative_root
 from chalicelib.api.routing import _make_call
 
 
