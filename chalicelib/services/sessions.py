@@ -162,7 +162,7 @@ class SessionService:
         expiry = self._clock() + timedelta(hours=self._settings.session_hours)
         return user, self.mint(user, expiry), expiry
 
-    def authenticate(self, token_text: str, client: str = "") -> User:
+    def authenticate(self, token_text: str, client: str) -> User:
         """The active user a user token belongs to; refused on the next request after a block."""
         user, _ = self._verified(TokenKind.USER, token_text, client)
         return user

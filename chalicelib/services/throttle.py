@@ -31,8 +31,12 @@ class Limit:
 
     @property
     def key(self) -> str:
-        pair = "" if self.address is None else f"|{self.address}"
-        return f"{self.scope}:{self.subject}{pair}"
+        return _key(self.scope, self.subject, self.address)
+
+
+def _key(scope: str, subject: str, address: str | None) -> str:
+    pair = "" if address is None else f"|{address}"
+    return f"{scope}:{subject}{pair}"
 
 
 class Throttle:
@@ -83,4 +87,4 @@ class Throttle:
         For what is worth recording once an hour, not at every attempt (a replayed token).
         """
         window, end, _ = self._window()
-        return self._counters.add(f"{Limit(scope, subject, 1, address).key}@{window}", end) == 1
+        return self._counters.add(f"{_key(scope, subject, address)}@{window}", end) == 1
