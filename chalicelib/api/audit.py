@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.api.docs import LIST_PARAMS, USER_ID, json_result, ours, ref
 from chalicelib.api.envelope import collection, iso, json_response
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
@@ -29,7 +30,17 @@ def event_body(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-@router.route("/users/{userId}/events", "GET")
+@router.route(
+    "/users/{userId}/events",
+    GET=ours(
+        "UserEvents_List",
+        "A user's audit events, newest first ($filter on action, actor, targetId, targetType, "
+        "time).",
+        management=True,
+        params=[USER_ID, *LIST_PARAMS],
+        responses={"200": json_result("The events.", ref("AuditEventCollection"))},
+    ),
+)
 def user_events(call: Call) -> Response:
     """Newest first; each page is one Query."""
     user_id = call.id_param("userId")
@@ -37,7 +48,17 @@ def user_events(call: Call) -> Response:
     return json_response(collection([event_body(e) for e in page.items], page, call.link))
 
 
-@router.route("/auditEvents", "GET")
+@router.route(
+    "/auditEvents",
+    GET=ours(
+        "AuditEvents_List",
+        "The whole audit trail, newest first ($filter on action, actor, targetId, targetType, "
+        "time: 'time ge ... and time le ...').",
+        management=True,
+        params=LIST_PARAMS,
+        responses={"200": json_result("The events.", ref("AuditEventCollection"))},
+    ),
+)
 def audit_events(call: Call) -> Response:
     """``$filter`` on action, actor, targetId, targetType and time (``time ge ... and time le``)."""
     query = list_query(call, AUDIT_FILTER_FIELDS)

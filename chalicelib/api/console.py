@@ -54,7 +54,7 @@ from chalicelib.errors import (
 )
 from chalicelib.services.sessions import SIGN_IN_FAILED, ConsoleSession
 
-router = Router(management=False)
+router = Router(management=False, documented=False)
 COOKIE = "apim_console"
 ROOT = "/console"
 _SESSION, _PRE = "s.", "p."

@@ -34,7 +34,7 @@ from chalicelib.errors import (
 )
 from chalicelib.services.listing import ListQuery
 
-router = Router(management=False)
+router = Router(management=False, documented=False)
 GROUPS = "/console/groups"
 GROUP = GROUPS + "/{groupId}"
 PAGE_SIZE = 50

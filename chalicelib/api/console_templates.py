@@ -25,7 +25,7 @@ from chalicelib.domain.paging import Cursor
 from chalicelib.errors import PreconditionFailed, ValidationFailed
 from chalicelib.services.listing import ListQuery
 
-router = Router(management=False)
+router = Router(management=False, documented=False)
 TEMPLATES = "/console/templates"
 TEMPLATE = TEMPLATES + "/{templateName}"
 DONE = {

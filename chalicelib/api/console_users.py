@@ -51,7 +51,7 @@ from chalicelib.errors import (
 )
 from chalicelib.services.listing import ListQuery
 
-router = Router(management=False)
+router = Router(management=False, documented=False)
 USERS = "/console/users"
 USER = USERS + "/{userId}"
 PAGE_SIZE = 20

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice import Response
 
+from chalicelib.api.docs import apim
 from chalicelib.api.envelope import collection, empty, group_entity, json_response, user_entity
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
@@ -40,20 +41,30 @@ def _member_ids(call: Call) -> tuple[str, str]:
     return group_id, user_id
 
 
-@router.route("/groups", "GET")
+@router.route(
+    "/groups",
+    GET=apim("Group_ListByService"),
+)
 def list_groups(call: Call) -> Response:
     page = services().groups.list(list_query(call, GROUP_FILTER_FIELDS))
     values = [group_entity(g.group) for g in page.items]
     return json_response(collection(values, page, call.link))
 
 
-@router.route(GROUP, "GET", "HEAD")
+@router.route(
+    GROUP,
+    GET=apim("Group_Get"),
+    HEAD=apim("Group_GetEntityTag"),
+)
 def get_group(call: Call) -> Response:
     stored = services().groups.get(_group_id(call))
     return json_response(group_entity(stored.group), etag_version=stored.version)
 
 
-@router.route(GROUP, "PUT")
+@router.route(
+    GROUP,
+    PUT=apim("Group_CreateOrUpdate"),
+)
 def put_group(call: Call) -> Response:
     group_id = _group_id(call)
     changes = read_group_changes(call.json(), require_display_name=True)
@@ -61,7 +72,10 @@ def put_group(call: Call) -> Response:
     return json_response(group_entity(stored.group), 201 if created else 200, stored.version)
 
 
-@router.route(GROUP, "PATCH")
+@router.route(
+    GROUP,
+    PATCH=apim("Group_Update"),
+)
 def patch_group(call: Call) -> Response:
     group_id = _group_id(call)
     expected = call.require_if_match()
@@ -70,32 +84,47 @@ def patch_group(call: Call) -> Response:
     return json_response(group_entity(stored.group), etag_version=stored.version)
 
 
-@router.route(GROUP, "DELETE")
+@router.route(
+    GROUP,
+    DELETE=apim("Group_Delete"),
+)
 def delete_group(call: Call) -> Response:
     services().groups.delete(_group_id(call), call.require_if_match())
     return empty(204)
 
 
-@router.route(GROUP + "/users", "GET")
+@router.route(
+    GROUP + "/users",
+    GET=apim("GroupUser_List"),
+)
 def list_members(call: Call) -> Response:
     group_id = _group_id(call)
     page = services().groups.members(group_id, list_query(call, USER_FILTER_FIELDS))
     return json_response(collection([user_entity(u) for u in page.items], page, call.link))
 
 
-@router.route(MEMBER, "PUT")
+@router.route(
+    MEMBER,
+    PUT=apim("GroupUser_Create"),
+)
 def add_member(call: Call) -> Response:
     user, added = services().groups.add_member(*_member_ids(call))
     return json_response(user_entity(user), 201 if added else 200)
 
 
-@router.route(MEMBER, "DELETE")
+@router.route(
+    MEMBER,
+    DELETE=apim("GroupUser_Delete"),
+)
 def remove_member(call: Call) -> Response:
     services().groups.remove_member(*_member_ids(call))
     return empty(204)
 
 
-@router.route(MEMBER, "HEAD")
+@router.route(
+    MEMBER,
+    HEAD=apim("GroupUser_CheckEntityExists"),
+)
 def check_member(call: Call) -> Response:
     group_id, user_id = _member_ids(call)
     if not services().groups.is_member(group_id, user_id):

@@ -10,6 +10,7 @@ from typing import Any
 from chalice import Response
 
 from chalicelib.api import html
+from chalicelib.api.docs import form_body, ours, page_responses, ref, token_query
 from chalicelib.api.errors import error_response
 from chalicelib.api.html import PAGE_HEADERS, wants_json
 from chalicelib.api.routing import Call, Router
@@ -52,7 +53,16 @@ def problem(call: Call, exc: DomainError, advice: str = ADVICE) -> Response:
     return page("problem.html", call.route, status, title=title, message=exc.message, advice=advice)
 
 
-@router.route("/portal.css", "GET")
+@router.route(
+    "/portal.css",
+    GET=ours(
+        "Portal_Stylesheet",
+        "The pages' stylesheet.",
+        responses={
+            "200": {"description": "CSS.", "content": {"text/css": {"schema": {"type": "string"}}}}
+        },
+    ),
+)
 def css(call: Call) -> Response:
     return html.stylesheet("portal", "portal.css")
 
@@ -134,17 +144,41 @@ INVITE_LINK = PasswordLink(
 )
 
 
-@router.route(INVITATION, "GET")
+@router.route(
+    INVITATION,
+    GET=ours(
+        "Invitation_Show",
+        "Shows who is invited and a set-password form; never consumes the token.",
+        params=[token_query("The invitation token from the email.")],
+        responses=page_responses(statuses=("404", "410")),
+    ),
+)
 def show_invitation(call: Call) -> Response:
     return show_password_form(call, INVITE_LINK)
 
 
-@router.route(INVITATION, "POST")
+@router.route(
+    INVITATION,
+    POST=ours(
+        "Invitation_Accept",
+        "Sets the password, activates the account and consumes the token.",
+        body=form_body("token", "password"),
+        responses=page_responses(ok_json=ref("Activation"), statuses=("400", "404", "410", "409")),
+    ),
+)
 def accept_invitation(call: Call) -> Response:
     return set_password(call, INVITE_LINK)
 
 
-@router.route(SIGNUP, "GET")
+@router.route(
+    SIGNUP,
+    GET=ours(
+        "SignUp_Show",
+        "Shows the confirmation of a self-registered address.",
+        params=[token_query("The sign-up token from the email.")],
+        responses=page_responses(statuses=("404", "410")),
+    ),
+)
 def show_signup(call: Call) -> Response:
     token = call.query.get("token", "")
     try:
@@ -161,7 +195,15 @@ def show_signup(call: Call) -> Response:
     )
 
 
-@router.route(SIGNUP, "POST")
+@router.route(
+    SIGNUP,
+    POST=ours(
+        "SignUp_Confirm",
+        "Confirms the address, activates the account and consumes the token.",
+        body=form_body("token"),
+        responses=page_responses(ok_json=ref("Activation"), statuses=("400", "404", "410", "409")),
+    ),
+)
 def confirm_signup(call: Call) -> Response:
     try:
         user = services().invitations.confirm_signup(form(call).get("token", ""))

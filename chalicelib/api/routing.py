@@ -123,22 +123,50 @@ class Call:
 Handler = Callable[[Call], Response]
 
 
-class Router:
-    """Collects handlers by (path, method); ``install`` registers them on the app."""
+# An operation's OpenAPI description (api/docs.py: ``apim(...)``, ``ours(...)``).
+Described = Callable[[Any], dict[str, Any]]
 
-    def __init__(self, prefix: str = "", management: bool = True) -> None:
+
+class Router:
+    """Collects handlers by (path, method), each with its description; ``install`` registers them.
+
+    A documented router names each method with its description
+    (``route(USER, GET=apim("User_Get"))``), so the OpenAPI document is built from the routes
+    themselves; the console's pages are not described (``documented=False``, plain methods).
+    """
+
+    def __init__(self, prefix: str = "", management: bool = True, documented: bool = True) -> None:
         self.prefix = prefix
         self.management = management
+        self.documented = documented
         self.handlers: dict[str, dict[str, Handler]] = {}
+        self.docs: dict[str, dict[str, Described]] = {}
 
-    def route(self, path: str, *methods: str) -> Callable[[Handler], Handler]:
+    def route(
+        self, path: str, *methods: str, **described: Described
+    ) -> Callable[[Handler], Handler]:
+        if self.documented and methods:
+            raise TypeError(f"{path}: describe each method, e.g. GET=apim('...')")
+        if not self.documented and described:
+            raise TypeError(f"{path}: this router's routes are not described")
+        full = self.prefix + path
+
         def register(handler: Handler) -> Handler:
-            table = self.handlers.setdefault(self.prefix + path, {})
-            for method in methods:
+            table = self.handlers.setdefault(full, {})
+            for method in (*methods, *described):
                 table[method] = handler
+            self.docs.setdefault(full, {}).update(described)
             return handler
 
         return register
+
+
+_installed: list[Router] = []
+
+
+def installed() -> list[Router]:
+    """The routers ``install`` registered: the one registry of routes and their descriptions."""
+    return list(_installed)
 
 
 def _origin(request: Any) -> str:
@@ -227,6 +255,7 @@ def _dispatch(
 
 def install(app: Chalice, *routers: Router) -> None:
     """Register every path once with every method, and the catch-alls for unknown paths."""
+    _installed[:] = routers
     for router in routers:
         for path, handlers in router.handlers.items():
             _register(app, path, handlers, router.management)

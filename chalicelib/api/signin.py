@@ -11,6 +11,17 @@ from chalice import Response
 
 from chalicelib.api import html
 from chalicelib.api.auth import user_token_text
+from chalicelib.api.docs import (
+    TOKEN_HEADER,
+    USER_TOKEN,
+    errors,
+    form_body,
+    json_result,
+    ours,
+    page_responses,
+    ref,
+    token_query,
+)
 from chalicelib.api.envelope import json_response, user_entity
 from chalicelib.api.errors import error_response
 from chalicelib.api.html import wants_json
@@ -84,12 +95,26 @@ def _signed_in(call: Call, user: User, token: str, seconds: int) -> Response:
     return response
 
 
-@router.route("/signin", "GET")
+@router.route(
+    "/signin",
+    GET=ours("SignIn_Show", "The sign-in form.", responses=page_responses()),
+)
 def signin_page(call: Call) -> Response:
     return page("signin.html", call.route, title="Sign in", action="signin", email="", error=None)
 
 
-@router.route("/signin", "POST")
+@router.route(
+    "/signin",
+    POST=ours(
+        "SignIn",
+        "Signs in with email and password (JSON, form, or a Basic Authorization header): the "
+        "user token in ocp-apim-sas-token and the body; a form sign-in also sets a session cookie.",
+        body=form_body("email", "password"),
+        responses={
+            **page_responses(ok_json=ref("SignInResult"), statuses=("400", "401", "429")),
+        },
+    ),
+)
 def sign_in(call: Call) -> Response:
     """JSON ``{email, password}``, a form, or a Basic Authorization header."""
     credentials = _basic_credentials(call)
@@ -116,7 +141,15 @@ def sign_in(call: Call) -> Response:
     return _signed_in(call, user, token, seconds)
 
 
-@router.route("/signin-sso", "GET")
+@router.route(
+    "/signin-sso",
+    GET=ours(
+        "SignIn_Sso",
+        "The link of generateSsoUrl: signs the developer in, once, and starts a portal session.",
+        params=[token_query("The token of the single sign-on link.")],
+        responses=page_responses(ok_json=ref("SignInResult"), statuses=("401",)),
+    ),
+)
 def sign_in_sso(call: Call) -> Response:
     """The link of ``generateSsoUrl``: signs the developer in once and starts a portal session."""
     try:
@@ -142,14 +175,40 @@ def _me(call: Call) -> User:
     return services().sessions.authenticate(token, call.source_ip)
 
 
-@router.route("/me", "GET")
+@router.route(
+    "/me",
+    GET=ours(
+        "Me_Get",
+        "The signed-in developer's own profile.",
+        security=[{USER_TOKEN: []}],
+        responses={
+            "200": json_result("The profile.", ref("UserContract"), ETag="Entity version."),
+            **errors("401"),
+        },
+    ),
+)
 def me(call: Call) -> Response:
     """The signed-in developer's own profile."""
     user = _me(call)
     return json_response(user_entity(user), etag_version=user.version)
 
 
-@router.route("/me/password", "POST")
+@router.route(
+    "/me/password",
+    POST=ours(
+        "Me_ChangePassword",
+        "Changes the developer's own password (current password required); every older token "
+        "dies and a fresh one is answered.",
+        security=[{USER_TOKEN: []}],
+        body=form_body("currentPassword", "newPassword"),
+        responses={
+            "200": json_result(
+                "The fresh token.", ref("PasswordChanged"), ocp_apim_sas_token=TOKEN_HEADER
+            ),
+            **errors("400", "401", "429"),
+        },
+    ),
+)
 def change_password(call: Call) -> Response:
     """``{currentPassword, newPassword}``; answers a fresh token, every older one dies."""
     user = _me(call)
@@ -176,12 +235,24 @@ def _reset_request_page(
     )
 
 
-@router.route("/password-reset", "GET")
+@router.route(
+    "/password-reset",
+    GET=ours("PasswordReset_Show", "The form asking for a reset link.", responses=page_responses()),
+)
 def reset_request_page(call: Call) -> Response:
     return _reset_request_page(call)
 
 
-@router.route("/password-reset", "POST")
+@router.route(
+    "/password-reset",
+    POST=ours(
+        "PasswordReset_Request",
+        "Asks for a reset link: always 202 with the same body, in about the same time, whether "
+        "or not the address has an account.",
+        body=form_body("email"),
+        responses=page_responses(ok="202", ok_json=ref("ResetAccepted"), statuses=("400", "429")),
+    ),
+)
 def request_reset(call: Call) -> Response:
     """202 with the same body, in about the same time, whether or not the address exists."""
     started = time.monotonic()
@@ -215,11 +286,27 @@ RESET_LINK = PasswordLink(
 )
 
 
-@router.route(RESET, "GET")
+@router.route(
+    RESET,
+    GET=ours(
+        "PasswordReset_Show_Link",
+        "The reset link's page: a form to choose a new password; never consumes the token.",
+        params=[token_query("The reset token from the email.")],
+        responses=page_responses(statuses=("404", "410")),
+    ),
+)
 def show_reset(call: Call) -> Response:
     return show_password_form(call, RESET_LINK)
 
 
-@router.route(RESET, "POST")
+@router.route(
+    RESET,
+    POST=ours(
+        "PasswordReset_Confirm",
+        "Sets the new password and consumes the token; other sessions are signed out.",
+        body=form_body("token", "password"),
+        responses=page_responses(ok_json=ref("Activation"), statuses=("400", "404", "410")),
+    ),
+)
 def reset_password(call: Call) -> Response:
     return set_password(call, RESET_LINK)

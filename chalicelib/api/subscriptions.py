@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.api.docs import JSON_TYPE, apim, json_result, ours, ref
 from chalicelib.api.envelope import collection, empty, group_entity, iso, json_response
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
@@ -83,19 +84,29 @@ def _sid(call: Call) -> str:
 # Products
 
 
-@router.route("/products", "GET")
+@router.route(
+    "/products",
+    GET=apim("Product_ListByService"),
+)
 def list_products(call: Call) -> Response:
     page = services().products.list(list_query(call, PRODUCT_FILTER_FIELDS))
     return json_response(collection([product_entity(p) for p in page.items], page, call.link))
 
 
-@router.route(PRODUCT, "GET", "HEAD")
+@router.route(
+    PRODUCT,
+    GET=apim("Product_Get"),
+    HEAD=apim("Product_GetEntityTag"),
+)
 def get_product(call: Call) -> Response:
     product = services().products.get(_product_id(call))
     return json_response(product_entity(product), etag_version=product.version)
 
 
-@router.route(PRODUCT, "PUT")
+@router.route(
+    PRODUCT,
+    PUT=apim("Product_CreateOrUpdate"),
+)
 def put_product(call: Call) -> Response:
     product_id = _product_id(call)
     given = read_product(call.json(), create=True)
@@ -103,21 +114,30 @@ def put_product(call: Call) -> Response:
     return json_response(product_entity(product), 201 if created else 200, product.version)
 
 
-@router.route(PRODUCT, "PATCH")
+@router.route(
+    PRODUCT,
+    PATCH=apim("Product_Update"),
+)
 def patch_product(call: Call) -> Response:
     given = read_product(call.json(), create=False)
     product = services().products.update(_product_id(call), given, call.require_if_match())
     return json_response(product_entity(product), etag_version=product.version)
 
 
-@router.route(PRODUCT, "DELETE")
+@router.route(
+    PRODUCT,
+    DELETE=apim("Product_Delete"),
+)
 def delete_product(call: Call) -> Response:
     remove = call.flag("deleteSubscriptions")
     services().products.delete(_product_id(call), call.require_if_match(), remove)
     return empty(204)
 
 
-@router.route(PRODUCT + "/groups", "GET")
+@router.route(
+    PRODUCT + "/groups",
+    GET=apim("ProductGroup_ListByProduct"),
+)
 def list_product_groups(call: Call) -> Response:
     ids = services().products.groups(_product_id(call))
     values = []
@@ -129,13 +149,19 @@ def list_product_groups(call: Call) -> Response:
     return json_response(collection(values, Page(values, None, len(values)), call.link))
 
 
-@router.route(PRODUCT + "/groups/{groupId}", "HEAD")
+@router.route(
+    PRODUCT + "/groups/{groupId}",
+    HEAD=apim("ProductGroup_CheckEntityExists"),
+)
 def product_has_group(call: Call) -> Response:
     linked = services().products.has_group(_product_id(call), call.params["groupId"])
     return empty(204 if linked else 404)
 
 
-@router.route(PRODUCT + "/groups/{groupId}", "PUT")
+@router.route(
+    PRODUCT + "/groups/{groupId}",
+    PUT=apim("ProductGroup_CreateOrUpdate"),
+)
 def add_product_group(call: Call) -> Response:
     group_id = call.params["groupId"]
     created = services().products.add_group(_product_id(call), group_id)
@@ -143,7 +169,10 @@ def add_product_group(call: Call) -> Response:
     return json_response(group_entity(group, PRODUCT_GROUP_TYPE), 201 if created else 200)
 
 
-@router.route(PRODUCT + "/groups/{groupId}", "DELETE")
+@router.route(
+    PRODUCT + "/groups/{groupId}",
+    DELETE=apim("ProductGroup_Delete"),
+)
 def remove_product_group(call: Call) -> Response:
     services().products.remove_group(_product_id(call), call.params["groupId"])
     return empty(204)
@@ -152,19 +181,29 @@ def remove_product_group(call: Call) -> Response:
 # Subscriptions
 
 
-@router.route("/subscriptions", "GET")
+@router.route(
+    "/subscriptions",
+    GET=apim("Subscription_List"),
+)
 def list_subscriptions(call: Call) -> Response:
     page = services().subscriptions.list(list_query(call, SUBSCRIPTION_FILTER_FIELDS))
     return json_response(collection([subscription_entity(s) for s in page.items], page, call.link))
 
 
-@router.route(SUBSCRIPTION, "GET", "HEAD")
+@router.route(
+    SUBSCRIPTION,
+    GET=apim("Subscription_Get"),
+    HEAD=apim("Subscription_GetEntityTag"),
+)
 def get_subscription(call: Call) -> Response:
     sub = services().subscriptions.get(_sid(call))
     return json_response(subscription_entity(sub), etag_version=sub.version)
 
 
-@router.route(SUBSCRIPTION, "PUT")
+@router.route(
+    SUBSCRIPTION,
+    PUT=apim("Subscription_CreateOrUpdate"),
+)
 def put_subscription(call: Call) -> Response:
     sid = _sid(call)
     call.flag("notify")
@@ -173,7 +212,10 @@ def put_subscription(call: Call) -> Response:
     return json_response(subscription_entity(sub), 201 if created else 200, sub.version)
 
 
-@router.route(SUBSCRIPTION, "PATCH")
+@router.route(
+    SUBSCRIPTION,
+    PATCH=apim("Subscription_Update"),
+)
 def patch_subscription(call: Call) -> Response:
     call.flag("notify")
     given = read_subscription(call.json(), get_settings().service_path, create=False)
@@ -181,39 +223,57 @@ def patch_subscription(call: Call) -> Response:
     return json_response(subscription_entity(sub), etag_version=sub.version)
 
 
-@router.route(SUBSCRIPTION, "DELETE")
+@router.route(
+    SUBSCRIPTION,
+    DELETE=apim("Subscription_Delete"),
+)
 def delete_subscription(call: Call) -> Response:
     services().subscriptions.delete(_sid(call), call.require_if_match())
     return empty(204)
 
 
-@router.route(SUBSCRIPTION + "/listSecrets", "POST")
+@router.route(
+    SUBSCRIPTION + "/listSecrets",
+    POST=apim("Subscription_ListSecrets"),
+)
 def list_secrets(call: Call) -> Response:
     sub = services().subscriptions.get(_sid(call))
     body = {"primaryKey": sub.primary_key, "secondaryKey": sub.secondary_key}
     return json_response(body, etag_version=sub.version)
 
 
-@router.route(SUBSCRIPTION + "/regeneratePrimaryKey", "POST")
+@router.route(
+    SUBSCRIPTION + "/regeneratePrimaryKey",
+    POST=apim("Subscription_RegeneratePrimaryKey"),
+)
 def regenerate_primary(call: Call) -> Response:
     services().subscriptions.regenerate(_sid(call), "primary")
     return empty(204)
 
 
-@router.route(SUBSCRIPTION + "/regenerateSecondaryKey", "POST")
+@router.route(
+    SUBSCRIPTION + "/regenerateSecondaryKey",
+    POST=apim("Subscription_RegenerateSecondaryKey"),
+)
 def regenerate_secondary(call: Call) -> Response:
     services().subscriptions.regenerate(_sid(call), "secondary")
     return empty(204)
 
 
-@router.route("/users/{userId}/subscriptions", "GET")
+@router.route(
+    "/users/{userId}/subscriptions",
+    GET=apim("UserSubscription_List"),
+)
 def list_user_subscriptions(call: Call) -> Response:
     user_id = call.id_param("userId")
     page = services().subscriptions.of_user(user_id, list_query(call, SUBSCRIPTION_FILTER_FIELDS))
     return json_response(collection([subscription_entity(s) for s in page.items], page, call.link))
 
 
-@router.route("/users/{userId}/subscriptions/{sid}", "GET")
+@router.route(
+    "/users/{userId}/subscriptions/{sid}",
+    GET=apim("UserSubscription_Get"),
+)
 def get_user_subscription(call: Call) -> Response:
     user_id = call.id_param("userId")
     services().accounts.get(user_id)
@@ -224,7 +284,17 @@ def get_user_subscription(call: Call) -> Response:
 # The key check, for gateways other than API Gateway (extension)
 
 
-@router.route("/gateway/check", "POST")
+@router.route(
+    "/gateway/check",
+    POST=ours(
+        "Gateway_CheckKey",
+        "For gateways other than API Gateway: may this subscription key call this product or "
+        "API now? (The key's subscription and its owner must both be active.)",
+        management=True,
+        body={"required": True, "content": {JSON_TYPE: {"schema": ref("KeyCheckRequest")}}},
+        responses={"200": json_result("The decision.", ref("KeyCheckResult"))},
+    ),
+)
 def check_key(call: Call) -> Response:
     """``{key, productId | apiId}`` -> ``{allowed, reason, userId, subscriptionId}``."""
     body = call.json()

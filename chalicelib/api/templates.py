@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.api.docs import JSON_TYPE, apim, json_result, ours, ref
 from chalicelib.api.envelope import collection, empty, json_response
 from chalicelib.api.lists import list_query
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
@@ -89,26 +90,39 @@ def _values(given: Any) -> dict[str, str]:
     return given
 
 
-@router.route("/templates", "GET")
+@router.route(
+    "/templates",
+    GET=apim("EmailTemplate_ListByService"),
+)
 def list_templates(call: Call) -> Response:
     page = services().templates.list(list_query(call, TEMPLATE_FILTER_FIELDS))
     return json_response(collection([template_entity(v) for v in page.items], page, call.link))
 
 
-@router.route(TEMPLATE, "GET", "HEAD")
+@router.route(
+    TEMPLATE,
+    GET=apim("EmailTemplate_Get"),
+    HEAD=apim("EmailTemplate_GetEntityTag"),
+)
 def get_template(call: Call) -> Response:
     view = services().templates.get(call.params["templateName"])
     return json_response(template_entity(view), etag_version=view.version)
 
 
-@router.route(TEMPLATE, "PUT")
+@router.route(
+    TEMPLATE,
+    PUT=apim("EmailTemplate_CreateOrUpdate"),
+)
 def put_template(call: Call) -> Response:
     changes = _changes(call, _body(call))
     view, created = services().templates.save(call.params["templateName"], changes, call.if_match())
     return json_response(template_entity(view), 201 if created else 200, view.version)
 
 
-@router.route(TEMPLATE, "PATCH")
+@router.route(
+    TEMPLATE,
+    PATCH=apim("EmailTemplate_Update"),
+)
 def patch_template(call: Call) -> Response:
     expected = call.require_if_match()
     changes = _changes(call, _body(call))
@@ -116,14 +130,31 @@ def patch_template(call: Call) -> Response:
     return json_response(template_entity(view), etag_version=view.version)
 
 
-@router.route(TEMPLATE, "DELETE")
+@router.route(
+    TEMPLATE,
+    DELETE=apim("EmailTemplate_Delete"),
+)
 def reset_template(call: Call) -> Response:
     """Resets the template to its default (APIM's DELETE); isDefault is true again."""
     services().templates.reset(call.params["templateName"], call.require_if_match())
     return empty(204)
 
 
-@router.route(TEMPLATE + "/preview", "POST")
+@router.route(
+    TEMPLATE + "/preview",
+    POST=ours(
+        "EmailTemplate_Preview",
+        "The stored template, or the one in the body, rendered with sample values; nothing is "
+        "saved, and a submitted template is validated as a save would validate it.",
+        management=True,
+        params=[{"$ref": "#/parameters/TemplateNameParameter"}],
+        body={
+            "required": False,
+            "content": {JSON_TYPE: {"schema": ref("EmailTemplatePreviewRequest")}},
+        },
+        responses={"200": json_result("The rendered email.", ref("EmailTemplatePreview"))},
+    ),
+)
 def preview_template(call: Call) -> Response:
     """Extension: the stored template, or the one in the body, rendered with sample values.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice import Response
 
+from chalicelib.api.docs import apim
 from chalicelib.api.envelope import empty, json_response
 from chalicelib.api.routing import ARM_PREFIX, Call, Router
 from chalicelib.bootstrap import services
@@ -22,7 +23,10 @@ def _app_type(call: Call) -> None:
         )
 
 
-@router.route(USER + "/confirmations/password/send", "POST")
+@router.route(
+    USER + "/confirmations/password/send",
+    POST=apim("UserConfirmationPassword_Send"),
+)
 def send_password_reset(call: Call) -> Response:
     """204 and an email with a one-time link to choose a new password."""
     _app_type(call)
@@ -30,7 +34,10 @@ def send_password_reset(call: Call) -> Response:
     return empty(204)
 
 
-@router.route(USER + "/token", "POST")
+@router.route(
+    USER + "/token",
+    POST=apim("User_GetSharedAccessToken"),
+)
 def user_token(call: Call) -> Response:
     """APIM's User_GetSharedAccessToken: ``{"value": "<compact token>"}``."""
     body = call.json()
@@ -43,7 +50,10 @@ def user_token(call: Call) -> Response:
     return json_response({"value": token})
 
 
-@router.route(USER + "/generateSsoUrl", "POST")
+@router.route(
+    USER + "/generateSsoUrl",
+    POST=apim("User_GenerateSsoUrl"),
+)
 def sso_url(call: Call) -> Response:
     """A link that signs the developer in to the portal, valid for 10 minutes."""
     return json_response({"value": services().sessions.sso_url(call.id_param("userId"))})

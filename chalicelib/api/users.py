@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.api.docs import USER_ID, apim, json_result, ours, ref
 from chalicelib.api.envelope import (
     USER_GROUP_TYPE,
     collection,
@@ -28,7 +29,10 @@ router = Router(ARM_PREFIX)
 USER = "/users/{userId}"
 
 
-@router.route("/users", "GET")
+@router.route(
+    "/users",
+    GET=apim("User_ListByService"),
+)
 def list_users(call: Call) -> Response:
     expand = call.flag("expandGroups")
     query = list_query(call, USER_FILTER_FIELDS)
@@ -41,13 +45,20 @@ def list_users(call: Call) -> Response:
     return json_response(collection(values, page, call.link))
 
 
-@router.route(USER, "GET", "HEAD")
+@router.route(
+    USER,
+    GET=apim("User_Get"),
+    HEAD=apim("User_GetEntityTag"),
+)
 def get_user(call: Call) -> Response:
     user = services().accounts.get(call.id_param("userId"))
     return json_response(user_entity(user), etag_version=user.version)
 
 
-@router.route(USER, "PUT")
+@router.route(
+    USER,
+    PUT=apim("User_CreateOrUpdate"),
+)
 def put_user(call: Call) -> Response:
     user_id = call.id_param("userId")
     notify = call.flag("notify")
@@ -56,7 +67,10 @@ def put_user(call: Call) -> Response:
     return json_response(user_entity(user), 201 if created else 200, user.version)
 
 
-@router.route(USER, "PATCH")
+@router.route(
+    USER,
+    PATCH=apim("User_Update"),
+)
 def patch_user(call: Call) -> Response:
     user_id = call.id_param("userId")
     expected = call.require_if_match()
@@ -64,7 +78,12 @@ def patch_user(call: Call) -> Response:
     return json_response(user_entity(user), etag_version=user.version)
 
 
-@router.route(USER, "DELETE")
+@router.route(
+    USER,
+    DELETE=apim(
+        "User_Delete", drop=("202",), note="the delete is done when we answer: always 204."
+    ),
+)
 def delete_user(call: Call) -> Response:
     remove = call.flag("deleteSubscriptions")
     notify = call.flag("notify")
@@ -72,7 +91,10 @@ def delete_user(call: Call) -> Response:
     return empty(204)
 
 
-@router.route(USER + "/groups", "GET")
+@router.route(
+    USER + "/groups",
+    GET=apim("UserGroup_List"),
+)
 def list_user_groups(call: Call) -> Response:
     query = list_query(call, GROUP_FILTER_FIELDS)
     page = services().groups.user_groups(call.id_param("userId"), query)
@@ -80,7 +102,10 @@ def list_user_groups(call: Call) -> Response:
     return json_response(collection(values, page, call.link))
 
 
-@router.route(USER + "/identities", "GET")
+@router.route(
+    USER + "/identities",
+    GET=apim("UserIdentities_List"),
+)
 def list_identities(call: Call) -> Response:
     user = services().accounts.get(call.id_param("userId"))
     values = [{"provider": i.provider, "id": i.id} for i in user.identities]
@@ -107,21 +132,48 @@ def _invitation(view: InvitationView) -> dict[str, Any]:
     }
 
 
-@router.route(USER + "/invitations", "GET")
+@router.route(
+    USER + "/invitations",
+    GET=ours(
+        "UserInvitations_List",
+        "A user's invitation and sign-up links, newest first, with their email delivery.",
+        management=True,
+        params=[USER_ID],
+        responses={"200": json_result("The links.", ref("InvitationCollection"))},
+    ),
+)
 def list_invitations(call: Call) -> Response:
     """Extension: the user's invitations, newest first, with their email delivery."""
     views = services().invitations.list(call.id_param("userId"))
     return json_response({"value": [_invitation(v) for v in views], "count": len(views)})
 
 
-@router.route(USER + "/invitations/resend", "POST")
+@router.route(
+    USER + "/invitations/resend",
+    POST=ours(
+        "UserInvitations_Resend",
+        "A new invitation link with a new expiry; the old link stops working.",
+        management=True,
+        params=[USER_ID],
+        responses={"200": json_result("The new link.", ref("InvitationContract"))},
+    ),
+)
 def resend_invitation(call: Call) -> Response:
     """Extension: a new link with a new expiry; the old one stops working."""
     view = services().invitations.resend(call.id_param("userId"))
     return json_response(_invitation(view))
 
 
-@router.route(USER + "/invitations/revoke", "POST")
+@router.route(
+    USER + "/invitations/revoke",
+    POST=ours(
+        "UserInvitations_Revoke",
+        "The pending links stop working; the account stays pending.",
+        management=True,
+        params=[USER_ID],
+        responses={"200": json_result("The revoked links.", ref("InvitationCollection"))},
+    ),
+)
 def revoke_invitation(call: Call) -> Response:
     """Extension: the pending link stops working; the account stays pending."""
     views = services().invitations.revoke(call.id_param("userId"))
