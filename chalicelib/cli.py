@@ -111,15 +111,17 @@ def embedded_backend(verbose: bool = False) -> Iterator[str]:
 
 
 def start_chalice_local(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``chalice local --stage local --no-autoreload`` on loopback, in its own process group."""
+    """The API as ``chalice local --stage local --no-autoreload`` serves it, on loopback.
+
+    It runs chalicelib.devserver, chalice's local gateway with the client's real address and a
+    deep listen queue (as ``apim-users dev`` serves it), in a process group of its own.
+    """
     command = [
         sys.executable,
-        "-c",
-        "import sys; from chalice.cli import main; sys.argv[0] = 'chalice'; sys.exit(main())",
-        "local",
+        "-m",
+        "chalicelib.devserver",
         "--stage",
         "local",
-        "--no-autoreload",
         "--host",
         LOOPBACK,
         "--port",
