@@ -114,7 +114,7 @@ def attach(server: DevHTTPServer, app: Chalice, config: Config) -> None:
         # so app.current_request has to be one per thread.
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
         app.__class__ = CustomLocalChalice
-    server.RequestHandlerClass = functools.partial(  # type: ignore[assignment]
+    server.RequestHandlerClass = functools.partial(
         PeerAddressHandler, app_object=app, config=config
     )
 
