@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# `make dev PORT=9000 VERBOSE=1`: another port; the embedded backend's request log too.
 dev: $(STAMP)
-	$(BIN)/apim-users dev $(if $(PORT),--port $(PORT),)
+	@$(BIN)/apim-users dev $(if $(PORT),--port $(PORT),) $(if $(VERBOSE),--verbose,)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -86,10 +87,18 @@ def create_backend_resources() -> list[str]:
 
 
 @contextmanager
-def embedded_backend() -> Iterator[str]:
-    """moto's threaded server on a loopback port, named in AWS_ENDPOINT_URL while it runs."""
+def embedded_backend(verbose: bool = False) -> Iterator[str]:
+    """moto's threaded server on a loopback port, named in AWS_ENDPOINT_URL while it runs.
+
+    Its request log (werkzeug's, one line per DynamoDB or SES call: about 55 before the dev
+    server is up) is shown only when ``verbose``.
+    """
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    if not verbose:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
@@ -102,15 +111,17 @@ def embedded_backend() -> Iterator[str]:
 
 
 def start_chalice_local(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``chalice local --stage local --no-autoreload`` on loopback, in its own process group."""
+    """The API as ``chalice local --stage local --no-autoreload`` serves it, on loopback.
+
+    It runs chalicelib.devserver, chalice's local gateway with the client's real address and a
+    deep listen queue (as ``apim-users dev`` serves it), in a process group of its own.
+    """
     command = [
         sys.executable,
-        "-c",
-        "import sys; from chalice.cli import main; sys.argv[0] = 'chalice'; sys.exit(main())",
-        "local",
+        "-m",
+        "chalicelib.devserver",
         "--stage",
         "local",
-        "--no-autoreload",
         "--host",
         LOOPBACK,
         "--port",
@@ -265,6 +276,17 @@ def ensure_dev_admin() -> str | None:
     return password
 
 
+def port_problem(port: int, error: OSError) -> str:
+    """One line: why the dev server cannot listen on ``port``, and how to choose another."""
+    other = 9000 if port != 9000 else 9001
+    how = f"pick another: make dev PORT={other} (or apim-users dev --port {other})"
+    if error.errno == errno.EADDRINUSE:
+        return f"apim-users: port {port} on {LOOPBACK} is already in use; {how}."
+    if error.errno == errno.EACCES:
+        return f"apim-users: port {port} needs privileges here; {how}."
+    return f"apim-users: cannot listen on {LOOPBACK}:{port} ({error.strerror}); {how}."
+
+
 def _serve(server: DevHTTPServer) -> int:
     """Backend resources, the app on ``server``, the sweep; then the banner, then requests."""
     from chalicelib.devserver import attach, load_app
@@ -305,7 +327,11 @@ def _serve(server: DevHTTPServer) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from chalicelib.devserver import listen
 
-    server = listen(LOOPBACK, args.port)
+    # The port before anything else: a port in use is one line, with nothing started or shown.
+    try:
+        server = listen(LOOPBACK, args.port)
+    except OSError as exc:
+        raise SystemExit(port_problem(args.port, exc)) from None
     with server:
         # The stage wins over the shell, as it does in chalice local, so that the tables, the
         # printed token and the app all use the same settings.
@@ -314,7 +340,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         try:
             if os.environ.get("AWS_ENDPOINT_URL"):
                 return _serve(server)
-            with embedded_backend():
+            with embedded_backend(verbose=args.verbose):
                 get_settings.cache_clear()
                 return _serve(server)
         except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) during the start: stop without a trace
@@ -382,11 +408,21 @@ def cmd_remove_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def tcp_port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0 to 65535)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="apim-users", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="run the API on chalice local with an embedded backend")
-    dev.add_argument("--port", type=int, default=8000)
+    dev = sub.add_parser("dev", help="serve the API locally, on an embedded backend")
+    dev.add_argument("--port", type=tcp_port, default=8000, help="on 127.0.0.1 (0: any free port)")
+    dev.add_argument(
+        "--verbose", action="store_true", help="also print the embedded backend's request log"
+    )
     dev.set_defaults(run=cmd_dev)
     tables = sub.add_parser("create-tables", help="create every table (idempotent)")
     tables.set_defaults(run=cmd_create_tables)

@@ -156,6 +156,52 @@ def _new_user(api: Api, source: str) -> str:
     return user_id
 
 
+def test_a_port_in_use_is_one_line_and_a_failure_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [*_script(), "dev", "--port", str(port)],
+            cwd=project_dir(),
+            env=_shell_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_TIMEOUT,
+        )
+    output = (done.stdout + done.stderr).strip()
+    assert done.returncode != 0, output
+    assert "Traceback" not in output
+    assert "SharedAccessSignature" not in output and "sign in as" not in output, output
+    assert len(output.splitlines()) == 1, output
+    assert str(port) in output and "PORT=" in output, output
+
+
+def test_the_banner_comes_last_after_a_quiet_start(dev):
+    server, startup = dev
+    first = next(i for i, line in enumerate(startup) if line.startswith(BANNER_START))
+    assert first < 10, "\n".join(startup[:first])
+    assert not [line for line in startup if BACKEND_LOG.search(line)], "\n".join(startup)
+    assert startup[-1] == BANNER_END, "\n".join(startup)
+    # Ready when it says so: the console answers (a redirect to its sign-in page).
+    console = urlsplit(server.value("Console:"))
+    conn = http.client.HTTPConnection(console.hostname or LOOPBACK, console.port, timeout=30)
+    try:
+        conn.request("GET", console.path)
+        assert conn.getresponse().status < 500
+    finally:
+        conn.close()
+
+
+def test_verbose_shows_the_embedded_backend_requests(tmp_path):
+    server = DevProcess(["--port", str(free_port()), "--verbose"], tmp_path)
+    try:
+        end = server.wait_for(BANNER_END)
+        assert [line for line in server.lines[:end] if BACKEND_LOG.search(line)]
+    finally:
+        server.stop()
+
+
 def test_the_source_ip_of_a_request_is_its_tcp_peer(dev):
     server, _ = dev
     api = Api(server)
