@@ -86,6 +86,14 @@ class StateConflict(DomainError):
     """The entity is not in a state that allows this (e.g. resending to an active user)."""
 
 
+class LastAdministrator(StateConflict):
+    """Blocking or deleting this account would leave no active administrator."""
+
+
+class HasSubscriptions(StateConflict):
+    """The account (or product) still has subscriptions, and deleting them was not asked for."""
+
+
 class Throttled(DomainError):
     """Too many attempts from this account or address in the current window."""
 

@@ -24,7 +24,13 @@ from chalicelib.domain.users import (
     checked_password,
     new_token_epoch,
 )
-from chalicelib.errors import IdTaken, PreconditionFailed, StateConflict
+from chalicelib.errors import (
+    HasSubscriptions,
+    IdTaken,
+    LastAdministrator,
+    PreconditionFailed,
+    StateConflict,
+)
 from chalicelib.services.audit import Audit, Target, user_fields, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.listing import ListQuery, list_users
@@ -132,6 +138,7 @@ class AccountService:
         if reinvite:
             updated = replace(updated, state=UserState.PENDING)
         tx = self._store.transaction()
+        self._stage_keep_an_administrator(tx, existing, updated.state)
         updated, notice = self._stage_consequences(tx, existing, updated)
         issued = None
         if reinvite and purpose is not None:
@@ -180,6 +187,7 @@ class AccountService:
             password_hash=self._hash(changes.password) or existing.password_hash,
         )
         tx = self._store.transaction()
+        self._stage_keep_an_administrator(tx, existing, updated.state)
         updated, notice = self._stage_consequences(tx, existing, updated)
         issued = (
             self._invitations.stage_reissue(tx, updated)
@@ -196,6 +204,31 @@ class AccountService:
         if notice:
             self._mail.deliver(notice)
         return updated
+
+    def _stage_keep_an_administrator(self, tx: Tx, old: User, state: UserState | None) -> None:
+        """Refuse to leave no active administrator (a block, another state, or a delete: None).
+
+        The other active administrator found is checked unchanged in the same transaction, so
+        two administrators blocking each other at the same moment cannot both succeed.
+        """
+        if old.state is not UserState.ACTIVE or state is UserState.ACTIVE or self._groups is None:
+            return
+        if not self._groups.is_administrator(old):
+            return
+        other = self._groups.other_active_administrator(old)
+        if other is None:
+            raise LastAdministrator(
+                f"{old.first_name} {old.last_name} is the last active administrator, so the "
+                "account cannot be blocked or deleted: nobody could use the console any more. "
+                "Make another administrator first (apim-users create-admin)."
+            )
+        self._users.stage_check(
+            tx,
+            other,
+            lambda: StateConflict(
+                "Another administrator's account changed at the same moment; try again."
+            ),
+        )
 
     @staticmethod
     def _readdressed(old: User, new: User) -> bool:
@@ -238,10 +271,13 @@ class AccountService:
         # Read once: the owner index lags behind deletes, so it is not read again in between.
         owned = list(subscriptions.of_owner(user_id, None, _MAX_SUBSCRIPTIONS, 100))
         if owned and not delete_subscriptions:
-            raise StateConflict(
+            raise HasSubscriptions(
                 f"User '{user_id}' has subscriptions; delete them first, "
                 "or pass deleteSubscriptions=true."
             )
+        # Checked before any subscription goes; held by the transaction that deletes the user.
+        keep = self._store.transaction()
+        self._stage_keep_an_administrator(keep, existing, None)
         for start in range(0, len(owned), _SUBSCRIPTIONS_IN_TX):
             # The subscriptions go first, a few per transaction (each is 4 items and an event).
             batch = self._store.transaction()
@@ -249,7 +285,7 @@ class AccountService:
                 subscriptions.stage_delete(batch, sub)
                 self._audit.stage(batch, "subscription.deleted", Target("subscription", sub.id))
             batch.commit()
-        tx = self._store.transaction()
+        tx = keep
         self._users.stage_delete(tx, existing)
         self._audit.stage(
             tx, "user.deleted", user_target(existing), diff(user_fields(existing), {})

@@ -22,7 +22,7 @@ from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.groups import BUILT_IN_GROUPS, DEVELOPERS, Group, built_in
 from chalicelib.domain.odata import equality_value
 from chalicelib.domain.paging import READ_BUDGET, Page
-from chalicelib.domain.users import User, filter_record
+from chalicelib.domain.users import User, UserState, filter_record
 from chalicelib.errors import (
     IdTaken,
     MethodNotAllowed,
@@ -79,6 +79,8 @@ class Memberships(Protocol):
     """What the account service needs: a user's groups, and leaving them all on delete."""
 
     def groups_of(self, user: User, limit: int = READ_BUDGET) -> builtins.list[Group]: ...
+    def is_administrator(self, user: User) -> bool: ...
+    def other_active_administrator(self, user: User) -> User | None: ...
     def stage_leave_all(self, tx: Tx, user: User) -> Callable[[], None]: ...
 
 
@@ -402,6 +404,19 @@ class GroupService:
         group = _built_in(ADMINISTRATORS)
         membership = self._groups.membership(group.key, user.id)
         return membership is not None and membership.applies_to(group, user)
+
+    def other_active_administrator(self, user: User) -> User | None:
+        """An active administrator other than ``user``, or None (at most READ_BUDGET rows read).
+
+        One Query of the Administrators rows, then their accounts in batches, stopping at the
+        first one found.
+        """
+        group = _built_in(ADMINISTRATORS)
+        rows = self._groups.members(group.key, None, READ_BUDGET, _PAGE)
+        for _, other in self._member_rows(group, rows, _PAGE):
+            if other is not None and other.id != user.id and other.state is UserState.ACTIVE:
+                return other
+        return None
 
     def stage_leave_all(self, tx: Tx, user: User) -> Callable[[], None]:
         """Stage the removal of an account's memberships in the transaction that deletes it.

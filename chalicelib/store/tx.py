@@ -75,6 +75,11 @@ class DynamoTx:
     def delete(self, item: Model, condition: Condition | None, on_fail: OnFail | None) -> None:
         self._ops.append(("delete", (item, None, condition), on_fail))
 
+    def check(self, item: Model, condition: Condition, on_fail: OnFail | None) -> None:
+        """A condition on an item this transaction does not write: the commit fails unless it
+        holds (e.g. another account is still the one that was read)."""
+        self._ops.append(("check", (item, None, condition), on_fail))
+
     def _commit_single(self) -> None:
         """One write needs no transaction: a conditional write is atomic and costs half."""
         kind, (item, actions, condition), on_fail = self._ops[0]
@@ -97,7 +102,7 @@ class DynamoTx:
     def commit(self) -> None:
         if not self._ops:
             return
-        if len(self._ops) == 1:
+        if len(self._ops) == 1 and self._ops[0][0] != "check":
             self._commit_single()
             return
         ordered = sorted(self._ops, key=lambda op: _ORDER[op[0]])
@@ -123,6 +128,11 @@ class DynamoTx:
             for kind, (item, actions, condition), _ in ordered:
                 if kind == "put":
                     tx.save(item, condition=condition)
+                elif kind == "check":
+                    assert condition is not None
+                    hash_key = getattr(item, item._hash_keyname or "")
+                    range_key = getattr(item, item._range_keyname) if item._range_keyname else None
+                    tx.condition_check(type(item), hash_key, range_key, condition=condition)
                 elif kind == "update":
                     tx.update(item, actions=actions or [], condition=condition)
                 else:

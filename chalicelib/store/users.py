@@ -93,6 +93,10 @@ class UserRepository:
                 _changed_meanwhile,
             )
 
+    def stage_check(self, tx: Tx, user: User, on_fail: Callable[[], Exception]) -> None:
+        """Fail the caller's transaction unless ``user`` is still as read (its version)."""
+        writes(tx).check(UserItem(id=user.id), UserItem.version == user.version, on_fail)
+
     def stage_delete(self, tx: Tx, user: User) -> None:
         """Remove the user and free its email, if nobody changed it since it was read."""
         writes(tx).delete(_to_item(user), UserItem.version == user.version, _changed_meanwhile)
