@@ -10,6 +10,7 @@ from chalicelib.api import (
     console,
     console_groups,
     console_templates,
+    console_user,
     console_users,
     groups,
     openapi,
@@ -37,6 +38,7 @@ install(
     openapi.router,
     console.router,
     console_users.router,
+    console_user.router,
     console_groups.router,
     console_templates.router,
 )

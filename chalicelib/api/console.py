@@ -31,6 +31,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from chalice import Response
 
@@ -41,8 +42,9 @@ from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
+from chalicelib.domain.custom_groups import DESCRIPTION_MAX, DISPLAY_NAME_MAX
 from chalicelib.domain.etag import NEVER, Expected
-from chalicelib.domain.users import User
+from chalicelib.domain.users import NAME_MAX, NOTE_MAX, User
 from chalicelib.errors import (
     DomainError,
     FieldProblem,
@@ -135,6 +137,11 @@ def render(
     )
 
 
+def q(value: str) -> str:
+    """A value as one path segment or query value (``/`` and ``?`` escaped too)."""
+    return quote(value, safe="")
+
+
 def see_other(call: Call, target: str) -> Response:
     """303 to a console page, ``target`` relative to /console/ (e.g. ``users/ada?done=added``)."""
     return html.redirect(home(call) + target, CONSOLE_HEADERS)
@@ -154,11 +161,51 @@ def friendly(message: str) -> str:
     return message
 
 
-def field_errors(problems: list[FieldProblem]) -> dict[str, str]:
-    """The first problem of each field, by field name, in the page's words."""
+# Fields whose problems the console says in its own words: (when empty, otherwise).
+_PLAIN: dict[str, tuple[str | None, str]] = {
+    "firstName": ("Enter a first name.", f"Enter a first name of at most {NAME_MAX} characters."),
+    "lastName": ("Enter a last name.", f"Enter a last name of at most {NAME_MAX} characters."),
+    "email": (
+        "Enter an email address.",
+        "Enter an email address in the form name@example.com.",
+    ),
+    "note": (None, f"Shorten the note to at most {NOTE_MAX} characters."),
+    "displayName": (
+        "Enter a name for the group.",
+        f"Enter a group name of at most {DISPLAY_NAME_MAX} characters.",
+    ),
+    "description": (None, f"Shorten the description to at most {DESCRIPTION_MAX} characters."),
+}
+
+
+def field_errors(
+    problems: list[FieldProblem], values: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The first problem of each field, by field name, in plain words.
+
+    For the fields of ``_PLAIN`` the console says what to do ("Enter a first name."), chosen
+    by the value that was sent; other problems (a password the policy refuses, a group id) keep
+    the service's sentence, with API property names replaced by the page's labels.
+    """
     errors: dict[str, str] = {}
     for problem in problems:
-        errors.setdefault(problem.target, friendly(problem.message))
+        if problem.target in errors:
+            continue
+        plain = _PLAIN.get(problem.target)
+        if plain is None:
+            errors[problem.target] = friendly(problem.message)
+            continue
+        when_empty, otherwise = plain
+        empty = not (values or {}).get(problem.target, "").strip()
+        errors[problem.target] = when_empty if empty and when_empty else otherwise
+    return errors
+
+
+def all_field_errors(problems: list[FieldProblem]) -> dict[str, list[str]]:
+    """Every problem of each field (a template's), in the page's words, in order."""
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        errors.setdefault(problem.target, []).append(friendly(problem.message))
     return errors
 
 

@@ -41,9 +41,12 @@ PAGE_SIZE = 50
 DONE = {
     "added": "The group was added.",
     "deleted": "The group was deleted.",
-    "member-added": "The user was added to the group.",
-    "member-removed": "The user was removed from the group.",
+    "edited": "The changes to the group were saved.",
+    "member-added": "{name} was added to the group.",
+    "member-already": "{name} was already a member of this group; nothing changed.",
+    "member-removed": "{name} was removed from the group.",
 }
+PANELS = ("delete", "edit")
 
 
 def derived_id(name: str) -> str:
@@ -77,6 +80,7 @@ def _groups_page(
         title="Groups",
         nav="groups",
         groups=result.items,
+        has_custom=any(not g.group.built_in for g in result.items) or result.next is not None,
         next_link=next_link,
         show_form=show_form or call.query.get("form") == "add",
         values=values or {},
@@ -128,6 +132,20 @@ def add_group(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
     return see_other(call, f"groups/{quote(group_id, safe='')}?done=added")
 
 
+def _member_message(call: Call) -> str | None:
+    """The notice a redirect asked for, with the name of the account it was about."""
+    template = DONE.get(call.query.get("done", ""))
+    if template is None or "{name}" not in template:
+        return template
+    name = "The user"
+    try:
+        user = services().accounts.get(call.query.get("u", ""))
+        name = f"{user.first_name} {user.last_name}"
+    except ResourceNotFound:
+        pass
+    return template.format(name=name)
+
+
 def _group_page(
     call: Call,
     admin: Admin,
@@ -136,11 +154,14 @@ def _group_page(
     error: str | None = None,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
-    confirm: bool = False,
+    panel: str | None = None,
+    edit_values: dict[str, str] | None = None,
+    stale: bool = False,
 ) -> Response:
     stored = services().groups.get(call.params["groupId"])
     members = services().groups.members(stored.group.id, ListQuery(None, PAGE_SIZE, _cursor(call)))
     next_link = "?" + urlencode({"page": encode_cursor(members.next)}) if members.next else None
+    panel = panel or call.query.get("confirm") or call.query.get("panel")
     return render(
         call,
         "group.html",
@@ -152,10 +173,15 @@ def _group_page(
         version=str(stored.version),
         members=members.items,
         next_link=next_link,
-        confirm=(confirm or call.query.get("confirm") == "delete") and not stored.group.built_in,
-        message=notice(call, DONE),
-        error=error,
+        panel=panel if panel in PANELS and not stored.group.built_in else None,
+        message=_member_message(call),
+        error=stale_message("group") if stale else error,
         values=values or {},
+        edit_values=edit_values
+        or {
+            "displayName": stored.group.display_name,
+            "description": stored.group.description or "",
+        },
         errors=errors or {},
     )
 
@@ -177,7 +203,7 @@ def _user_by_email(email: str) -> str | None:
 @router.route(GROUP, "POST")
 @form
 def group_action(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
-    """Add a member (by email), remove a member, delete the group."""
+    """Add a member (by email), remove a member, edit or delete the group."""
     group_id = call.params["groupId"]
     here = f"groups/{quote(group_id, safe='')}"
     action = fields.get("action", "")
@@ -186,20 +212,51 @@ def group_action(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
             email = fields.get("email", "").strip()
             user_id = _user_by_email(email)
             if user_id is None:
-                errors = {"email": "No user has this email address."}
+                problem = (
+                    "Enter the email address of a user."
+                    if not email
+                    else "No user has this email address. Check it, or add the user first."
+                )
+                errors = {"email": problem}
                 return _group_page(call, admin, 400, values={"email": email}, errors=errors)
-            services().groups.add_member(group_id, user_id)
-            return see_other(call, f"{here}?done=member-added")
+            _, added = services().groups.add_member(group_id, user_id)
+            done = "member-added" if added else "member-already"
+            return see_other(call, f"{here}?" + urlencode({"done": done, "u": user_id}))
         if action == "remove-member":
-            services().groups.remove_member(group_id, fields.get("userId", ""))
-            return see_other(call, f"{here}?done=member-removed")
+            user_id = fields.get("userId", "")
+            services().groups.remove_member(group_id, user_id)
+            return see_other(call, f"{here}?" + urlencode({"done": "member-removed", "u": user_id}))
+        if action == "edit":
+            return _edit(call, admin, group_id, fields)
         if action == "delete":
             services().groups.delete(group_id, shown_version(fields))
             return see_other(call, "groups?done=deleted")
     except PreconditionFailed:
-        return _group_page(call, admin, 409, error=stale_message("group"))
+        return _group_page(call, admin, 409, stale=True)
     except ResourceNotFound:
         raise
     except DomainError as exc:
         return _group_page(call, admin, 409, error=friendly(exc.message))
     return _group_page(call, admin, 400, error="Choose one of the page's buttons.")
+
+
+def _edit(call: Call, admin: Admin, group_id: str, fields: dict[str, str]) -> Response:
+    """A custom group's name and description, with the version the page showed."""
+    values = {
+        "displayName": fields.get("displayName", "").strip(),
+        "description": fields.get("description", "").strip(),
+    }
+    here = f"groups/{quote(group_id, safe='')}"
+    try:
+        given: dict[str, str | None] = {
+            "displayName": values["displayName"],
+            "description": values["description"] or None,
+        }
+        changes = read_group_fields(given, require_display_name=True)
+        services().groups.update(group_id, changes, shown_version(fields))
+    except ValidationFailed as exc:
+        errors = field_errors(exc.details, values)
+        return _group_page(call, admin, 400, panel="edit", edit_values=values, errors=errors)
+    except PreconditionFailed:
+        return _group_page(call, admin, 409, panel="edit", edit_values=values, stale=True)
+    return see_other(call, f"{here}?done=edited")

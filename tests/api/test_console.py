@@ -117,6 +117,11 @@ def version_of(page: Page) -> str:
     return re.search(r'name="version" value="(\d+)"', page.body).group(1)
 
 
+def path_of(location: str) -> str:
+    """The path a relative redirect (``../../console/users/x?done=y``) leads to."""
+    return "/" + location[location.index("console/") :]
+
+
 def user_id_from(location: str) -> str:
     return urlsplit(location).path.rsplit("/", 1)[-1]
 
@@ -356,6 +361,8 @@ def test_a_demoted_administrator_is_out_on_the_next_request(console, admin):
 
 def test_a_blocked_administrator_is_out_on_the_next_request(console, admin):
     make_user("dev1", "dev1@example.com")
+    deputy = make_user("admin2", "deputy@example.com")  # the last administrator cannot be blocked
+    services().groups.add_administrator(deputy.id)
     version = version_of(console.get("/console/users/dev1"))
     services().accounts.update(admin.id, UserChanges(state=UserState.BLOCKED), ANY)
     posted = console.post("/console/users/dev1", {"action": "block", "version": version})
@@ -494,8 +501,8 @@ def test_errors_show_next_to_their_fields_and_keep_what_was_typed(console):
         },
     )
     assert page.status == 400
-    assert page.text_of("f-firstName-error") == "First name must have 1 to 100 characters."
-    assert page.text_of("f-email-error").startswith("Email is not a valid address")
+    assert page.text_of("f-firstName-error") == "Enter a first name."
+    assert page.text_of("f-email-error") == "Enter an email address in the form name@example.com."
     assert page.text_of("f-password-error")
     assert 'aria-describedby="f-firstName-error"' in page.body
     assert 'value="Lovelace"' in page.body
@@ -643,7 +650,7 @@ def test_delete_asks_and_offers_to_delete_subscriptions(console, client):
     }
     assert api.put("/subscriptions/s1", sub).status == 201
     asked = console.get("/console/users/dev1?confirm=delete")
-    assert "This user has 1 subscription." in asked.body
+    assert "Ada Lovelace has 1 subscription." in asked.body
     assert 'for="f-deleteSubscriptions"' in asked.body
     refused = console.post(
         "/console/users/dev1", {"action": "delete", "version": version_of(asked)}
@@ -686,7 +693,8 @@ def test_groups_of_a_user_can_be_added_and_removed(console):
     page = console.get("/console/users/dev1")
     assert '<option value="partners">Partners</option>' in page.body
     added = console.post("/console/users/dev1", {"action": "add-group", "group": "partners"})
-    assert added.location.endswith("?done=group-added")
+    assert added.location.endswith("?done=group-added&g=partners")
+    assert "Ada Lovelace was added to Partners." in console.get(path_of(added.location)).body
     assert services().groups.is_member("partners", "dev1")
     page = console.get("/console/users/dev1")
     assert 'Remove<span class="visually-hidden"> from Partners' in page.body
@@ -695,7 +703,7 @@ def test_groups_of_a_user_can_be_added_and_removed(console):
     )
     assert refused.status == 409 and "managed by the system" in refused.body
     removed = console.post("/console/users/dev1", {"action": "remove-group", "group": "partners"})
-    assert removed.location.endswith("?done=group-removed")
+    assert removed.location.endswith("?done=group-removed&g=partners")
     assert not services().groups.is_member("partners", "dev1")
 
 
@@ -719,21 +727,30 @@ def test_groups_page_adds_a_custom_group_and_manages_members(console):
     assert taken.status == 400
     assert taken.text_of("f-groupId-error") == "A group with the id 'beta-testers' exists."
     unnamed = console.post("/console/groups", {"displayName": "", "groupId": "x"})
-    assert unnamed.text_of("f-displayName-error") == "Give the group a name."
+    assert unnamed.text_of("f-displayName-error") == "Enter a name for the group."
     nobody = console.post(
         "/console/groups/beta-testers", {"action": "add-member", "email": "who@example.com"}
     )
     assert nobody.status == 400
-    assert nobody.text_of("f-email-error") == "No user has this email address."
+    assert nobody.text_of("f-email-error") == (
+        "No user has this email address. Check it, or add the user first."
+    )
     member = console.post(
         "/console/groups/beta-testers", {"action": "add-member", "email": "DEV1@example.com"}
     )
-    assert member.location.endswith("?done=member-added")
+    assert member.location.endswith("?done=member-added&u=dev1")
+    assert "Ada Lovelace was added to the group." in console.get(path_of(member.location)).body
+    again = console.post(
+        "/console/groups/beta-testers", {"action": "add-member", "email": "dev1@example.com"}
+    )
+    assert again.location.endswith("?done=member-already&u=dev1")
+    already = console.get(path_of(again.location)).body
+    assert "Ada Lovelace was already a member of this group; nothing changed." in already
     assert "dev1@example.com" in console.get("/console/groups/beta-testers").body
     gone = console.post(
         "/console/groups/beta-testers", {"action": "remove-member", "userId": "dev1"}
     )
-    assert gone.location.endswith("?done=member-removed")
+    assert gone.location.endswith("?done=member-removed&u=dev1")
     assert not services().groups.is_member("beta-testers", "dev1")
     page = console.get("/console/groups/beta-testers?confirm=delete")
     deleted = console.post(
@@ -873,3 +890,408 @@ def test_links_and_the_cookie_path_follow_an_api_gateway_stage():
     assert home(call("/console/")) == "../console/"
     assert _cookie_path(call("/api/console/users")) == "/api/console"
     assert _cookie_path(call("/console/signin")) == "/console"
+
+
+# --- issue 17: no self-lockout, only what can work, in plain words ------------------------------
+
+
+def buttons_of(page: Page) -> list[str]:
+    """The labels of the page's top bar (buttons and button-like links)."""
+    bar = re.search(
+        r'<div class="toolbar" role="group" aria-label="User actions">(.*?)</div>', page.body, re.S
+    ).group(1)
+    return [html.unescape(t) for t in re.findall(r">([^<>]+)</(?:button|a)>", bar)]
+
+
+def banner_error(page: Page) -> str:
+    found = re.search(r'<p class="banner error" role="alert">(.*?)</p>', page.body, re.S)
+    assert found, "no error banner on the page"
+    return html.unescape(found.group(1))
+
+
+def test_your_own_account_offers_neither_block_nor_delete_and_refuses_both(console, admin):
+    page = console.get(f"/console/users/{admin.id}")
+    assert buttons_of(page) == ["Edit", "Reset password"]
+    assert "This is your own account" in page.body
+    assert "?confirm=delete" not in page.body
+    # Asked anyway (an old page, a hand-made form): refused, with the reason, nothing changed.
+    for action in ("block", "delete"):
+        version = str(services().accounts.get(admin.id).version)
+        refused = console.post(f"/console/users/{admin.id}", {"action": action, "version": version})
+        assert refused.status == 409
+        assert banner_error(refused) == (
+            "You are signed in as Grace Hopper: you cannot block or delete your own account. "
+            "Another administrator can."
+        )
+    assert state_of(admin.id) is UserState.ACTIVE
+    assert console.get("/console/users").status == 200  # still signed in
+
+
+def test_another_administrator_can_be_blocked_but_never_the_last_one(console, admin):
+    deputy = make_user("admin2", "deputy@example.com", firstName="Ada", lastName="Byron")
+    services().groups.add_administrator(deputy.id)
+    page = console.get("/console/users/admin2")
+    assert "Block" in buttons_of(page)
+    blocked = console.post(
+        "/console/users/admin2", {"action": "block", "version": version_of(page)}
+    )
+    assert blocked.status == 303
+    assert state_of("admin2") is UserState.BLOCKED
+
+
+def test_actions_are_offered_only_in_the_states_where_they_work(console):
+    make_user("dev1", "dev1@example.com")
+    make_user("dev2", "dev2@example.com", password=None, confirmation="invite")
+    active = console.get("/console/users/dev1")
+    assert buttons_of(active) == ["Edit", "Block", "Reset password", "Delete"]
+    assert "Resend invitation" not in active.body and "Revoke invitation" not in active.body
+    services().accounts.update("dev1", UserChanges(state=UserState.BLOCKED), ANY)
+    blocked = console.get("/console/users/dev1")
+    assert buttons_of(blocked) == ["Edit", "Activate", "Delete"]
+    # A reset confirmation asked for by URL is not shown for a blocked account.
+    assert "Reset password" not in console.get("/console/users/dev1?confirm=reset").body
+    pending = console.get("/console/users/dev2")
+    assert buttons_of(pending) == ["Edit", "Block", "Delete"]
+    assert ">Resend invitation</button>" in pending.body
+    assert ">Revoke invitation</button>" in pending.body
+    console.post("/console/users/dev2", {"action": "revoke"})
+    revoked = console.get("/console/users/dev2")
+    assert ">Resend invitation</button>" in revoked.body
+    assert "Revoke invitation" not in revoked.body  # nothing is pending any more
+
+
+def test_refusals_name_the_user_and_say_what_to_do(console, client):
+    make_user("dev1", "dev1@example.com")
+    make_user("dev2", "dev2@example.com", password=None, confirmation="invite")
+    version = version_of(console.get("/console/users/dev1"))
+    services().accounts.update("dev1", UserChanges(state=UserState.BLOCKED), ANY)
+    fresh = version_of(console.get("/console/users/dev1"))
+    reset = console.post("/console/users/dev1", {"action": "reset", "version": fresh})
+    assert reset.status == 409
+    assert banner_error(reset) == (
+        "Ada Lovelace is blocked. Activate the account first to send a reset email."
+    )
+    stale = console.post("/console/users/dev1", {"action": "reset", "version": version})
+    assert stale.status == 409  # the account's state speaks first, whatever the version
+    pending = console.post(
+        "/console/users/dev2",
+        {"action": "reset", "version": version_of(console.get("/console/users/dev2"))},
+    )
+    assert banner_error(pending) == (
+        "Ada Lovelace has not accepted the invitation yet, so there is no password to reset. "
+        "Resend the invitation instead."
+    )
+    console.post("/console/users/dev2", {"action": "revoke"})
+    nothing = console.post("/console/users/dev2", {"action": "revoke"})
+    assert nothing.status == 409
+    assert banner_error(nothing) == "Ada Lovelace has no pending invitation to revoke."
+    resend = console.post("/console/users/dev1", {"action": "resend"})
+    assert banner_error(resend) == (
+        "Ada Lovelace is blocked: invitations are only sent to accounts that are pending."
+    )
+    for page in (reset, pending, nothing, resend):
+        message = banner_error(page)
+        assert "dev1" not in message and "dev2" not in message and "'" not in message
+    assert mail_to("dev1@example.com") == []
+
+
+def test_deleting_a_user_with_subscriptions_says_what_to_tick(console, client):
+    api = Api(client)
+    make_user("dev1", "dev1@example.com")
+    api.put("/products/starter", {"properties": {"displayName": "Starter", "state": "published"}})
+    for sid in ("s1", "s2"):
+        body = {"displayName": sid, "scope": "/products/starter", "ownerId": "/users/dev1"}
+        assert api.put(f"/subscriptions/{sid}", {"properties": body}).status == 201
+    asked = console.get("/console/users/dev1?confirm=delete")
+    refused = console.post(
+        "/console/users/dev1", {"action": "delete", "version": version_of(asked)}
+    )
+    assert refused.status == 409
+    problem = refused.text_of("f-deleteSubscriptions-error")
+    assert problem == (
+        "Ada Lovelace has 2 subscriptions. Tick “Also delete the user's subscriptions” to "
+        "delete them with the account, or cancel them first."
+    )
+    assert "deleteSubscriptions=true" not in refused.body
+
+
+def test_field_errors_are_plain_words(console):
+    page = console.post(
+        "/console/users",
+        {"kind": "invite", "firstName": " ", "lastName": "x" * 101, "email": ""},
+    )
+    assert page.status == 400
+    assert page.text_of("f-firstName-error") == "Enter a first name."
+    assert page.text_of("f-lastName-error") == "Enter a last name of at most 100 characters."
+    assert page.text_of("f-email-error") == "Enter an email address."
+    assert "'" not in page.text_of("f-lastName-error")
+
+
+def test_a_user_without_a_password_gets_one_click_to_set_one(console):
+    make_user("dev1", "dev1@example.com", password=None)
+    make_user("dev2", "dev2@example.com", password=None, confirmation="invite")
+    make_user("dev3", "dev3@example.com")
+    assert console.get("/console/users/dev3").text_of("password-state") == "Set"
+    no_password = console.get("/console/users/dev1")
+    assert no_password.text_of("password-state").startswith("No password yet")
+    assert "Send a password email" in no_password.body
+    sent = console.post(
+        "/console/users/dev1", {"action": "reset", "version": version_of(no_password)}
+    )
+    assert sent.status == 303 and sent.location.endswith("?done=reset")
+    [mail] = mail_to("dev1@example.com")
+    assert mail.token("/confirm-v2/password")
+    assert (
+        "A password reset email was sent to Ada Lovelace."
+        in console.get(path_of(sent.location)).body
+    )
+    invited = console.get("/console/users/dev2")
+    assert invited.text_of("password-state").startswith("No password yet")
+    assert invited.body.count(">Resend invitation<") == 2  # here and under Invitations
+    resent = console.post("/console/users/dev2", {"action": "resend"})
+    assert resent.location.endswith("?done=resent")
+    assert len(mail_to("dev2@example.com")) == 2
+
+
+# --- issue 17: edit in place ---------------------------------------------------------------------
+
+
+def test_edit_changes_names_note_and_email_from_the_users_page(console, client):
+    make_user("dev1", "dev1@example.com", note="old note")
+    form = console.get("/console/users/dev1?panel=edit")
+    assert '<section class="panel" id="panel" tabindex="-1"' in form.body
+    assert 'value="dev1@example.com"' in form.body and ">old note</textarea>" in form.body
+    # A reset link sent to the old address dies with the change.
+    services().passwords.send_by_admin("dev1")
+    [old_mail] = mail_to("dev1@example.com")
+    old_token = old_mail.token("/confirm-v2/password")
+    saved = console.post(
+        "/console/users/dev1",
+        {
+            "action": "edit",
+            "version": version_of(form),
+            "firstName": "Augusta Ada",
+            "lastName": "King",
+            "email": "ada.king@example.com",
+            "note": "",
+        },
+    )
+    assert saved.status == 303 and saved.location.endswith("?done=readdressed")
+    user = services().accounts.get("dev1")
+    assert (user.first_name, user.last_name, user.email, user.note) == (
+        "Augusta Ada",
+        "King",
+        "ada.king@example.com",
+        None,
+    )
+    shown = console.get(path_of(saved.location))
+    assert "The changes to Augusta Ada King were saved." in shown.body
+    assert "Links sent to the previous email address no longer work." in shown.body
+    dead = client.http.get(f"/confirm-v2/password?token={old_token}")
+    assert dead.status_code == 410
+    assert developer_signs_in(client, "ada.king@example.com") == 200
+
+
+def test_editing_a_pending_users_email_reinvites_at_the_new_address(console, client):
+    make_user("dev2", "typo@exmaple.com", password=None, confirmation="invite")
+    [first] = mail_to("typo@exmaple.com")
+    old = first.token("/confirm/invitation")
+    form = console.get("/console/users/dev2?panel=edit")
+    saved = console.post(
+        "/console/users/dev2",
+        {
+            "action": "edit",
+            "version": version_of(form),
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "email": "ada@example.com",
+            "note": "",
+        },
+    )
+    assert saved.location.endswith("?done=reinvited")
+    [again] = mail_to("ada@example.com")
+    assert again.token("/confirm/invitation") != old
+    assert client.http.get(f"/confirm/invitation?token={old}").status_code == 410
+    assert state_of("dev2") is UserState.PENDING
+
+
+def test_edit_errors_are_said_in_place_and_keep_what_was_typed(console):
+    make_user("dev1", "dev1@example.com")
+    make_user("dev2", "taken@example.com")
+    form = console.get("/console/users/dev1?panel=edit")
+    version = version_of(form)
+    bad = console.post(
+        "/console/users/dev1",
+        {"action": "edit", "version": version, "firstName": "", "lastName": "L", "email": "nope"},
+    )
+    assert bad.status == 400
+    assert bad.text_of("f-firstName-error") == "Enter a first name."
+    assert bad.text_of("f-email-error") == "Enter an email address in the form name@example.com."
+    assert 'value="nope"' in bad.body
+    taken = console.post(
+        "/console/users/dev1",
+        {
+            "action": "edit",
+            "version": version,
+            "firstName": "A",
+            "lastName": "L",
+            "email": "TAKEN@example.com",
+        },
+    )
+    assert taken.status == 409
+    assert taken.text_of("f-email-error") == "Another account already uses this email address."
+    services().accounts.update("dev1", UserChanges(note="theirs", note_given=True), ANY)
+    stale = console.post(
+        "/console/users/dev1",
+        {
+            "action": "edit",
+            "version": version,
+            "firstName": "Mine",
+            "lastName": "L",
+            "email": "dev1@example.com",
+            "note": "mine",
+        },
+    )
+    assert stale.status == 409
+    assert "changed by someone else" in stale.body
+    assert 'value="Mine"' in stale.body  # what was typed is kept, with the current version
+    assert services().accounts.get("dev1").first_name == "Ada"
+    again = console.post(
+        "/console/users/dev1",
+        {
+            "action": "edit",
+            "version": version_of(stale),
+            "firstName": "Mine",
+            "lastName": "L",
+            "email": "dev1@example.com",
+            "note": "mine",
+        },
+    )
+    assert again.status == 303
+    assert services().accounts.get("dev1").note == "mine"
+
+
+def test_a_custom_groups_name_and_description_can_be_edited(console):
+    services().groups.create("partners", GroupChanges("Partners", "old", None, None, frozenset()))
+    form = console.get("/console/groups/partners?panel=edit")
+    assert 'id="panel" tabindex="-1"' in form.body and 'value="Partners"' in form.body
+    empty = console.post(
+        "/console/groups/partners",
+        {"action": "edit", "version": version_of(form), "displayName": "", "description": "x"},
+    )
+    assert empty.status == 400
+    assert empty.text_of("f-displayName-error") == "Enter a name for the group."
+    saved = console.post(
+        "/console/groups/partners",
+        {
+            "action": "edit",
+            "version": version_of(form),
+            "displayName": "Key partners",
+            "description": "",
+        },
+    )
+    assert saved.location.endswith("groups/partners?done=edited")
+    group = services().groups.get("partners").group
+    assert (group.display_name, group.description) == ("Key partners", None)
+    stale = console.post(
+        "/console/groups/partners",
+        {"action": "edit", "version": version_of(form), "displayName": "Mine", "description": ""},
+    )
+    assert stale.status == 409 and "changed by someone else" in stale.body
+    assert "Edit" not in console.get("/console/groups/developers").body.split("<h1>")[1][:200]
+
+
+# --- issue 17: subscriptions on the user's page --------------------------------------------------
+
+
+def test_the_users_page_lists_subscriptions_and_changes_their_state(console, client):
+    api = Api(client)
+    make_user("dev1", "dev1@example.com")
+    api.put(
+        "/products/gold",
+        {
+            "properties": {
+                "displayName": "Gold plan",
+                "state": "published",
+                "approvalRequired": True,
+            }
+        },
+    )
+    for sid, name in (("s1", "First app"), ("s2", "Second app")):
+        body = {"displayName": name, "scope": "/products/gold", "ownerId": "/users/dev1"}
+        assert api.put(f"/subscriptions/{sid}", {"properties": body}).status == 201
+    page = console.get("/console/users/dev1")
+    rows = re.findall(r"<tr>\s*<td data-label=\"Product\">.*?</tr>", page.body, re.S)
+    assert len(rows) == 2
+    assert "Gold plan" in rows[0] and "Submitted" in rows[0]
+    assert re.search(r'data-label="Created">\d{4}-\d\d-\d\d<', rows[0])
+    assert ">Approve<" in rows[0] and ">Reject<" in rows[0] and ">Suspend<" not in rows[0]
+
+    def change(sid: str, verb: str) -> Page:
+        current = services().subscriptions.get(sid)
+        fields = {
+            "action": "subscription",
+            "subscription": sid,
+            "change": verb,
+            "version": str(current.version),
+        }
+        return console.post("/console/users/dev1", fields)
+
+    approved = change("s1", "approve")
+    assert approved.location.endswith("?done=sub-approve&s=s1")
+    assert (
+        "The subscription “First app” (Gold plan) is approved and active."
+        in console.get(path_of(approved.location)).body
+    )
+    assert services().subscriptions.get("s1").state.value == "active"
+    assert change("s1", "suspend").status == 303
+    assert services().subscriptions.get("s1").state.value == "suspended"
+    assert change("s1", "activate").status == 303
+    assert change("s1", "cancel").status == 303
+    assert services().subscriptions.get("s1").state.value == "cancelled"
+    assert change("s2", "reject").status == 303
+    assert services().subscriptions.get("s2").state.value == "rejected"
+    final = console.get("/console/users/dev1")
+    assert 'name="change"' not in final.body  # cancelled and rejected offer nothing
+    assert re.search(r'data-label="Ended">\d{4}-\d\d-\d\d<', final.body)
+    # A change the state no longer allows says so, by the subscription's name.
+    refused = change("s1", "suspend")
+    assert refused.status == 409
+    assert banner_error(refused).startswith("The subscription “First app” is cancelled")
+    # A page older than the subscription is refused, nothing changed.
+    body = {"displayName": "Third", "scope": "/products/gold", "ownerId": "/users/dev1"}
+    api.put("/subscriptions/s3", {"properties": body})
+    stale = console.post(
+        "/console/users/dev1",
+        {"action": "subscription", "subscription": "s3", "change": "approve", "version": "1"},
+    )
+    assert stale.status == 409 and "changed by someone else" in stale.body
+    assert services().subscriptions.get("s3").state.value == "submitted"
+    # Another user's subscription cannot be changed from this page.
+    make_user("dev2", "dev2@example.com")
+    other = console.post(
+        "/console/users/dev2",
+        {
+            "action": "subscription",
+            "subscription": "s3",
+            "change": "approve",
+            "version": str(services().subscriptions.get("s3").version),
+        },
+    )
+    assert other.status == 409 and "no longer exists" in other.body
+
+
+def test_groups_are_easy_to_find(console):
+    make_user("dev1", "dev1@example.com")
+    page = console.get("/console/users/dev1")
+    assert "There are no custom groups yet." in page.text_of("no-groups")
+    assert "groups?form=add#panel" in page.body
+    assert "There are no custom groups yet." in console.get("/console/groups").body
+    services().groups.create("partners", GroupChanges("Partners", None, None, None, frozenset()))
+    services().groups.add_member("partners", "dev1")
+    again = console.post("/console/users/dev1", {"action": "add-group", "group": "partners"})
+    assert again.location.endswith("?done=group-already&g=partners")
+    assert (
+        "Ada Lovelace was already a member of Partners; nothing changed."
+        in console.get(path_of(again.location)).body
+    )
