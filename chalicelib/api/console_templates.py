@@ -1,14 +1,26 @@
-"""The console's Email templates page: the list, and editing one with a preview and a reset."""
+"""The console's Email templates page: the list, and editing one with a preview and a reset.
+
+The list says which templates this service sends, and when. A template's page shows every
+problem of what was typed at once, by field, with line numbers where the renderer knows them.
+Preview shows the subject, the text and the HTML version at once: the HTML in a sandboxed
+``srcdoc`` frame, which inherits the page's Content-Security-Policy; that response's policy
+allows exactly the inline styles of the rendered email (their hashes, ``'unsafe-hashes'``) and
+nothing else. Reset to default asks first.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from html.parser import HTMLParser
 from typing import Any
 
 from chalice import Response
 
 from chalicelib.api.console import (
+    CONSOLE_HEADERS,
     Admin,
-    field_errors,
+    all_field_errors,
     form,
     notice,
     page,
@@ -32,6 +44,35 @@ DONE = {
     "saved": "The template was saved; the next email uses it.",
     "reset": "The template is back to its default.",
 }
+# The templates this service sends, and when (services: invitations, passwords, accounts,
+# sessions); the others exist for APIM's contract and are never sent by this service.
+SENT_WHEN = {
+    "inviteUserNotificationMessage": (
+        "When an administrator invites a user (+ Invite, or the API), and when an invitation "
+        "is resent or a pending user's email address is corrected."
+    ),
+    "confirmSignUpIdentityDefault": (
+        "When a developer signs up on the portal: its link confirms the email address."
+    ),
+    "passwordResetIdentityDefault": (
+        "When a password reset is asked for: by the developer on the portal, or by an "
+        "administrator (Reset password)."
+    ),
+    "newDeveloperNotificationMessage": (
+        "When an account becomes active: an invitation accepted or a sign-up confirmed (and a "
+        "user created through the API with notify=true)."
+    ),
+    "passwordResetByAdminNotificationMessage": (
+        "When a password changes: set by an administrator through the API, chosen through a "
+        "reset link, or changed by the developer."
+    ),
+    "accountClosedDeveloper": (
+        "When a user is deleted with “Send an email saying the account was closed” ticked."
+    ),
+}
+# A preview whose HTML has more distinct inline styles than this shows its HTML on request
+# (a frame loaded by a button) rather than at once, to keep the page's policy header small.
+MAX_STYLE_HASHES = 100
 
 
 @router.route(TEMPLATES, "GET")
@@ -39,7 +80,55 @@ DONE = {
 def templates_page(call: Call, admin: Admin) -> Response:
     views = services().templates.list(ListQuery(None, 100, Cursor())).items
     return render(
-        call, "templates.html", admin, title="Email templates", nav="templates", templates=views
+        call,
+        "templates.html",
+        admin,
+        title="Email templates",
+        nav="templates",
+        templates=sorted(views, key=lambda v: (v.name not in SENT_WHEN, v.name.lower())),
+        sent_when=SENT_WHEN,
+    )
+
+
+class _Styles(HTMLParser):
+    """The inline styles of an HTML document: style attributes and <style> elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.extend(v for k, v in attrs if k == "style" and v is not None)
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.found.append(data)
+
+
+def style_hashes(document: str) -> list[str]:
+    """CSP sources (``'sha256-...'``) for every distinct inline style of ``document``."""
+    parser = _Styles()
+    parser.feed(document)
+    parser.close()
+    hashes = []
+    for style in dict.fromkeys(parser.found):
+        digest = hashlib.sha256(style.encode("utf-8")).digest()
+        hashes.append(f"'sha256-{base64.b64encode(digest).decode()}'")
+    return hashes
+
+
+def preview_policy(hashes: list[str]) -> str:
+    """The console's policy, allowing exactly these inline styles (for the srcdoc frame)."""
+    policy = CONSOLE_HEADERS["Content-Security-Policy"]
+    if not hashes:
+        return policy
+    return policy.replace(
+        "style-src 'self'", "style-src 'self' 'unsafe-hashes' " + " ".join(hashes), 1
     )
 
 
@@ -51,11 +140,14 @@ def _template_page(
     *,
     values: dict[str, str] | None = None,
     version: int | None = None,
-    errors: dict[str, str] | None = None,
+    errors: dict[str, list[str]] | None = None,
     error: str | None = None,
     preview: Any = None,
 ) -> Response:
-    return render(
+    panel = call.query.get("confirm")
+    hashes = style_hashes(preview.html) if preview is not None else []
+    inline = preview is not None and len(hashes) <= MAX_STYLE_HASHES
+    response = render(
         call,
         "template.html",
         admin,
@@ -68,8 +160,14 @@ def _template_page(
         errors=errors or {},
         error=error,
         preview=preview,
+        inline_preview=inline,
+        panel="reset" if panel == "reset" and not view.is_default else None,
+        sent_when=SENT_WHEN.get(view.name),
         message=notice(call, DONE),
     )
+    if inline:
+        response.headers["Content-Security-Policy"] = preview_policy(hashes)
+    return response
 
 
 @router.route(TEMPLATE, "GET")
@@ -135,7 +233,7 @@ def template_action(call: Call, admin: Admin, fields: dict[str, str]) -> Respons
             service.save(view.name, _changes(view, values), expected)
             return see_other(call, f"templates/{view.name}?done=saved")
     except ValidationFailed as exc:
-        errors = field_errors(exc.details)
+        errors = all_field_errors(exc.details)
         return _template_page(call, admin, view, 400, values=values, version=shown, errors=errors)
     except PreconditionFailed:
         # The admin's text is kept; the form now carries the current version, so saving again

@@ -18,6 +18,7 @@ from chalicelib.errors import MalformedRequest
 
 if TYPE_CHECKING:
     from jinja2 import Environment
+    from markupsafe import Markup
 
 # No script, nothing from other origins, never framed, never cached, no referrer.
 PAGE_HEADERS = {
@@ -55,7 +56,27 @@ def environment(folder: str) -> Environment:
     env.filters["day"] = lambda d: d.strftime("%Y-%m-%d") if d else ""
     env.filters["minute"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
     env.filters["q"] = lambda v: quote(str(v), safe="")
+    env.filters["wbr"] = breakable
     return env
+
+
+_BREAK_AFTER = "@-_+"
+_BREAK_BEFORE = "."
+
+
+def breakable(value: object) -> Markup:
+    """An email address (or an id) escaped, with ``<wbr>`` where a line may sensibly break:
+    after ``@``, ``-``, ``_`` and ``+``, and before a dot; never inside a word."""
+    from markupsafe import Markup, escape
+
+    parts: list[str] = []
+    for char in str(value):
+        if char in _BREAK_BEFORE and parts:
+            parts.append("<wbr>")
+        parts.append(str(escape(char)))
+        if char in _BREAK_AFTER:
+            parts.append("<wbr>")
+    return Markup("".join(parts))
 
 
 def render(folder: str, name: str, status: int, headers: dict[str, str], **values: Any) -> Response:

@@ -218,7 +218,8 @@ def check(template: EmailTemplate, *, require: Iterable[str] = ()) -> None:
         problems.extend(f"The {label} {reason}" for reason in _unsafe(tree))
         used[part] = names
         problems.extend(
-            f"The {label} uses {name}, which is not a parameter of this template."
+            f"The {label} uses {name}{_on_lines(tree, name)}, which is not a parameter of "
+            "this template."
             for name in sorted(names - known)
         )
     for name in dict.fromkeys(require):
@@ -235,6 +236,17 @@ def check(template: EmailTemplate, *, require: Iterable[str] = ()) -> None:
             problems.extend(exc.problems)
     if problems:
         raise TemplateError(problems)
+
+
+def _on_lines(tree: nodes.Template, name: str) -> str:
+    """`` on line 3`` or `` on lines 3, 7``: where a template uses a name."""
+    from jinja2 import nodes
+
+    lines = sorted({n.lineno for n in tree.find_all(nodes.Name) if n.name == name})
+    if not lines:
+        return ""
+    shown = ", ".join(str(n) for n in lines[:5]) + (" and more" if len(lines) > 5 else "")
+    return f" on line{'s' if len(lines) > 1 else ''} {shown}"
 
 
 def _sample_value(name: str) -> str:

@@ -9,6 +9,8 @@ does), which the live server's process never sees; tests/browser walks the same 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -31,9 +33,15 @@ DEV_PASSWORD = "a developer passphrase"
 
 @dataclass
 class Page:
+    """A reply; ``body`` as a reader sees the text (the <wbr> line-break hints dropped)."""
+
     status: int
     headers: dict[str, str]
-    body: str
+    raw: str
+
+    @property
+    def body(self) -> str:
+        return self.raw.replace("<wbr>", "")
 
     @property
     def location(self) -> str:
@@ -439,10 +447,10 @@ def test_add_creates_an_active_developer(console):
     assert "state-active" in shown.body and "Developers" in shown.body
     assert "active and a member of the Developers group" in shown.body
     listed = console.get("/console/users")
-    row = re.search(
-        r"<tr>\s*<td data-label=\"Name\"><a[^>]*>Ada Lovelace</a>.*?</tr>", listed.body, re.S
-    )
+    row = re.search(r"<tr>(?:(?!</tr>).)*<a[^>]*>Ada Lovelace</a>.*?</tr>", listed.body, re.S)
     assert row and "Active" in row.group(0) and "Developers" in row.group(0)
+    # A long address may break after the @ and before a dot, nowhere else.
+    assert "ada@<wbr>example<wbr>.com" in listed.raw
 
 
 def test_add_with_a_password_lets_the_developer_sign_in(console, client):
@@ -783,13 +791,22 @@ def test_templates_edit_preview_save_and_reset(console):
             "action": "preview",
             "version": version,
             "subject": "Welcome {{ DevFirstName }}",
-            "body": "<p>Hello <b>{{ DevFirstName }}</b></p>",
+            "body": '<p style="color: red">Hello <b>{{ DevFirstName }}</b></p>',
         },
     )
     assert preview.status == 200
     assert "<strong>Subject:</strong> Welcome Ada" in preview.body
-    assert 'target="email-html"' in preview.body and '<iframe name="email-html"' in preview.body
-    frame = console.post(
+    # The HTML version shows at once, in a sandboxed frame whose styles the policy names.
+    frame = re.search(r'<iframe class="preview" sandbox srcdoc="([^"]*)"', preview.body)
+    assert frame and html.unescape(frame.group(1)) == '<p style="color: red">Hello <b>Ada</b></p>'
+    policy = preview.headers["Content-Security-Policy"]
+    digest = base64.b64encode(hashlib.sha256(b"color: red").digest()).decode()
+    assert f"style-src 'self' 'unsafe-hashes' 'sha256-{digest}';" in policy
+    assert "script-src" not in policy and "default-src 'none'" in policy
+    # Other pages keep the strict policy.
+    assert "unsafe-hashes" not in console.get(name).headers["Content-Security-Policy"]
+    # The HTML part alone (the fallback for emails with very many inline styles).
+    alone = console.post(
         name,
         {
             "action": "render",
@@ -797,11 +814,11 @@ def test_templates_edit_preview_save_and_reset(console):
             "body": '<p style="color: red">Hello {{ DevFirstName }}</p>',
         },
     )
-    assert frame.status == 200
-    assert frame.body == '<p style="color: red">Hello Ada</p>'
-    policy = frame.headers["Content-Security-Policy"]
+    assert alone.status == 200
+    assert alone.body == '<p style="color: red">Hello Ada</p>'
+    policy = alone.headers["Content-Security-Policy"]
     assert policy.startswith("sandbox;") and "script-src" not in policy
-    assert "frame-ancestors 'self'" in policy and frame.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in policy and alone.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert services().templates.get("newDeveloperNotificationMessage").is_default
     saved = console.post(
         name,
@@ -823,7 +840,11 @@ def test_templates_edit_preview_save_and_reset(console):
     assert services().templates.get("newDeveloperNotificationMessage").subject != "Mine"
     current = console.get(name)
     assert "Customized" in console.get("/console/templates").body
-    reset = console.post(name, {"action": "reset", "version": version_of(current)})
+    # Reset asks first: the page offers a link to a confirmation, which holds the form.
+    assert 'value="reset"' not in current.body and "?confirm=reset#panel" in current.body
+    asked = console.get(name + "?confirm=reset")
+    assert 'id="panel" tabindex="-1"' in asked.body and "cannot be undone" in asked.body
+    reset = console.post(name, {"action": "reset", "version": version_of(asked)})
     assert reset.location.endswith("?done=reset")
     assert services().templates.get("newDeveloperNotificationMessage").is_default
 
@@ -1295,3 +1316,49 @@ def test_groups_are_easy_to_find(console):
         "Ada Lovelace was already a member of Partners; nothing changed."
         in console.get(path_of(again.location)).body
     )
+
+
+# --- issue 17: templates ------------------------------------------------------------------------
+
+
+def test_every_problem_of_a_template_is_shown_at_once_with_line_numbers(console):
+    name = "/console/templates/newDeveloperNotificationMessage"
+    version = version_of(console.get(name))
+    bad = console.post(
+        name,
+        {
+            "action": "save",
+            "version": version,
+            "subject": "Hi {{ DevFirstName",
+            "body": "<p>{{ Nope }}</p>\n<p>ok</p>\n<p>{{ Zed }} and {{ Nope }}</p>",
+        },
+    )
+    assert bad.status == 400
+    body_problems = [
+        html.unescape(li)
+        for li in re.findall(
+            r"<li>(.*?)</li>", bad.body.split('id="f-body-error"')[1].split("</ul>")[0]
+        )
+    ]
+    assert body_problems == [
+        "The HTML body uses Nope on lines 1, 3, which is not a parameter of this template.",
+        "The HTML body uses Zed on line 3, which is not a parameter of this template.",
+    ]
+    assert "line 1" in bad.text_of("f-subject-error")
+    assert "The template has 3 problems" in bad.body
+    assert services().templates.get("newDeveloperNotificationMessage").is_default
+
+
+def test_the_list_marks_the_templates_this_service_sends_and_when(console):
+    page = console.get("/console/templates")
+    rows = re.findall(r"<tr>\s*<td data-label=\"Template\">.*?</tr>", page.body, re.S)
+    assert len(rows) == 14
+    sent = [r for r in rows if ">Sent</span>" in r]
+    assert len(sent) == 6
+    assert all(">Never</span>" in r for r in rows[6:])  # the ones sent come first
+    invite = next(r for r in rows if "inviteUserNotificationMessage" in r)
+    assert "When an administrator invites a user" in invite
+    shown = console.get("/console/templates/accountClosedDeveloper")
+    assert "Sent by this service." in shown.text_of("sent-when")
+    never = console.get("/console/templates/newIssueNotificationMessage")
+    assert "never sends this template" in never.text_of("sent-when")
