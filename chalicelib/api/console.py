@@ -27,11 +27,12 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from chalice import Response
 
@@ -297,10 +298,40 @@ def signed_in(call: Call) -> Admin | None:
     return Admin(session.user, session.sid, csrf_token("session", session.sid), session)
 
 
+# Where a sign-in may return to: a console page, as a path below /console/ with its query.
+_RETURN = re.compile(r"(users|groups|templates)(/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*(\?[^#\\]*)?")
+_RETURN_MAX = 1000
+
+
+def asked_page(call: Call) -> str:
+    """The page this request asked for, below /console/ (a POST returns to its form's page)."""
+    at = call.path.find(ROOT + "/")
+    tail = call.path[at + len(ROOT) + 1 :] if at >= 0 else ""
+    if call.query and call.method == "GET":
+        tail += "?" + urlencode(call.query)
+    return tail if safe_return(tail) else ""
+
+
+def safe_return(target: str) -> bool:
+    """A relative console page, never another site, another path or a scheme."""
+    return (
+        len(target) <= _RETURN_MAX
+        and _RETURN.fullmatch(target) is not None
+        and "//" not in target
+        and ".." not in target.split("?", 1)[0]
+    )
+
+
+def _signin_link(message: str | None, target: str) -> str:
+    query = {k: v for k, v in (("m", message), ("next", target)) if v}
+    return "signin" + ("?" + urlencode(query) if query else "")
+
+
 def _signed_out(call: Call) -> Response:
-    """No session (or it ended): to the sign-in page, forgetting a dead cookie."""
+    """No session (or it ended): to the sign-in page, which returns to the page asked for,
+    forgetting a dead cookie."""
     ended = _cookie_value(call).startswith(_SESSION)
-    response = see_other(call, "signin?m=ended" if ended else "signin")
+    response = see_other(call, _signin_link("ended" if ended else None, asked_page(call)))
     if ended:
         response.headers["Set-Cookie"] = _set_cookie(call, "", 0)
     return response
@@ -382,10 +413,15 @@ def stylesheet(call: Call) -> Response:
 
 
 def _signin_form(
-    call: Call, status: int = 200, email: str = "", error: str | None = None
+    call: Call,
+    status: int = 200,
+    email: str = "",
+    error: str | None = None,
+    target: str = "",
 ) -> Response:
     """The sign-in form, with a fresh pre-session value in the cookie and its CSRF token."""
     nonce = secrets.token_urlsafe(24)
+    target = target or call.query.get("next", "")
     response = render(
         call,
         "signin.html",
@@ -396,6 +432,7 @@ def _signin_form(
         error=error,
         message=_MESSAGES.get(call.query.get("m", "")) if status == 200 else None,
         signin_csrf=csrf_token("signin", nonce),
+        next=target if safe_return(target) else "",
     )
     response.headers["Set-Cookie"] = _set_cookie(call, _PRE + nonce, 3600)
     return response
@@ -404,7 +441,8 @@ def _signin_form(
 @router.route(ROOT + "/signin", "GET")
 def signin_page(call: Call) -> Response:
     if signed_in(call) is not None:
-        return see_other(call, "users")
+        target = call.query.get("next", "")
+        return see_other(call, target if safe_return(target) else "users")
     return _signin_form(call)
 
 
@@ -413,20 +451,22 @@ def sign_in(call: Call) -> Response:
     """Email and password of an administrator; every failure reads the same."""
     fields = fields_of(call)
     email = fields.get("email", "")[:254]
+    target = fields.get("next", "")
+    target = target if safe_return(target) else ""
     cookie = _cookie_value(call)
     nonce = cookie[len(_PRE) :] if cookie.startswith(_PRE) else ""
     if not csrf_ok("signin", nonce, fields.get("csrf", "")):
-        return _signin_form(call, 403, email, FORM_EXPIRED)
+        return _signin_form(call, 403, email, FORM_EXPIRED, target)
     try:
         user, _, _ = services().sessions.sign_in(email, fields.get("password", ""), call.source_ip)
     except Throttled as exc:
-        return _signin_form(call, 429, email, exc.message)
+        return _signin_form(call, 429, email, exc.message, target)
     except NotAuthenticated as exc:
-        return _signin_form(call, 401, email, exc.message)
+        return _signin_form(call, 401, email, exc.message, target)
     if not services().groups.is_administrator(user):
-        return _signin_form(call, 401, email, SIGN_IN_FAILED)
+        return _signin_form(call, 401, email, SIGN_IN_FAILED, target)
     _act_as(user)
-    response = see_other(call, "users")
+    response = see_other(call, target or "users")
     response.headers["Set-Cookie"] = _session_cookie(call, services().sessions.open_console(user))
     return response
 
@@ -438,3 +478,21 @@ def sign_out(call: Call, admin: Admin, fields: dict[str, str]) -> Response:
     response = see_other(call, "signin?m=signed-out")
     response.headers["Set-Cookie"] = _set_cookie(call, "", 0)
     return response
+
+
+@router.unknown("console")
+def not_found(call: Call) -> Response:
+    """Any other path below /console: the console's own 404 page (with its menu when signed in)."""
+    admin = signed_in(call)
+    response = render(
+        call,
+        "problem.html",
+        admin,
+        404,
+        title="Page not found",
+        message=(
+            "There is no console page at this address. Check the address, or start again "
+            "from Users."
+        ),
+    )
+    return _finish(call, admin, response) if admin is not None else response

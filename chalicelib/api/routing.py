@@ -58,6 +58,7 @@ class Call:
     # their relative links from it, since ``path`` carries the stage behind API Gateway.
     route: str = ""
     actor: str = ""
+    method: str = "GET"
     _json: Any = field(default=None, repr=False)
 
     def header(self, name: str) -> str | None:
@@ -141,6 +142,17 @@ class Router:
         self.documented = documented
         self.handlers: dict[str, dict[str, Handler]] = {}
         self.docs: dict[str, dict[str, Described]] = {}
+        self.fallbacks: dict[str, Handler] = {}
+
+    def unknown(self, segment: str) -> Callable[[Handler], Handler]:
+        """The handler of every unknown path below ``/<segment>`` (e.g. the console's own
+        HTML 404), instead of APIM's JSON error."""
+
+        def register(handler: Handler) -> Handler:
+            self.fallbacks[segment] = handler
+            return handler
+
+        return register
 
     def route(
         self, path: str, *methods: str, **described: Described
@@ -162,6 +174,7 @@ class Router:
 
 
 _installed: list[Router] = []
+_fallbacks: dict[str, tuple[Handler, bool]] = {}
 
 
 def installed() -> list[Router]:
@@ -189,6 +202,7 @@ def _make_call(request: Any, params: dict[str, str], route: str = "") -> Call:
         request_id=context.get("requestId") or str(uuid.uuid4()),
         source_ip=(context.get("identity") or {}).get("sourceIp", ""),
         route=route,
+        method=str(getattr(request, "method", None) or "GET").upper(),
     )
 
 
@@ -256,6 +270,10 @@ def _dispatch(
 def install(app: Chalice, *routers: Router) -> None:
     """Register every path once with every method, and the catch-alls for unknown paths."""
     _installed[:] = routers
+    _fallbacks.clear()
+    for router in routers:
+        for segment, handler in router.fallbacks.items():
+            _fallbacks[segment] = (handler, router.management)
     for router in routers:
         for path, handlers in router.handlers.items():
             _register(app, path, handlers, router.management)
@@ -272,6 +290,11 @@ def _register(app: Chalice, path: str, handlers: dict[str, Handler], management:
             raise RuntimeError("a Chalice view ran outside a request")
         call = _make_call(request, params, path)
         if not handlers:
+            fallback = _fallbacks.get(call.params.get("p0", ""))
+            if fallback is not None:
+                unknown, guarded = fallback
+                every = dict.fromkeys(METHODS, unknown)
+                return _dispatch(every, guarded, call, request.method.upper(), path)
             return _dispatch_unknown(call)
         return _dispatch(handlers, management, call, request.method.upper(), path)
 

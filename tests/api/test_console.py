@@ -222,7 +222,7 @@ def test_signed_out_visitors_go_to_sign_in_and_change_nothing(client, admin):
     browser = Console(client)
     page = browser.get("/console/users/dev1")
     assert page.status == 303
-    assert page.location == "../../console/signin"
+    assert page.location == "../../console/signin?next=users%2Fdev1"
     posted = browser.post("/console/users/dev1", {"action": "block"}, csrf=False)
     assert posted.status == 303
     assert state_of("dev1") is UserState.ACTIVE
@@ -362,7 +362,7 @@ def test_a_demoted_administrator_is_out_on_the_next_request(console, admin):
     services().groups.remove_administrator(admin.id)
     page = console.get("/console/users")
     assert page.status == 303
-    assert page.location.endswith("console/signin?m=ended")
+    assert page.location.endswith("console/signin?m=ended&next=users")
     assert console.cookie == ""  # the dead cookie is cleared
     assert "session has ended" in console.get("/console/signin?m=ended").body
 
@@ -375,7 +375,7 @@ def test_a_blocked_administrator_is_out_on_the_next_request(console, admin):
     services().accounts.update(admin.id, UserChanges(state=UserState.BLOCKED), ANY)
     posted = console.post("/console/users/dev1", {"action": "block", "version": version})
     assert posted.status == 303
-    assert posted.location.endswith("console/signin?m=ended")
+    assert posted.location.endswith("console/signin?m=ended&next=users%2Fdev1")
     assert state_of("dev1") is UserState.ACTIVE
 
 
@@ -406,7 +406,7 @@ def test_a_cookie_kept_from_before_sign_out_no_longer_opens_the_console(client, 
         replay.cookie = cookie
         page = replay.get("/console/users")
         assert page.status == 303
-        assert page.location.endswith("console/signin?m=ended")
+        assert page.location.endswith("console/signin?m=ended&next=users")
 
 
 def test_signing_out_ends_only_that_session(client, console):
@@ -1362,3 +1362,62 @@ def test_the_list_marks_the_templates_this_service_sends_and_when(console):
     assert "Sent by this service." in shown.text_of("sent-when")
     never = console.get("/console/templates/newIssueNotificationMessage")
     assert "never sends this template" in never.text_of("sent-when")
+
+
+# --- issue 17: flows ------------------------------------------------------------------------------
+
+
+def test_signing_in_after_the_idle_timeout_returns_to_the_page_asked_for(clock, console, client):
+    make_user("dev1", "dev1@example.com")
+    clock.advance(minutes=31)
+    asked = console.get("/console/users/dev1?panel=edit")
+    assert asked.status == 303
+    assert asked.location == "../../console/signin?m=ended&next=users%2Fdev1%3Fpanel%3Dedit"
+    form = console.get(path_of(asked.location))
+    assert "session has ended" in form.body
+    assert '<input type="hidden" name="next" value="users/dev1?panel=edit">' in form.body
+    signed = console.post(
+        "/console/signin",
+        {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "next": "users/dev1?panel=edit"},
+    )
+    assert signed.status == 303
+    assert signed.location == "../console/users/dev1?panel=edit"
+    assert console.get(path_of(signed.location)).status == 200
+
+
+def test_sign_in_never_returns_to_another_site_or_path(client, admin):
+    for target in (
+        "//evil.example/console",
+        "https://evil.example/",
+        "users/../../signin",
+        "/users",
+        "users\\evil",
+        "portal",
+        "users//x",
+    ):
+        browser = Console(client)
+        browser.get("/console/signin?" + urlencode({"next": target}))
+        assert (
+            'name="next"' not in browser.get("/console/signin?" + urlencode({"next": target})).body
+        )
+        signed = browser.post(
+            "/console/signin", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "next": target}
+        )
+        assert signed.location == "../console/users", target
+
+
+def test_an_unknown_console_address_is_the_consoles_own_404(client, console):
+    make_user("dev1", "dev1@example.com")
+    for path in ("/console/nope", "/console/users/dev1/extra", "/console/a/b/c/d/e"):
+        page = console.get(path)
+        assert page.status == 404, path
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "<h1>Page not found</h1>" in page.body
+        assert 'aria-label="Console"' in page.body  # the menu, since signed in
+        assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    stranger = Console(client).get("/console/nope")
+    assert stranger.status == 404 and "<h1>Page not found</h1>" in stranger.body
+    assert 'aria-label="Console"' not in stranger.body
+    # Paths outside the console keep APIM's JSON error.
+    other = client.http.get("/nope/x")
+    assert other.status_code == 404 and other.headers["Content-Type"].startswith("application/json")
