@@ -147,6 +147,16 @@ def form_fields(call: Call) -> dict[str, str]:
     return {k: v[0] for k, v in parsed.items()}
 
 
+def form_values(call: Call, name: str) -> list[str]:
+    """Every value of one repeated form field (checkboxes), in order; [] if unreadable."""
+    if len(call.raw_body) > FORM_MAX_BYTES or "json" in (call.header("content-type") or ""):
+        return []
+    try:
+        return parse_qs(call.raw_body.decode("utf-8"), keep_blank_values=True).get(name, [])
+    except (UnicodeDecodeError, ValueError):
+        return []
+
+
 # --- cookies -----------------------------------------------------------------------------------
 
 

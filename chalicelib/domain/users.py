@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -154,6 +154,63 @@ def search_filter(search: str, state: UserState | None) -> Expr | None:
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else And(tuple(clauses))
+
+
+class UserSort(StrEnum):
+    """The orders a user list can be read in, each from an index of its own."""
+
+    NAME = "name"
+    EMAIL = "email"
+    STATE = "state"
+    REGISTERED = "registered"
+
+
+@dataclass(frozen=True)
+class UserOrder:
+    """A sorted list: by what, which way."""
+
+    sort: UserSort
+    descending: bool = False
+
+    def reversed(self) -> UserOrder:
+        return UserOrder(self.sort, not self.descending)
+
+
+# Joins the parts of a sort key; below every printable character, so "Ada" sorts before
+# "Ada Lovelace", and the account id at the end makes every key unique.
+SORT_SEPARATOR = "\x1f"
+# A sort key stays far below DynamoDB's 1,024 bytes for a range key: names are cut to this many
+# characters for sorting (ties are then ordered by id).
+_SORT_NAME_CHARS = 160
+
+
+def name_sort_key(first_name: str, last_name: str) -> str:
+    """The name as shown ("First Last"), for sorting: case and accents ignored."""
+    import unicodedata
+
+    shown = f"{first_name} {last_name}"
+    folded = unicodedata.normalize("NFKD", shown.casefold())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    return "".join(c if c >= " " else " " for c in plain)[:_SORT_NAME_CHARS]
+
+
+def order_key(user: User, sort: UserSort) -> str:
+    """The key the index of ``sort`` orders this user by (unique per user)."""
+    sep = SORT_SEPARATOR
+    if sort is UserSort.EMAIL:
+        return user.email_key
+    name = name_sort_key(user.first_name, user.last_name) + sep + user.id
+    if sort is UserSort.NAME:
+        return name
+    if sort is UserSort.STATE:
+        return user.state.value + sep + name
+    registered = user.registration_date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return registered + sep + user.id
+
+
+def state_prefix(state: UserState) -> str:
+    """Where one state's users start in the state index (ordered by name within it)."""
+    return state.value + SORT_SEPARATOR
 
 
 def email_key(email: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -160,6 +161,10 @@ class AccountService:
 
     def get(self, user_id: str) -> User:
         return self._users.require(user_id)
+
+    def get_many(self, user_ids: Iterable[str]) -> dict[str, User]:
+        """The accounts that exist among these ids (BatchGetItem, 100 keys a request)."""
+        return self._users.get_many(user_ids)
 
     def update(self, user_id: str, changes: UserChanges, expected: Expected) -> User:
         """PATCH: change only the fields sent."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -164,6 +165,18 @@ class InvitationService:
             InvitationView(link, _shown_state(link, user, now), messages.get(link.message_id or ""))
             for link in links
         ]
+
+    def newest_of(self, users: Sequence[User]) -> dict[str, InvitationView | None]:
+        """Each account's newest invitation or sign-up link, for a list of pending users: one
+        Query per account reading its newest link (no email delivery: that is the user's page)."""
+        now = self._clock()
+        newest: dict[str, InvitationView | None] = {}
+        for user in users:
+            links = self._store.links.for_user(user.id, {LinkPurpose.INVITE, LinkPurpose.SIGNUP}, 1)
+            newest[user.id] = (
+                InvitationView(links[0], _shown_state(links[0], user, now), None) if links else None
+            )
+        return newest
 
     def _view(self, link: Link) -> InvitationView:
         return InvitationView(link, link.state_at(self._clock()), None)

@@ -8,7 +8,16 @@ from typing import TypeVar
 
 from chalicelib.domain.odata import Expr, equality_value
 from chalicelib.domain.paging import READ_BUDGET, Cursor, Page
-from chalicelib.domain.users import User, email_key, filter_record
+from chalicelib.domain.users import (
+    User,
+    UserOrder,
+    UserSort,
+    UserState,
+    email_key,
+    filter_record,
+    order_key,
+    state_prefix,
+)
 from chalicelib.services.ports import Users
 
 T = TypeVar("T")
@@ -16,11 +25,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A validated list request."""
+    """A validated list request; ``order`` (users only) reads one of the sorted indexes, the
+    cursor's ``after`` then being the last key read in that order."""
 
     filter: Expr | None
     top: int
     cursor: Cursor
+    order: UserOrder | None = None
 
 
 def read_budget(query: ListQuery) -> int:
@@ -80,7 +91,28 @@ def list_users(users: Users, query: ListQuery) -> Page[User]:
             hits = hits[query.cursor.skip :][: query.top]
             return Page(hits, None, len(hits))
     budget = read_budget(query)
+
+    def matches(user: User) -> bool:
+        return flt is None or flt.evaluate(filter_record(user))
+
+    if query.order is not None:
+        return _sorted_page(users, query, query.order, budget, matches)
     rows = ((u.id, u) for u in users.iterate(query.cursor.after, budget + 1, min(budget + 1, 200)))
-    return bounded_page(
-        rows, query, budget, lambda u: flt is None or flt.evaluate(filter_record(u))
-    )
+    return bounded_page(rows, query, budget, matches)
+
+
+def _sorted_page(
+    users: Users, query: ListQuery, order: UserOrder, budget: int, matches: Callable[[User], bool]
+) -> Page[User]:
+    """A page in ``order``; a filter on one state, sorted by name or state, reads that state's
+    keys only (the state index holds them together, by name)."""
+    prefix = None
+    wanted = equality_value(query.filter, "state") if query.filter is not None else None
+    if isinstance(wanted, str) and order.sort in {UserSort.NAME, UserSort.STATE}:
+        try:
+            prefix = state_prefix(UserState(wanted.lower()))
+        except ValueError:
+            return Page([], None, 0)
+        order = UserOrder(UserSort.STATE, order.descending)
+    read = users.iterate_sorted(order, query.cursor.after, budget + 1, min(budget + 1, 200), prefix)
+    return bounded_page(((order_key(u, order.sort), u) for u in read), query, budget, matches)

@@ -11,7 +11,7 @@ from chalicelib.domain.links import Link, LinkPurpose, LinkState
 from chalicelib.domain.messages import Delivery, Message
 from chalicelib.domain.subscriptions import Product, Subscription
 from chalicelib.domain.tx import Tx as Tx
-from chalicelib.domain.users import User
+from chalicelib.domain.users import User, UserOrder
 
 if TYPE_CHECKING:
     from chalicelib.mail.sender import Mailer
@@ -30,6 +30,14 @@ class Users(Protocol):
     def find_by_email(self, email_key: str) -> User | None: ...
     def get_many(self, user_ids: Iterable[str]) -> dict[str, User]: ...
     def iterate(self, after_id: str | None, budget: int, page_size: int) -> Iterator[User]: ...
+    def iterate_sorted(
+        self,
+        order: UserOrder,
+        after: str | None,
+        budget: int,
+        page_size: int,
+        prefix: str | None = None,
+    ) -> Iterator[User]: ...
 
 
 class Links(Protocol):

@@ -49,6 +49,52 @@ class UserEmailIndex(GlobalSecondaryIndex["UserItem"]):
     email_key = UnicodeAttribute(hash_key=True)
 
 
+# The console's Users list has one index per order (domain.users.order_key): a page in any
+# order, either way, is one Query reading the page's items plus one.
+class UserNameOrderIndex(GlobalSecondaryIndex["UserItem"]):
+    """All users by name as shown (case and accents ignored), then id."""
+
+    class Meta:
+        index_name = "by-display-name"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    sort_name = UnicodeAttribute(range_key=True)
+
+
+class UserEmailOrderIndex(GlobalSecondaryIndex["UserItem"]):
+    """All users by normalized email (unique: the email locks make it so)."""
+
+    class Meta:
+        index_name = "by-email-order"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    email_key = UnicodeAttribute(range_key=True)
+
+
+class UserStateIndex(GlobalSecondaryIndex["UserItem"]):
+    """All users by state, then name: one state's users are a key prefix (``pending\x1f``)."""
+
+    class Meta:
+        index_name = "by-state"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    sort_state = UnicodeAttribute(range_key=True)
+
+
+class UserRegisteredIndex(GlobalSecondaryIndex["UserItem"]):
+    """All users by registration date, then id."""
+
+    class Meta:
+        index_name = "by-registered"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    sort_registered = UnicodeAttribute(range_key=True)
+
+
 class UserItem(Model):
     """A developer account."""
 
@@ -70,9 +116,17 @@ class UserItem(Model):
     password_hash = UnicodeAttribute(null=True)
     # Changed on block, delete and password change: every user token signed before dies.
     token_epoch = UnicodeAttribute(null=True)
+    # The keys of the sorted indexes (domain.users.order_key); written with every user.
+    sort_name = UnicodeAttribute(null=True)
+    sort_state = UnicodeAttribute(null=True)
+    sort_registered = UnicodeAttribute(null=True)
 
     list_index = UserListIndex()
     email_index = UserEmailIndex()
+    name_order = UserNameOrderIndex()
+    email_order = UserEmailOrderIndex()
+    state_order = UserStateIndex()
+    registered_order = UserRegisteredIndex()
 
 
 class EmailLockItem(Model):

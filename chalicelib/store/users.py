@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import GlobalSecondaryIndex
+
 from chalicelib.domain.tx import Tx
-from chalicelib.domain.users import Identity, User, UserState
+from chalicelib.domain.users import Identity, User, UserOrder, UserSort, UserState, order_key
 from chalicelib.errors import EmailTaken, IdTaken, PreconditionFailed, ResourceNotFound
 from chalicelib.store.models import LIST_PARTITION, EmailLockItem, IdentityMap, UserItem
 from chalicelib.store.tx import dynamodb_errors, writes
@@ -42,7 +46,21 @@ def _to_item(user: User) -> UserItem:
         version=user.version,
         password_hash=user.password_hash,
         token_epoch=user.token_epoch or None,
+        sort_name=order_key(user, UserSort.NAME),
+        sort_state=order_key(user, UserSort.STATE),
+        sort_registered=order_key(user, UserSort.REGISTERED),
     )
+
+
+# The index of each order, and its range key attribute.
+_ORDER_INDEXES: dict[UserSort, tuple[GlobalSecondaryIndex[UserItem], UnicodeAttribute]] = {
+    UserSort.NAME: (UserItem.name_order, UserItem.sort_name),
+    UserSort.EMAIL: (UserItem.email_order, UserItem.email_key),
+    UserSort.STATE: (UserItem.state_order, UserItem.sort_state),
+    UserSort.REGISTERED: (UserItem.registered_order, UserItem.sort_registered),
+}
+# Above every character a key can hold: the end of a key prefix.
+_AFTER_ALL = "\U0010ffff"
 
 
 def _changed_meanwhile() -> Exception:
@@ -126,3 +144,41 @@ class UserRepository:
                 LIST_PARTITION, condition, limit=budget, page_size=page_size
             ):
                 yield _to_user(item)
+
+    def iterate_sorted(
+        self,
+        order: UserOrder,
+        after: str | None,
+        budget: int,
+        page_size: int,
+        prefix: str | None = None,
+    ) -> Iterator[User]:
+        """Users in ``order`` after the key ``after`` (exclusive), reading at most ``budget``.
+
+        One Query on the order's index. ``prefix`` keeps to keys that start with it (one state
+        of the state index); DynamoDB takes one condition on a range key, so a prefix with a
+        start is a ``between`` that includes the start, whose row is then skipped.
+        """
+        index, attribute = _ORDER_INDEXES[order.sort]
+        forward = not order.descending
+        condition: Condition | None = None
+        if prefix is not None and after is not None:
+            low, high = (after, prefix + _AFTER_ALL) if forward else (prefix, after)
+            condition = attribute.between(low, high)
+        elif prefix is not None:
+            condition = attribute.startswith(prefix)
+        elif after is not None:
+            condition = attribute > after if forward else attribute < after
+        skip_start = prefix is not None and after is not None
+        with dynamodb_errors():
+            for item in index.query(
+                LIST_PARTITION,
+                condition,
+                scan_index_forward=forward,
+                limit=budget + (1 if skip_start else 0),
+                page_size=page_size,
+            ):
+                user = _to_user(item)
+                if skip_start and order_key(user, order.sort) == after:
+                    continue
+                yield user

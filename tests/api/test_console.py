@@ -14,6 +14,7 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -63,12 +64,14 @@ class Console:
         self.csrf = ""
         self.last_set_cookie = ""
 
-    def request(self, method: str, path: str, fields: dict | None = None) -> Page:
+    def request(
+        self, method: str, path: str, fields: dict | None = None, pairs: list | None = None
+    ) -> Page:
         headers = {"cookie": f"apim_console={self.cookie}"} if self.cookie else {}
         body = b""
-        if fields is not None:
+        if fields is not None or pairs is not None:
             headers["content-type"] = FORM
-            body = urlencode(fields).encode()
+            body = urlencode(pairs if pairs is not None else fields).encode()
         reply = self.client.http.request(method, path, headers=headers, body=body)
         page = Page(reply.status_code, dict(reply.headers), (reply.body or b"").decode())
         set_cookie = page.headers.get("Set-Cookie", "")
@@ -558,24 +561,134 @@ def test_everything_typed_is_escaped(console):
     assert invalid.status == 400 and "<script>" not in invalid.body
 
 
+def emails_on(page: Page) -> list[str]:
+    """The Email column of the Users table, top to bottom."""
+    return re.findall(r'<td data-label="Email" class="email">(.*?)</td>', page.body)
+
+
+def link_named(page: Page, text: str) -> str | None:
+    """The console path of the link with this text, if the page has one."""
+    found = re.search(rf'href="([^"]*)"[^>]*>{re.escape(text)}</a>', page.body)
+    return path_of(html.unescape(found.group(1))) if found else None
+
+
+def count_line(page: Page) -> str:
+    return re.search(r'<p class="count">(.*?)</p>', page.body).group(1)
+
+
 def test_search_filter_and_paging(console):
     for n in range(23):
         make_user(f"u{n:02d}", f"user{n:02d}@example.com", firstName=f"Name{n:02d}")
     make_user("zz", "zed@example.org", firstName="Zed", lastName="Shaw")
     services().accounts.update("u05", UserChanges(state=UserState.BLOCKED), ANY)
     first = console.get("/console/users")
-    assert first.body.count('data-label="Email"') == 20
-    next_link = re.search(r'href="([^"]*page=[^"]*)">Next page', first.body).group(1)
-    second = console.get("/console/" + html.unescape(next_link).removeprefix("../console/"))
-    assert second.body.count('data-label="Email"') == 5  # 23 + zed + the admin
-    assert "First page" in second.body
+    assert len(emails_on(first)) == 20
+    assert count_line(first) == "1–20"  # 25 users: the total is not known on the first page
+    assert link_named(first, "Previous page") is None
+    second = console.get(link_named(first, "Next page"))
+    assert len(emails_on(second)) == 5  # 23 + zed + the admin
+    assert count_line(second) == "21–25 of 25"
+    assert link_named(second, "Next page") is None
+    back = console.get(link_named(second, "Previous page"))
+    assert emails_on(back) == emails_on(first)
+    assert count_line(back) == "1–20" and link_named(back, "Previous page") is None
     found = console.get("/console/users?q=zed+SHAW")
-    assert found.body.count('data-label="Email"') == 1 and "zed@example.org" in found.body
-    by_email = console.get("/console/users?q=example.org")
-    assert by_email.body.count('data-label="Email"') == 1
+    assert emails_on(found) == ["zed@example.org"]
+    assert count_line(found) == "1–1 of 1"
+    assert emails_on(console.get("/console/users?q=example.org")) == ["zed@example.org"]
     blocked = console.get("/console/users?state=blocked")
-    assert blocked.body.count('data-label="Email"') == 1 and "user05@example.com" in blocked.body
+    assert emails_on(blocked) == ["user05@example.com"]
     assert "No users match" in console.get("/console/users?q=nobody-at-all").body
+    everyone = console.get("/console/users?size=50")
+    assert len(emails_on(everyone)) == 25 and count_line(everyone) == "1–25 of 25"
+    assert len(emails_on(console.get("/console/users?size=7"))) == 20  # only 20, 50 or 100
+
+
+def test_the_list_sorts_by_every_column_both_ways_from_its_headers(clock, console):
+    people = [
+        ("b1", "Émile", "Zola", "zola@example.com", UserState.ACTIVE),
+        ("b2", "ada", "Lovelace", "ada@example.com", UserState.BLOCKED),
+        ("b3", "Charles", "Babbage", "charles@example.net", UserState.PENDING),
+        ("b4", "Ada", "Byron", "byron@example.org", UserState.ACTIVE),
+        ("b5", "Mary", "Somerville", "mary@example.com", UserState.BLOCKED),
+    ]
+    for user_id, first, last, email, state in people:
+        clock.advance(minutes=1)  # one registration after the other (the session stays open)
+        props = {"confirmation": "invite"} if state is UserState.PENDING else {}
+        make_user(user_id, email, firstName=first, lastName=last, **props)
+        if state is UserState.BLOCKED:
+            services().accounts.update(user_id, UserChanges(state=state), ANY)
+    # The administrator registered first (Grace Hopper, admin@example.com, active).
+    expected = {
+        "name": [
+            "byron@example.org",  # "ada byron" before "ada lovelace": case is ignored
+            "ada@example.com",
+            "charles@example.net",
+            "zola@example.com",  # Émile: accents are ignored
+            ADMIN_EMAIL,
+            "mary@example.com",
+        ],
+        "email": sorted([p[3] for p in people] + [ADMIN_EMAIL]),
+        "state": [
+            "byron@example.org",
+            "zola@example.com",
+            ADMIN_EMAIL,
+            "ada@example.com",
+            "mary@example.com",
+            "charles@example.net",
+        ],
+        "registered": [ADMIN_EMAIL] + [p[3] for p in people],
+    }
+    for sort, order in expected.items():
+        ascending = console.get(f"/console/users?sort={sort}&dir=asc")
+        assert emails_on(ascending) == order, sort
+        descending = console.get(f"/console/users?sort={sort}&dir=desc")
+        assert emails_on(descending) == order[::-1], sort
+    # Column headers are plain links: the sorted one says so and links to the other way.
+    page = console.get("/console/users?sort=email")
+    header = re.search(r'<th scope="col" aria-sort="ascending"><a href="([^"]*)"', page.body)
+    assert header and "sort=email&amp;dir=desc" in header.group(1)
+    assert emails_on(console.get(path_of(html.unescape(header.group(1))))) == sorted(
+        expected["email"], reverse=True
+    )
+    assert link_named(page, "Name") is not None
+    # A state filter keeps the order (index-backed for name and state, filtered for the others).
+    active = console.get("/console/users?state=active&sort=registered&dir=desc")
+    assert emails_on(active) == ["byron@example.org", "zola@example.com", ADMIN_EMAIL]
+    by_name = console.get("/console/users?state=blocked&sort=name&dir=desc")
+    assert emails_on(by_name) == ["mary@example.com", "ada@example.com"]
+
+
+def test_paging_goes_forward_and_back_in_any_order(console):
+    for n in range(44):
+        make_user(f"p{n:02d}", f"p{n:02d}@example.com", firstName=f"P{n:02d}")
+    for sort in ("name", "email", "registered", "state"):
+        for direction in ("asc", "desc"):
+            url = f"/console/users?sort={sort}&dir={direction}"
+            pages = [console.get(url)]
+            while link := link_named(pages[-1], "Next page"):
+                pages.append(console.get(link))
+            assert [len(emails_on(p)) for p in pages] == [20, 20, 5], (sort, direction)
+            assert [count_line(p) for p in pages] == ["1–20", "21–40", "41–45 of 45"]
+            seen = [e for p in pages for e in emails_on(p)]
+            assert len(set(seen)) == 45
+            back = [pages[-1]]
+            while link := link_named(back[-1], "Previous page"):
+                back.append(console.get(link))
+            assert [emails_on(p) for p in back] == [emails_on(p) for p in reversed(pages)]
+            assert count_line(back[-1]) == "1–20"
+
+
+def test_the_pending_view_shows_each_invitations_expiry(clock, console):
+    make_user("dev1", "dev1@example.com")
+    make_user("inv1", "inv1@example.com", password=None, confirmation="invite")
+    expiry = (clock.now + timedelta(days=2)).strftime("%Y-%m-%d %H:%M UTC")
+    page = console.get("/console/users?state=pending")
+    assert "<h1>Users</h1>" in page.body and 'aria-current="page">Pending invitations' in page.body
+    assert emails_on(page) == ["inv1@example.com"]
+    row = re.search(r'<td data-label="Expires">(.*?)</td>', page.body).group(1)
+    assert row == expiry
+    assert "Pending, sent" in page.body
 
 
 # --- a user's page: the top bar -----------------------------------------------------------------
@@ -1421,3 +1534,110 @@ def test_an_unknown_console_address_is_the_consoles_own_404(client, console):
     # Paths outside the console keep APIM's JSON error.
     other = client.http.get("/nope/x")
     assert other.status_code == 404 and other.headers["Content-Type"].startswith("application/json")
+
+
+# --- issue 17: bulk and export -----------------------------------------------------------------
+
+
+def post_many(console: Console, fields: list[tuple[str, str]]) -> Page:
+    """A form with repeated fields (checkboxes), with the page's CSRF token."""
+    return console.request("POST", "/console/users", None, [*fields, ("csrf", console.csrf)])
+
+
+def test_bulk_actions_confirm_once_listing_the_users_then_report_each(console, admin):
+    make_user("dev1", "dev1@example.com", firstName="Ada", lastName="One")
+    make_user("dev2", "dev2@example.com", firstName="Ada", lastName="Two")
+    make_user("dev3", "dev3@example.com", firstName="Ada", lastName="Three")
+    services().accounts.update("dev3", UserChanges(state=UserState.BLOCKED), ANY)
+    listed = console.get("/console/users")
+    assert 'name="u" value="dev1"' in listed.body and ">Block…</button>" in listed.body
+    asked = post_many(
+        console,
+        [("bulk", "block"), ("u", "dev1"), ("u", "dev2"), ("u", "dev3"), ("u", admin.id)],
+    )
+    assert asked.status == 200
+    assert '<h2 id="panel-title">Block 2 users?</h2>' in asked.body
+    selection = asked.text_of("bulk-selection")
+    assert "Ada One" in asked.body and "Ada Two" in asked.body
+    assert "Skipped: already blocked" in asked.body
+    assert "Skipped: your own account" in asked.body
+    assert state_of("dev1") is UserState.ACTIVE  # nothing happens before the confirmation
+    assert selection
+    # Someone changes dev2 between the confirmation and the click: only dev2 is left alone.
+    services().accounts.update("dev2", UserChanges(note="meanwhile", note_given=True), ANY)
+    targets = re.findall(r'name="t" value="([^"]+)"', asked.body)
+    assert [t.split(":")[0] for t in targets] == ["dev1", "dev2"]
+    done = post_many(console, [("bulk", "block"), ("confirm", "yes"), *[("t", t) for t in targets]])
+    assert done.status == 200
+    assert "1 of 2 done" in done.body
+    results = done.text_of("bulk-results")
+    assert results
+    assert "Blocked." in done.body
+    assert "someone changed this user after the confirmation opened" in done.body
+    assert state_of("dev1") is UserState.BLOCKED
+    assert state_of("dev2") is UserState.ACTIVE
+    assert state_of(admin.id) is UserState.ACTIVE
+    # Activate and delete the same way.
+    asked = post_many(console, [("bulk", "activate"), ("u", "dev1"), ("u", "dev3")])
+    targets = re.findall(r'name="t" value="([^"]+)"', asked.body)
+    post_many(console, [("bulk", "activate"), ("confirm", "yes"), *[("t", t) for t in targets]])
+    assert state_of("dev1") is UserState.ACTIVE and state_of("dev3") is UserState.ACTIVE
+    asked = post_many(console, [("bulk", "delete"), ("u", "dev1"), ("u", "dev3")])
+    assert "This cannot be undone" in asked.body
+    targets = re.findall(r'name="t" value="([^"]+)"', asked.body)
+    post_many(console, [("bulk", "delete"), ("confirm", "yes"), *[("t", t) for t in targets]])
+    assert console.get("/console/users/dev1").status == 404
+    assert console.get("/console/users/dev3").status == 404
+    nothing = post_many(console, [("bulk", "delete")])
+    assert nothing.status == 400 and "Select at least one user first." in nothing.body
+    # Without its CSRF token a bulk form changes nothing.
+    refused = console.request(
+        "POST", "/console/users", None, [("bulk", "delete"), ("confirm", "yes"), ("t", "dev2:1")]
+    )
+    assert refused.status == 403
+
+
+def test_export_is_the_filtered_list_as_csv_with_safe_cells(console, client):
+    import csv
+    import io
+
+    make_user("dev1", "dev1@example.com", firstName='=HYPERLINK("http://x")', lastName="Evil")
+    make_user("dev2", "dev2@example.com", firstName="Bob", lastName="-1+1", note="@SUM(A1)")
+    make_user("dev3", "dev3@example.org", firstName="Carla", lastName="Plain")
+    page = console.get("/console/users?q=example.com&sort=email&dir=desc")
+    link = link_named(page, "Export these users as CSV")
+    assert link == "/console/users.csv?q=example.com&sort=email&dir=desc"
+    reply = client.http.get(link, headers={"cookie": f"apim_console={console.cookie}"})
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert reply.headers["Content-Disposition"] == 'attachment; filename="users.csv"'
+    text = reply.body.decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[0] == [
+        "First name",
+        "Last name",
+        "Email",
+        "State",
+        "Registration date",
+        "Note",
+        "Id",
+    ]
+    assert [r[2] for r in rows[1:]] == ["dev2@example.com", "dev1@example.com", ADMIN_EMAIL]
+    assert rows[1][1] == "'-1+1" and rows[1][5] == "'@SUM(A1)"
+    assert rows[2][0] == '\'=HYPERLINK("http://x")'
+    # Signed out, the export is a sign-in like any console page.
+    stranger = client.http.get(link)
+    assert stranger.status_code == 303
+
+
+def test_the_export_is_bounded(aws):
+    from chalicelib.api import console_users
+
+    for n in range(7):
+        make_user(f"x{n}", f"x{n}@example.com")
+    view = console_users.ListView("", "", console_users.DEFAULT_ORDER, 20, None, None, 0)
+    rows, cut = console_users.export_rows(view, max_rows=5, chunk=2)
+    assert cut and [r[2] for r in rows] == [f"x{n}@example.com" for n in range(5)]
+    rows, cut = console_users.export_rows(view, max_rows=50, chunk=3)
+    assert not cut and len(rows) == 7
