@@ -573,7 +573,8 @@ def link_named(page: Page, text: str) -> str | None:
 
 
 def count_line(page: Page) -> str:
-    return re.search(r'<p class="count">(.*?)</p>', page.body).group(1)
+    """The pager's range, its en dash read as "to": "1 to 20 of 45"."""
+    return re.search(r'<p class="count">(.*?)</p>', page.body).group(1).replace("\u2013", " to ")
 
 
 def test_search_filter_and_paging(console):
@@ -583,24 +584,24 @@ def test_search_filter_and_paging(console):
     services().accounts.update("u05", UserChanges(state=UserState.BLOCKED), ANY)
     first = console.get("/console/users")
     assert len(emails_on(first)) == 20
-    assert count_line(first) == "1–20"  # 25 users: the total is not known on the first page
+    assert count_line(first) == "1 to 20"  # 25 users: the total is not known on the first page
     assert link_named(first, "Previous page") is None
     second = console.get(link_named(first, "Next page"))
     assert len(emails_on(second)) == 5  # 23 + zed + the admin
-    assert count_line(second) == "21–25 of 25"
+    assert count_line(second) == "21 to 25 of 25"
     assert link_named(second, "Next page") is None
     back = console.get(link_named(second, "Previous page"))
     assert emails_on(back) == emails_on(first)
-    assert count_line(back) == "1–20" and link_named(back, "Previous page") is None
+    assert count_line(back) == "1 to 20" and link_named(back, "Previous page") is None
     found = console.get("/console/users?q=zed+SHAW")
     assert emails_on(found) == ["zed@example.org"]
-    assert count_line(found) == "1–1 of 1"
+    assert count_line(found) == "1 to 1 of 1"
     assert emails_on(console.get("/console/users?q=example.org")) == ["zed@example.org"]
     blocked = console.get("/console/users?state=blocked")
     assert emails_on(blocked) == ["user05@example.com"]
     assert "No users match" in console.get("/console/users?q=nobody-at-all").body
     everyone = console.get("/console/users?size=50")
-    assert len(emails_on(everyone)) == 25 and count_line(everyone) == "1–25 of 25"
+    assert len(emails_on(everyone)) == 25 and count_line(everyone) == "1 to 25 of 25"
     assert len(emails_on(console.get("/console/users?size=7"))) == 20  # only 20, 50 or 100
 
 
@@ -669,14 +670,14 @@ def test_paging_goes_forward_and_back_in_any_order(console):
             while link := link_named(pages[-1], "Next page"):
                 pages.append(console.get(link))
             assert [len(emails_on(p)) for p in pages] == [20, 20, 5], (sort, direction)
-            assert [count_line(p) for p in pages] == ["1–20", "21–40", "41–45 of 45"]
+            assert [count_line(p) for p in pages] == ["1 to 20", "21 to 40", "41 to 45 of 45"]
             seen = [e for p in pages for e in emails_on(p)]
             assert len(set(seen)) == 45
             back = [pages[-1]]
             while link := link_named(back[-1], "Previous page"):
                 back.append(console.get(link))
             assert [emails_on(p) for p in back] == [emails_on(p) for p in reversed(pages)]
-            assert count_line(back[-1]) == "1–20"
+            assert count_line(back[-1]) == "1 to 20"
 
 
 def test_the_pending_view_shows_each_invitations_expiry(clock, console):
