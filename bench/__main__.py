@@ -20,7 +20,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-SECTIONS = ("operations", "scaling", "coldstart", "warm", "hashing", "forged_tokens")
+SECTIONS = (
+    "operations",
+    "scaling",
+    "console_list",
+    "coldstart",
+    "warm",
+    "hashing",
+    "forged_tokens",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -127,6 +135,26 @@ def show_scaling(data: dict[str, Any]) -> str:
     return "2. Scaling\n" + _table(headers, rows)
 
 
+def show_console_list(data: dict[str, Any]) -> str:
+    rows = []
+    for name, pages in data["orders"].items():
+        rows.append(
+            [name]
+            + [
+                f"{pages[p]['items_read']} items, {pages[p]['requests']} req"
+                for p in ("first_page", "next_page", "previous_page")
+            ]
+        )
+    for name, page in data["filters"].items():
+        rows.append([name, f"{page['items_read']} items, {page['requests']} req", "", ""])
+    whole = data["console_page_registered_desc"]
+    rows.append(["whole console page", f"{whole['items_read']} items, {whole['requests']} req"])
+    rows[-1] += ["", ""]
+    headers = ["Users list, 20 a page", "first page", "next page", "previous page"]
+    title = f"2b. The console's Users list at {data['users']:,} users (DynamoDB reads per page)"
+    return title + "\n" + _table(headers, rows)
+
+
 def show_coldstart(data: dict[str, Any]) -> str:
     rows = []
     for name, v in data["variants"].items():
@@ -213,6 +241,7 @@ def show_forged_tokens(data: dict[str, Any]) -> str:
 SHOW = {
     "operations": show_operations,
     "scaling": show_scaling,
+    "console_list": show_console_list,
     "coldstart": show_coldstart,
     "warm": show_warm,
     "hashing": show_hashing,
