@@ -323,6 +323,8 @@ def safe_return(target: str) -> bool:
 
 
 def _signin_link(message: str | None, target: str) -> str:
+    """The sign-in page's address; the Users page, where sign-in leads anyway, is not named."""
+    target = "" if target == "users" else target
     query = {k: v for k, v in (("m", message), ("next", target)) if v}
     return "signin" + ("?" + urlencode(query) if query else "")
 

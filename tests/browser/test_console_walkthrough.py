@@ -182,7 +182,7 @@ def test_the_seed_page_step_by_step(server, browser):
     page.get_by_role("link", name="Iris Murdoch").click()
     assert page.url == iris_page
     page.get_by_role("button", name="Block").click()
-    page.get_by_text("The user is blocked").wait_for()
+    page.get_by_text("Iris Murdoch is blocked").wait_for()
     assert page.locator(".facts .state").inner_text() == "Blocked"
     dev.goto(f"{base}/signin")
     dev.get_by_label("Email", exact=True).fill("iris@example.com")
@@ -192,7 +192,7 @@ def test_the_seed_page_step_by_step(server, browser):
 
     # Activate.
     page.get_by_role("button", name="Activate").click()
-    page.get_by_text("The user is active again").wait_for()
+    page.get_by_text("Iris Murdoch is active again").wait_for()
     assert page.locator(".facts .state").inner_text() == "Active"
 
     # Reset password: Reset password in the top bar, then Yes.
@@ -224,13 +224,13 @@ def test_the_seed_page_step_by_step(server, browser):
     assert "iris@example.com" not in page.locator("table").inner_text()
     assert "ada@example.com" in page.locator("table").inner_text()
 
-    # An email template's preview: subject and text, then its HTML in a sandboxed frame.
+    # An email template's preview: subject, its HTML in a sandboxed frame, and its text.
     menu(page, "Email templates").click()
     page.get_by_role("link", name="New developer account").click()
     page.get_by_label("Subject").fill("Welcome, {{ DevFirstName }}")
     page.get_by_role("button", name="Preview").click()
     page.get_by_text("Subject: Welcome, Ada").wait_for()
-    page.get_by_role("button", name="Show the HTML version").click()
+    # The HTML version shows at once, in its sandboxed frame.
     page.frame_locator("iframe.preview").get_by_text("Ada", exact=False).first.wait_for()
 
     # Signing out ends the session.
