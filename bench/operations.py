@@ -59,12 +59,18 @@ ROWS = [
         "one Query of 101 items (the 101st says whether a next page exists)",
     ),
     Row("$filter=email eq", 1, "one Query on the email index"),
-    Row("block", 2, "read the user (PATCH merges into it); one conditional write"),
+    Row(
+        "block",
+        3,
+        "read the user (PATCH merges into it); is it an administrator (the last active one "
+        "stays); one conditional write",
+    ),
     Row(
         "delete",
-        3,
+        4,
         "read the user (its email names the lock to free); look for its subscriptions (409 "
-        "without deleteSubscriptions); one transaction (user, email lock)",
+        "without deleteSubscriptions); is it an administrator (the last active one stays); one "
+        "transaction (user, email lock)",
     ),
     Row(
         "send reset",
