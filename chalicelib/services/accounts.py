@@ -26,6 +26,7 @@ from chalicelib.domain.users import (
 )
 from chalicelib.errors import IdTaken, PreconditionFailed, StateConflict
 from chalicelib.services.audit import Audit, Target, user_fields, user_target
+from chalicelib.services.committed import after_commit
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.listing import ListQuery, list_users
 from chalicelib.services.mailing import MailService
@@ -260,7 +261,7 @@ class AccountService:
         leave_rest = self._groups.stage_leave_all(tx, existing) if self._groups else None
         tx.commit()
         if leave_rest:
-            leave_rest()
+            after_commit(leave_rest, "removing the remaining memberships")
         if farewell:
             self._mail.deliver(farewell)
 

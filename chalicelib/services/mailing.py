@@ -13,6 +13,7 @@ from chalicelib.domain.messages import MAX_ATTEMPTS, Delivery, Message, new_mess
 from chalicelib.domain.users import User, email_key
 from chalicelib.errors import LinkUnusable
 from chalicelib.logs import logger
+from chalicelib.services.committed import after_commit
 from chalicelib.services.ports import MailerFactory, Store, TemplateSource, Tx
 
 log = logger()
@@ -102,8 +103,10 @@ class MailService:
         self, message: Message, link: Link | None = None, token: str | None = None
     ) -> Delivery:
         """Send a message just staged (its first attempt is claimed already); on failure it
-        stays queued for the sweep."""
-        return self._attempt(message, link, token)
+        stays queued for the sweep, whatever failed (the change that caused it is committed)."""
+        outcome: list[Delivery] = []
+        after_commit(lambda: outcome.append(self._attempt(message, link, token)), "an email")
+        return outcome[0] if outcome else Delivery.QUEUED
 
     def _attempt(self, message: Message, link: Link | None, token: str | None) -> Delivery:
         from chalicelib.mail.render import TemplateError, render

@@ -48,6 +48,7 @@ from chalicelib.cli import (
     wait_for_http,
 )
 from chalicelib.domain.sas import management_token
+from tests.fault_proxy import FaultProxy
 
 STARTUP_TIMEOUT = 60.0
 API_VERSION = "2024-05-01"
@@ -86,6 +87,8 @@ class LiveServer:
     mail_dir: Path  # the dev-server mail drop: every email the service sends, as .eml
     moto_endpoint: str = ""  # the moto server behind the stack (AWS_ENDPOINT_URL of chalice local)
     baseline: Baseline | None = field(default=None, repr=False, compare=False)
+    # Between the service and moto when asked for (live_stack(fault_proxy=True)).
+    proxy: FaultProxy | None = field(default=None, repr=False, compare=False)
 
     def reset(self) -> None:
         """Back to the state the stack started in: empty tables, the SES sender, no mail.
@@ -346,13 +349,15 @@ def live_stack(
     logs: Path,
     extra_env: Mapping[str, str] | None = None,
     ssm_parameters: Mapping[str, str] | None = None,
+    fault_proxy: bool = False,
 ) -> Iterator[LiveServer]:
     """moto server + ``chalice local`` on loopback, until the block ends; logs go to ``logs``.
 
     ``extra_env`` is added last to the children's environment (it may replace ``PORTAL_URL``); in
     chalice local the keys that .chalice/config.json's local stage lists still win over it.
     ``ssm_parameters`` (name to value) are put into the moto server as SecureStrings before
-    chalice local starts.
+    chalice local starts. ``fault_proxy`` puts a FaultProxy (tests/fault_proxy.py) between the
+    service and moto (the server's ``proxy``); set-up and ``reset`` still reach moto directly.
     """
     moto_log, chalice_log = logs / "moto.log", logs / "chalice.log"
     started = time.monotonic()
@@ -373,6 +378,11 @@ def live_stack(
                 ssm.put_parameter(Name=name, Type="SecureString", Value=value, Overwrite=True)
         baseline = Baseline.capture(endpoint)
 
+        proxy = None
+        if fault_proxy:
+            proxy = FaultProxy(endpoint)
+            cleanup.callback(proxy.close)
+            env["AWS_ENDPOINT_URL"] = proxy.url
         port = free_port()
         env["PORTAL_URL"] = f"http://{LOOPBACK}:{port}"
         env.update(extra_env or {})
@@ -389,6 +399,7 @@ def live_stack(
             mail_dir=logs / "mail",
             moto_endpoint=endpoint,
             baseline=baseline,
+            proxy=proxy,
         )
 
 
