@@ -1,4 +1,4 @@
-"""Over real HTTP, with the backend failing around a commit: a committed change is reported as done."""
+"""Over real HTTP, the backend failing around a commit: a committed change is reported done."""
 
 import uuid
 
