@@ -1,6 +1,26 @@
-"""Test-wide environment: fake AWS credentials, no endpoint, cheap hashing, fixed keys."""
+"""Test-wide environment, and the in-process AWS every in-process test shares.
+
+The environment: fake AWS credentials, no endpoint, cheap hashing, fixed keys.
+
+In-process AWS is moto's ``mock_aws``, started once per session (once per xdist worker) the
+first time a test asks for ``aws``, before any boto3 client or PynamoDB connection exists. The
+tables are created then, once, and the SES sender verified; between tests ``aws`` empties them
+in moto's own backend (``Table.items``: tables, indexes and PynamoDB's connections stay) and
+puts every other backend (SES, SSM) back to that start-up state. Tests that never ask for
+``aws`` (unit tests, services on fakes, the live-stack tiers) never start it; clients that name
+an endpoint (the moto server of tests/integration) pass through it untouched.
+
+``wired`` is the one place tests reach ``chalicelib.wiring``: its seams (``reset``,
+``use_clock``, ``use_mailer``) and the services it builds for the in-process app.
+"""
+
+from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 
 os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
@@ -19,3 +39,49 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("APIM_KEYS_PARAMETER", None)
 
 import moto  # noqa: F401  (moto must be imported before any boto3 client exists)
+
+from tests.in_process import WIRED, MotoSession, Wired
+
+
+@pytest.fixture(scope="session")
+def moto_session() -> Iterator[MotoSession]:
+    """``mock_aws`` for the whole session (per xdist worker), tables made once."""
+    from moto import mock_aws
+
+    from chalicelib.config import get_settings
+    from chalicelib.keys import forget_cached_keys
+
+    with mock_aws():
+        get_settings.cache_clear()
+        forget_cached_keys()
+        settings = get_settings()
+        session = MotoSession(settings)
+        session.start(settings)
+        yield session
+
+
+@pytest.fixture
+def aws(moto_session: MotoSession) -> Iterator[None]:
+    """In-process AWS in its start-up state, and the app's services with no seam overridden."""
+    from chalicelib.config import get_settings
+
+    WIRED.fresh_start()
+    moto_session.empty(get_settings())
+    yield
+    # Leave nothing behind for tests that never ask for ``aws`` (their settings, their clock).
+    WIRED.fresh_start()
+
+
+@pytest.fixture
+def wired(aws: None) -> Wired:
+    return WIRED
+
+
+@pytest.fixture
+def clock(wired: Wired) -> Any:
+    """The services' clock: starts now, moves only when told."""
+    from tests.support import MovableClock
+
+    moving = MovableClock()
+    wired.use_clock(moving)
+    return moving

@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
-from chalicelib import wiring
 from chalicelib.config import get_settings
 from tests.support import mail_to
 
@@ -98,16 +97,15 @@ def test_failed_changes_leave_no_event(api):
     assert events(api, "bob") == []
 
 
-@pytest.mark.in_process_only(reason="stages a transaction through the in-process store")
-def test_a_cancelled_transaction_leaves_neither_change_nor_event(api):
+def test_a_cancelled_transaction_leaves_neither_change_nor_event(api, wired):
     from tests.api.test_transactions import ConflictingTx, a_user
 
-    store = wiring.store()
+    store = wired.store()
     store.transaction()
     tx = ConflictingTx(store._connection, conflicts=99)
     user = a_user("ghost", "ghost@example.com")
     store.users.stage_create(tx, user)
-    wiring.audit().stage(tx, "user.created", _target(user))
+    wired.audit().stage(tx, "user.created", _target(user))
     from chalicelib.errors import ServiceBusy
 
     with pytest.raises(ServiceBusy):
@@ -122,8 +120,7 @@ def _target(user):
     return user_target(user)
 
 
-@pytest.mark.in_process_only(reason="accepts the link and moves the clock in-process")
-def test_invitation_events_name_who_acted(api, client, clock):
+def test_invitation_events_name_who_acted(api, client, clock, wired):
     api.put(
         "/users/ivy",
         {
@@ -167,13 +164,12 @@ def test_invitation_events_name_who_acted(api, client, clock):
         },
     )
     clock.advance(hours=49)
-    wiring.sweep().run()
+    wired.sweep().run()
     expired = events(api, "late")[0]
     assert expired["action"] == "invitation.expired"
     assert expired["actor"]["kind"] == "system"
 
 
-@pytest.mark.in_process_only(reason="uses the portal through the in-process client")
 def test_reset_signin_and_token_events(api, client):
     api.create_user("dev", "dev@example.com", password="the first passphrase")
     api.call("POST", "/users/dev/confirmations/password/send")
@@ -211,7 +207,6 @@ def test_reset_signin_and_token_events(api, client):
     assert failed["target"]["id"] == "nobody@example.com"
 
 
-@pytest.mark.in_process_only(reason="uses the portal through the in-process client")
 def test_throttled_requests_are_recorded(api, client):
     for _ in range(6):
         client.http.post(
@@ -277,7 +272,6 @@ def test_user_events_page_newest_first(api):
     assert len(seen) == 6 and seen == sorted(seen, reverse=True)
 
 
-@pytest.mark.in_process_only(reason="moves the in-process clock by 40 days")
 def test_audit_trail_filters_by_action_actor_and_time_across_months(api, clock):
     api.create_user("old")
     clock.advance(days=40)
@@ -295,7 +289,6 @@ def test_audit_trail_filters_by_action_actor_and_time_across_months(api, clock):
     assert api.get("/auditEvents?$filter=colour eq 'x'").status == 400
 
 
-@pytest.mark.in_process_only(reason="reads the item in the in-process moto table")
 def test_events_expire_after_the_retention(api):
     api.create_user("ada")
     table = boto3.resource("dynamodb").Table(get_settings().audit_table)
@@ -311,8 +304,7 @@ def test_events_expire_after_the_retention(api):
     assert abs((purge - event_time) - timedelta(days=400)) < timedelta(seconds=2)
 
 
-@pytest.mark.in_process_only(reason="uses the portal through the in-process client and its clock")
-def test_signup_own_password_change_and_expired_reset_link_events(api, client, clock):
+def test_signup_own_password_change_and_expired_reset_link_events(api, client, clock, wired):
     api.put(
         "/users/sam",
         {
@@ -349,7 +341,7 @@ def test_signup_own_password_change_and_expired_reset_link_events(api, client, c
     )
     api.call("POST", "/users/sam/confirmations/password/send")
     clock.advance(minutes=61)
-    wiring.sweep().run()
+    wired.sweep().run()
     trail_of_sam = events(api, "sam")
     assert [e["action"] for e in trail_of_sam] == [
         "password.reset_link_expired",

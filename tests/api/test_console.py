@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from chalicelib import wiring
 from chalicelib.domain.users import UserState, read_draft
 from chalicelib.services.sessions import SIGN_IN_FAILED
+from tests.in_process import WIRED as wired
 from tests.support import Api, mail_to
 
 FORM = "application/x-www-form-urlencoded"
@@ -87,14 +87,14 @@ def make_user(user_id: str, email: str, password: str | None = DEV_PASSWORD, **p
     body = {"email": email, "firstName": "Ada", "lastName": "Lovelace", **props}
     if password:
         body["password"] = password
-    user, _ = wiring.accounts().create_or_replace(user_id, read_draft({"properties": body}), None)
+    user, _ = wired.accounts().create_or_replace(user_id, read_draft({"properties": body}), None)
     return user
 
 
 @pytest.fixture
 def admin(aws):
     user = make_user("admin1", ADMIN_EMAIL, ADMIN_PASSWORD, firstName="Grace", lastName="Hopper")
-    assert wiring.groups().add_administrator(user.id)
+    assert wired.groups().add_administrator(user.id)
     return user
 
 
@@ -108,7 +108,7 @@ def console(client, admin):
 
 
 def state_of(user_id: str) -> UserState:
-    return wiring.accounts().get(user_id).state
+    return wired.accounts().get(user_id).state
 
 
 def version_of(page: Page) -> str:
@@ -164,7 +164,7 @@ def test_the_cookie_is_secure_outside_the_local_stage(client, admin, monkeypatch
 
 def test_every_page_sends_strict_headers_and_renews_the_session(console, admin):
     make_user("dev1", "dev1@example.com")
-    wiring.groups().create_or_replace("partners", {"properties": {"displayName": "Partners"}}, None)
+    wired.groups().create_or_replace("partners", {"properties": {"displayName": "Partners"}}, None)
     paths = [
         "/console/users",
         "/console/users?form=add",
@@ -278,21 +278,13 @@ def test_developers_and_wrong_passwords_get_the_same_answer(client, admin):
 
 
 def test_sign_in_is_throttled_like_the_portal(client, admin, monkeypatch):
-    from chalicelib.config import get_settings
-
     monkeypatch.setenv("SIGNIN_FAILURES_PER_ACCOUNT_HOUR", "2")
-    get_settings.cache_clear()
-    wiring.reset()
-    try:
-        browser = Console(client)
-        for _ in range(2):
-            assert browser.sign_in(ADMIN_EMAIL, "wrong password here").status == 401
-        throttled = browser.sign_in()
-        assert throttled.status == 429
-    finally:
-        monkeypatch.delenv("SIGNIN_FAILURES_PER_ACCOUNT_HOUR")
-        get_settings.cache_clear()
-        wiring.reset()
+    wired.reload()
+    browser = Console(client)
+    for _ in range(2):
+        assert browser.sign_in(ADMIN_EMAIL, "wrong password here").status == 401
+    throttled = browser.sign_in()
+    assert throttled.status == 429
 
 
 def test_a_developer_token_in_the_console_cookie_is_not_a_session(client, admin):
@@ -301,7 +293,7 @@ def test_a_developer_token_in_the_console_cookie_is_not_a_session(client, admin)
     from chalicelib.api.console import _encode_session
 
     developer = make_user("dev1", "dev1@example.com")
-    token = wiring.sessions().mint(developer, datetime.now(UTC) + timedelta(minutes=10))
+    token = wired.sessions().mint(developer, datetime.now(UTC) + timedelta(minutes=10))
     browser = Console(client)
     browser.cookie = _encode_session("some-session", token)
     page = browser.get("/console/users")
@@ -311,7 +303,7 @@ def test_a_developer_token_in_the_console_cookie_is_not_a_session(client, admin)
 
 def test_a_demoted_administrator_is_out_on_the_next_request(console, admin):
     assert console.get("/console/users").status == 200
-    wiring.groups().remove_administrator(admin.id)
+    wired.groups().remove_administrator(admin.id)
     page = console.get("/console/users")
     assert page.status == 303
     assert page.location.endswith("console/signin?m=ended")
@@ -322,7 +314,7 @@ def test_a_demoted_administrator_is_out_on_the_next_request(console, admin):
 def test_a_blocked_administrator_is_out_on_the_next_request(console, admin):
     make_user("dev1", "dev1@example.com")
     version = version_of(console.get("/console/users/dev1"))
-    wiring.accounts().update(admin.id, {"properties": {"state": "blocked"}}, "*")
+    wired.accounts().update(admin.id, {"properties": {"state": "blocked"}}, "*")
     posted = console.post("/console/users/dev1", {"action": "block", "version": version})
     assert posted.status == 303
     assert posted.location.endswith("console/signin?m=ended")
@@ -366,7 +358,7 @@ def test_add_creates_an_active_developer(console):
     assert page.status == 303
     user_id = user_id_from(page.location)
     assert parse_qs(urlsplit(page.location).query) == {"done": ["added"]}
-    user = wiring.accounts().get(user_id)
+    user = wired.accounts().get(user_id)
     assert (user.email, user.state, user.note) == (
         "ada@example.com",
         UserState.ACTIVE,
@@ -492,7 +484,7 @@ def test_search_filter_and_paging(console):
     for n in range(23):
         make_user(f"u{n:02d}", f"user{n:02d}@example.com", firstName=f"Name{n:02d}")
     make_user("zz", "zed@example.org", firstName="Zed", lastName="Shaw")
-    wiring.accounts().update("u05", {"properties": {"state": "blocked"}}, "*")
+    wired.accounts().update("u05", {"properties": {"state": "blocked"}}, "*")
     first = console.get("/console/users")
     assert first.body.count('data-label="Email"') == 20
     next_link = re.search(r'href="([^"]*page=[^"]*)">Next page', first.body).group(1)
@@ -611,7 +603,7 @@ def test_a_stale_page_says_so_instead_of_overwriting(console):
     make_user("dev1", "dev1@example.com")
     old = version_of(console.get("/console/users/dev1"))
     # Someone else blocks and re-activates the user meanwhile (e.g. through the API).
-    wiring.accounts().update("dev1", {"properties": {"note": "changed meanwhile"}}, "*")
+    wired.accounts().update("dev1", {"properties": {"note": "changed meanwhile"}}, "*")
     page = console.post("/console/users/dev1", {"action": "block", "version": old})
     assert page.status == 409
     assert "changed by someone else" in page.body
@@ -620,19 +612,19 @@ def test_a_stale_page_says_so_instead_of_overwriting(console):
     for action in ("delete", "reset"):
         assert console.post("/console/users/dev1", {"action": action, "version": old}).status == 409
     assert mail_to("dev1@example.com") == []
-    assert wiring.accounts().get("dev1").email == "dev1@example.com"
+    assert wired.accounts().get("dev1").email == "dev1@example.com"
     fresh = version_of(console.get("/console/users/dev1"))
     assert console.post("/console/users/dev1", {"action": "block", "version": fresh}).status == 303
 
 
 def test_groups_of_a_user_can_be_added_and_removed(console):
     make_user("dev1", "dev1@example.com")
-    wiring.groups().create_or_replace("partners", {"properties": {"displayName": "Partners"}}, None)
+    wired.groups().create_or_replace("partners", {"properties": {"displayName": "Partners"}}, None)
     page = console.get("/console/users/dev1")
     assert '<option value="partners">Partners</option>' in page.body
     added = console.post("/console/users/dev1", {"action": "add-group", "group": "partners"})
     assert added.location.endswith("?done=group-added")
-    assert wiring.groups().is_member("partners", "dev1")
+    assert wired.groups().is_member("partners", "dev1")
     page = console.get("/console/users/dev1")
     assert 'Remove<span class="visually-hidden"> from Partners' in page.body
     refused = console.post(
@@ -641,7 +633,7 @@ def test_groups_of_a_user_can_be_added_and_removed(console):
     assert refused.status == 409 and "managed by the system" in refused.body
     removed = console.post("/console/users/dev1", {"action": "remove-group", "group": "partners"})
     assert removed.location.endswith("?done=group-removed")
-    assert not wiring.groups().is_member("partners", "dev1")
+    assert not wired.groups().is_member("partners", "dev1")
 
 
 def test_an_unknown_user_is_a_plain_not_found_page(console):
@@ -659,7 +651,7 @@ def test_groups_page_adds_a_custom_group_and_manages_members(console):
         "/console/groups", {"displayName": "Beta testers", "groupId": "", "description": "early"}
     )
     assert added.location.endswith("groups/beta-testers?done=added")
-    assert wiring.groups().get("beta-testers").group.description == "early"
+    assert wired.groups().get("beta-testers").group.description == "early"
     taken = console.post("/console/groups", {"displayName": "Beta testers", "groupId": ""})
     assert taken.status == 400
     assert taken.text_of("f-groupId-error") == "A group with the id 'beta-testers' exists."
@@ -679,7 +671,7 @@ def test_groups_page_adds_a_custom_group_and_manages_members(console):
         "/console/groups/beta-testers", {"action": "remove-member", "userId": "dev1"}
     )
     assert gone.location.endswith("?done=member-removed")
-    assert not wiring.groups().is_member("beta-testers", "dev1")
+    assert not wired.groups().is_member("beta-testers", "dev1")
     page = console.get("/console/groups/beta-testers?confirm=delete")
     deleted = console.post(
         "/console/groups/beta-testers", {"action": "delete", "version": version_of(page)}
@@ -730,7 +722,7 @@ def test_templates_edit_preview_save_and_reset(console):
     policy = frame.headers["Content-Security-Policy"]
     assert policy.startswith("sandbox;") and "script-src" not in policy
     assert "frame-ancestors 'self'" in policy and frame.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert wiring.templates().get("newDeveloperNotificationMessage").is_default
+    assert wired.templates().get("newDeveloperNotificationMessage").is_default
     saved = console.post(
         name,
         {
@@ -741,19 +733,19 @@ def test_templates_edit_preview_save_and_reset(console):
         },
     )
     assert saved.location.endswith("?done=saved")
-    view = wiring.templates().get("newDeveloperNotificationMessage")
+    view = wired.templates().get("newDeveloperNotificationMessage")
     assert (view.subject, view.is_default) == ("Welcome {{ DevFirstName }}", False)
     stale = console.post(
         name, {"action": "save", "version": version, "subject": "Mine", "body": "<p>x</p>"}
     )
     assert stale.status == 409
     assert "changed by someone else" in stale.body
-    assert wiring.templates().get("newDeveloperNotificationMessage").subject != "Mine"
+    assert wired.templates().get("newDeveloperNotificationMessage").subject != "Mine"
     current = console.get(name)
     assert "Customized" in console.get("/console/templates").body
     reset = console.post(name, {"action": "reset", "version": version_of(current)})
     assert reset.location.endswith("?done=reset")
-    assert wiring.templates().get("newDeveloperNotificationMessage").is_default
+    assert wired.templates().get("newDeveloperNotificationMessage").is_default
 
 
 # --- the administrators' own path: apim-users create-admin, the dev server ---------------------
@@ -764,7 +756,7 @@ def test_create_admin_prints_a_one_time_link_to_set_the_password(client, aws):
 
     user = create_admin("boss@example.com", "Bo", "Ss")
     assert user.state is UserState.ACTIVE and user.password_hash is None
-    assert wiring.groups().is_administrator(user)
+    assert wired.groups().is_administrator(user)
     link, sent = password_link(user.id)
     assert sent and "/confirm-v2/password?token=" in link
     token = parse_qs(urlsplit(link).query)["token"][0]

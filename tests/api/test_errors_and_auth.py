@@ -5,7 +5,6 @@ import json
 import boto3
 import pytest
 
-from chalicelib import wiring
 from chalicelib.keys import forget_cached_keys
 from tests.support import admin_token, error_of
 
@@ -122,17 +121,14 @@ def test_bearer_form_and_secondary_key_and_compact_form_are_accepted(api):
     assert reply.status == 200
 
 
-@pytest.mark.in_process_only(
-    reason="sets APIM_KEYS_PARAMETER in this process and writes SSM through in-process moto"
-)
-def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch):
+def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch, wired):
     boto3.client("ssm").put_parameter(
         Name="/apim/keys",
         Type="SecureString",
         Value=json.dumps({"primary": "ssm-primary", "secondary": "ssm-secondary"}),
     )
     monkeypatch.setenv("APIM_KEYS_PARAMETER", "/apim/keys")
-    wiring.reset()
+    wired.reload()
     forget_cached_keys()
     assert api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 200
     assert api.get("/users", headers={"Authorization": admin_token("ssm-primary")}).status == 200

@@ -5,12 +5,7 @@ from urllib.parse import urlencode, urlsplit
 import boto3
 import pytest
 
-from chalicelib import wiring
 from tests.support import error_of, mail_to, sent_mail
-
-pytestmark = pytest.mark.in_process_only(
-    reason="reads the emails from in-process moto SES and moves the in-process clock"
-)
 
 INVITE_PATH = "/confirm/invitation"
 
@@ -124,26 +119,26 @@ def test_link_works_until_48_hours_and_not_after(api, client, clock):
     assert api.get("/users/ivy").json["properties"]["state"] == "pending"
 
 
-def test_sweep_marks_expired_invitations_and_is_idempotent(api, clock):
+def test_sweep_marks_expired_invitations_and_is_idempotent(api, clock, wired):
     invite(api, "a", "a@example.com")
     invite(api, "b", "b@example.com")
     clock.advance(hours=24)
     invite(api, "c", "c@example.com")
     clock.advance(hours=25)
-    report = wiring.sweep().run()
+    report = wired.sweep().run()
     assert report.expired == 2
-    assert wiring.sweep().run().expired == 0
+    assert wired.sweep().run().expired == 0
     assert api.get("/users/a/invitations").json["value"][0]["state"] == "expired"
     assert api.get("/users/c/invitations").json["value"][0]["state"] == "pending"
     # The user stays pending, as in APIM; the admin can resend.
     assert api.get("/users/a").json["properties"]["state"] == "pending"
 
 
-def test_resend_after_expiry_gives_a_new_working_link_and_kills_the_old(api, client, clock):
+def test_resend_after_expiry_gives_a_new_working_link_and_kills_the_old(api, client, clock, wired):
     invite(api)
     old = mail_to("ivy@example.com")[0].token(INVITE_PATH)
     clock.advance(hours=49)
-    wiring.sweep().run()
+    wired.sweep().run()
     reply = api.call("POST", "/users/ivy/invitations/resend")
     assert reply.status == 200
     assert reply.json["state"] == "pending"
@@ -210,10 +205,10 @@ def test_inviting_a_pending_user_again_replaces_the_link(api, client, clock):
     assert portal_get(client, old).status_code == 410
 
 
-def test_expired_invitation_is_no_duplicate_for_a_new_invite(api, clock):
+def test_expired_invitation_is_no_duplicate_for_a_new_invite(api, clock, wired):
     invite(api)
     clock.advance(hours=49)
-    wiring.sweep().run()
+    wired.sweep().run()
     api.delete("/users/ivy", headers={"If-Match": "*"})
     assert invite(api, "ivy2").status == 201
 
@@ -231,9 +226,9 @@ class FailingMailer:
         raise MailFailed("Throttling: Maximum sending rate exceeded.", retryable=True)
 
 
-def test_ses_failure_keeps_the_invitation_and_the_sweep_delivers_it(api, client, clock):
+def test_ses_failure_keeps_the_invitation_and_the_sweep_delivers_it(api, client, clock, wired):
     failing = FailingMailer()
-    wiring.use_mailer(failing)
+    wired.use_mailer(failing)
     reply = invite(api)
     assert reply.status == 201
     assert failing.calls == 1
@@ -243,40 +238,39 @@ def test_ses_failure_keeps_the_invitation_and_the_sweep_delivers_it(api, client,
     assert view["delivery"]["state"] == "queued"
     assert "Throttling" in view["delivery"]["lastError"]
     # Not due yet: the sweep leaves it alone.
-    assert wiring.sweep().run().sent == 0
-    wiring.use_mailer(None)
+    assert wired.sweep().run().sent == 0
+    wired.use_mailer(None)
     clock.advance(minutes=6)
-    report = wiring.sweep().run()
+    report = wired.sweep().run()
     assert report.sent == 1
     [mail] = mail_to("ivy@example.com")
     token = mail.token(INVITE_PATH)
     assert portal_post(client, {"token": token, "password": "a fine passphrase"}).status_code == 200
-    assert wiring.sweep().run().sent == 0
+    assert wired.sweep().run().sent == 0
 
 
 def test_ses_rejecting_an_unverified_sender_is_retried_after_the_fix(
-    api, client, clock, monkeypatch
+    api, client, clock, monkeypatch, wired
 ):
     monkeypatch.setenv("SENDER_EMAIL", "unverified@example.com")
-    wiring.reset()
-    wiring.use_clock(clock)
+    wired.reload()
     invite(api)
     assert mail_to("ivy@example.com") == []
     [view] = api.get("/users/ivy/invitations").json["value"]
     assert view["delivery"]["state"] == "queued"
     boto3.client("ses").verify_email_identity(EmailAddress="unverified@example.com")
     clock.advance(minutes=10)
-    assert wiring.sweep().run().sent == 1
+    assert wired.sweep().run().sent == 1
     assert len(mail_to("ivy@example.com")) == 1
 
 
-def test_a_message_whose_link_died_unsent_is_cancelled(api, clock):
-    wiring.use_mailer(FailingMailer())
+def test_a_message_whose_link_died_unsent_is_cancelled(api, clock, wired):
+    wired.use_mailer(FailingMailer())
     invite(api)
     api.call("POST", "/users/ivy/invitations/revoke")
-    wiring.use_mailer(None)
+    wired.use_mailer(None)
     clock.advance(minutes=10)
-    report = wiring.sweep().run()
+    report = wired.sweep().run()
     assert (report.sent, report.cancelled) == (0, 1)
     assert mail_to("ivy@example.com") == []
 
@@ -364,9 +358,9 @@ def test_deleting_a_user_kills_the_link_even_if_the_id_comes_back(api, client):
     assert portal_get(client, token).status_code == 410
 
 
-def test_links_use_the_configured_portal_url_not_the_host_header(api, monkeypatch):
+def test_links_use_the_configured_portal_url_not_the_host_header(api, monkeypatch, wired):
     monkeypatch.setenv("PORTAL_URL", "https://developer.example.com/")
-    wiring.reset()
+    wired.reload()
     api.put(
         "/users/h",
         {
@@ -403,15 +397,15 @@ def test_stylesheet_is_served(client, path):
     assert reply.headers["Content-Type"].startswith("text/css")
 
 
-def test_a_message_whose_first_attempt_never_ran_is_sent_by_the_sweep(api, clock):
+def test_a_message_whose_first_attempt_never_ran_is_sent_by_the_sweep(api, clock, wired):
     # As if the function died between the commit and the send: the claim lapses, the sweep sends.
     api.create_user("lost", "lost@example.com")
-    store, mail = wiring.store(), wiring.mail()
+    store, mail = wired.store(), wired.mail()
     tx = store.transaction()
     mail.stage(tx, "newDeveloperNotificationMessage", store.users.get("lost"))
     tx.commit()
     clock.advance(minutes=1)
-    assert wiring.sweep().run().sent == 0
+    assert wired.sweep().run().sent == 0
     clock.advance(minutes=2)
-    assert wiring.sweep().run().sent == 1
+    assert wired.sweep().run().sent == 1
     assert "Welcome" in mail_to("lost@example.com")[0].subject

@@ -7,11 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import wiring
 from chalicelib.logs import JsonFormatter, logger
 from tests.support import mail_to
-
-pytestmark = pytest.mark.in_process_only(reason="captures the logs of the in-process app")
 
 
 @pytest.fixture
@@ -40,7 +37,7 @@ def form(client, path, fields):
     )
 
 
-def test_main_flows_log_no_secret(api, client, captured):
+def test_main_flows_log_no_secret(api, client, captured, wired):
     secrets = ["first secret passphrase", "second secret passphrase", "third secret passphrase"]
     api.create_user("dev", "dev@example.com", password=secrets[0])
     api.put(
@@ -86,7 +83,7 @@ def test_main_flows_log_no_secret(api, client, captured):
     )
     keys = api.call("POST", "/subscriptions/s/listSecrets").json
     api.call("POST", "/gateway/check", {"key": keys["primaryKey"], "productId": "p"})
-    wiring.sweep().run()
+    wired.sweep().run()
 
     logs = captured.getvalue()
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]

@@ -7,13 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import wiring
 from chalicelib.api.signin import pad_to_floor
 from tests.support import error_of, mail_to
-
-pytestmark = pytest.mark.in_process_only(
-    reason="reads the emails from in-process moto SES and moves the in-process clock"
-)
 
 RESET_PATH = "/confirm-v2/password"
 PASSWORD = "the first passphrase"
@@ -353,8 +348,8 @@ def error_of_body(reply):
     return json.loads(reply.body)["error"]
 
 
-def test_reset_after_block_sends_nothing(dev, client):
+def test_reset_after_block_sends_nothing(dev, client, wired):
     dev.patch("/users/dev", {"properties": {"state": "blocked"}}, headers={"If-Match": "*"})
     post_json(client, "/password-reset", {"email": "dev@example.com"})
     assert mail_to("dev@example.com") == []
-    wiring.sweep().run()
+    wired.sweep().run()

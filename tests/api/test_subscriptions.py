@@ -335,16 +335,14 @@ def test_deleting_a_user_with_subscriptions(shop):
     assert check(shop, key, productId="starter")["reason"] == "unknown key"
 
 
-@pytest.mark.in_process_only(reason="deletes the owner through the in-process store")
-def test_a_deleted_owner_denies_even_if_the_subscription_stays(shop):
+def test_a_deleted_owner_denies_even_if_the_subscription_stays(shop, wired):
     # An ownerless path: the subscription outlives its owner only through a direct store change.
     subscribe(shop)
     key = secrets_of(shop)["primaryKey"]
-    from chalicelib import wiring
 
-    user = wiring.store().users.get("dev")
-    tx = wiring.store().transaction()
-    wiring.store().users.stage_delete(tx, user)
+    user = wired.store().users.get("dev")
+    tx = wired.store().transaction()
+    wired.store().users.stage_delete(tx, user)
     tx.commit()
     assert check(shop, key, productId="starter")["reason"] == "owner deleted"
 
@@ -359,7 +357,6 @@ def authorizer_event(key=None, query_key=None, stage=None):
     }
 
 
-@pytest.mark.in_process_only(reason="invokes the authorizer through the in-process test client")
 def test_the_lambda_authorizer_allows_and_denies(shop, client):
     subscribe(shop, "api", scope="/apis/echoapi")
     key = secrets_of(shop, "api")["primaryKey"]
@@ -379,7 +376,6 @@ def test_the_lambda_authorizer_allows_and_denies(shop, client):
     assert none["policyDocument"]["Statement"][0]["Effect"] == "Deny"
 
 
-@pytest.mark.in_process_only(reason="invokes the authorizer through the in-process test client")
 def test_the_authorizer_checks_the_product_named_by_the_stage(shop, client):
     subscribe(shop)
     key = secrets_of(shop)["primaryKey"]

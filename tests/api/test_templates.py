@@ -4,7 +4,6 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from chalicelib import wiring
 from chalicelib.mail.templates import TEMPLATE_NAMES, default_template
 from tests.support import error_of, mail_to
 
@@ -386,7 +385,6 @@ def test_a_body_that_is_not_json_or_has_no_properties_is_refused(api):
 # --- the emails that go out --------------------------------------------------------------------
 
 
-@pytest.mark.in_process_only(reason="reads the emails from in-process moto SES")
 def test_a_changed_invitation_template_is_used_for_the_next_invitation_and_delete_restores_it(api):
     before = invite(api, "ivy1")
     assert before.subject == "You are invited to join the Contoso developer network"
@@ -410,9 +408,6 @@ def test_a_changed_invitation_template_is_used_for_the_next_invitation_and_delet
     assert restored.text.split("http")[0] == before.text.split("http")[0]
 
 
-@pytest.mark.in_process_only(
-    reason="reads the email from in-process moto SES and opens its link with the test client"
-)
 def test_a_template_pasted_from_apim_renders_the_right_values(api, client):
     reply = api.put(
         f"/templates/{INVITE}", template(subject="Welcome, $DevFirstName!", body=APIM_INVITE_BODY)
@@ -431,7 +426,6 @@ def test_a_template_pasted_from_apim_renders_the_right_values(api, client):
     assert page.status_code == 200
 
 
-@pytest.mark.in_process_only(reason="reads the emails from in-process moto SES")
 def test_values_stay_escaped_in_a_custom_template(api):
     api.put(f"/templates/{INVITE}", template(body="<p>{{ DevFirstName }} {{ ConfirmUrl }}</p>"))
     mail = invite(api, "mal", first="<script>alert(1)</script>")
@@ -439,7 +433,6 @@ def test_values_stay_escaped_in_a_custom_template(api):
     assert "&lt;script&gt;" in mail.html
 
 
-@pytest.mark.in_process_only(reason="reads the emails from in-process moto SES")
 def test_the_welcome_and_farewell_emails_use_their_changed_templates(api):
     api.put(
         "/templates/newDeveloperNotificationMessage", template(subject="Hello {{ DevFirstName }}")
@@ -455,27 +448,23 @@ def test_the_welcome_and_farewell_emails_use_their_changed_templates(api):
 
 
 @pytest.mark.parametrize("name", SENT)
-@pytest.mark.in_process_only(
-    reason="asks the in-process wiring which template the mail service uses"
-)
-def test_every_sent_template_is_editable_and_is_what_the_mail_service_uses(api, name):
+def test_every_sent_template_is_editable_and_is_what_the_mail_service_uses(api, name, wired):
     subject = f"Changed {name} for {{{{ DevFirstName }}}}"
     assert api.put(f"/templates/{name}", template(subject=subject)).status == 201
-    used = wiring.templates().email_template(name)
+    used = wired.templates().email_template(name)
     assert used.subject == subject
     assert used.html == default_template(name).html
     api.delete(f"/templates/{name}", headers={"If-Match": "*"})
-    assert wiring.templates().email_template(name) == default_template(name)
+    assert wired.templates().email_template(name) == default_template(name)
 
 
-@pytest.mark.in_process_only(reason="writes a template row through the in-process store")
-def test_a_template_that_escapes_the_sandbox_can_never_render(api):
+def test_a_template_that_escapes_the_sandbox_can_never_render(api, wired):
     """Even written to the table behind the API's back, it is refused when an email is sent."""
     from datetime import UTC, datetime
 
     from chalicelib.store.models import TemplateItem
 
-    wiring.store()
+    wired.store()
     TemplateItem(
         name=INVITE,
         subject="Hi",
@@ -540,11 +529,10 @@ def test_preview_validates_like_a_save(api):
     )
 
 
-@pytest.mark.in_process_only(reason="counts the DynamoDB calls of the in-process PynamoDB client")
-def test_template_reads_never_scan(api):
+def test_template_reads_never_scan(api, wired):
     from chalicelib.store.models import TemplateItem
 
-    wiring.store()
+    wired.store()
     client = TemplateItem._get_connection().connection.client
     calls = []
 

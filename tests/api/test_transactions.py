@@ -3,14 +3,9 @@
 import pytest
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import wiring
 from chalicelib.domain.users import User, UserState
 from chalicelib.errors import EmailTaken, ServiceBusy
 from chalicelib.store.tx import CONFLICT_RETRIES, Tx
-
-pytestmark = pytest.mark.in_process_only(
-    reason="drives the in-process store's transactions directly"
-)
 
 
 class ConflictingTx(Tx):
@@ -49,25 +44,25 @@ def stage(store, user, conflicts):
     return tx
 
 
-def test_a_conflict_is_retried_until_it_commits(api):
-    store = wiring.store()
+def test_a_conflict_is_retried_until_it_commits(api, wired):
+    store = wired.store()
     tx = stage(store, a_user("u1", "u1@example.com"), conflicts=2)
     tx.commit()
     assert tx.sent == 3
     assert api.get("/users/u1").status == 200
 
 
-def test_after_the_winner_commits_the_retry_sees_its_condition(api):
+def test_after_the_winner_commits_the_retry_sees_its_condition(api, wired):
     api.create_user("winner", "same@example.com")
-    store = wiring.store()
+    store = wired.store()
     tx = stage(store, a_user("loser", "SAME@example.com"), conflicts=1)
     with pytest.raises(EmailTaken):
         tx.commit()
     assert api.get("/users/loser").status == 404
 
 
-def test_endless_conflicts_end_as_service_busy_with_nothing_written(api):
-    store = wiring.store()
+def test_endless_conflicts_end_as_service_busy_with_nothing_written(api, wired):
+    store = wired.store()
     tx = stage(store, a_user("u2", "u2@example.com"), conflicts=CONFLICT_RETRIES + 1)
     with pytest.raises(ServiceBusy):
         tx.commit()
