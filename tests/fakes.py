@@ -688,6 +688,10 @@ class FakeStore:
     def transaction(self) -> FakeTx:
         return FakeTx()
 
+    def dump(self) -> str:
+        """Everything stored, as text (a Scan of every table)."""
+        return repr([vars(repository) for repository in vars(self).values()])
+
 
 # --- the mailer --------------------------------------------------------------------------------
 

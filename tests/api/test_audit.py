@@ -30,6 +30,7 @@ def trail(api, expression):
     return reply.json["value"]
 
 
+@pytest.mark.wire
 def test_create_block_activate_and_delete_are_recorded_with_actor_and_values(api):
     created = api.create_user("ada", "ada@example.com", note="first")
     request_id = created.headers["x-ms-request-id"]

@@ -9,6 +9,7 @@ from chalicelib.keys import forget_cached_keys
 from tests.support import admin_token, error_of
 
 
+@pytest.mark.wire
 def test_unknown_route_is_404_with_error_body(api):
     for path in ["/nothing", "/a/b/c/d/e/f/g/h/i/j", "/"]:
         reply = api.get(path, absolute=True)
@@ -22,6 +23,7 @@ def test_unknown_sub_resource_is_404(api):
     assert error_of(reply)["code"] == "ResourceNotFound"
 
 
+@pytest.mark.wire
 def test_wrong_method_is_405_with_error_body(api):
     api.create_user("u1")
     for method, path in [("POST", "/users/u1"), ("DELETE", "/users"), ("PUT", "/users/u1/groups")]:
@@ -30,6 +32,7 @@ def test_wrong_method_is_405_with_error_body(api):
         assert error_of(reply)["code"] == "MethodNotAllowed"
 
 
+@pytest.mark.wire
 def test_api_version_is_required(api):
     reply = api.get("/users", api_version=None)
     assert reply.status == 400
@@ -71,6 +74,7 @@ def test_instance_names_compare_case_insensitively(api):
     assert api.get(path, absolute=True).status == 200
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize(
     "authorization",
     [
@@ -105,6 +109,7 @@ def test_token_of_another_identifier_is_401(api):
     assert reply.status == 401
 
 
+@pytest.mark.wire
 def test_bearer_form_and_secondary_key_and_compact_form_are_accepted(api):
     from datetime import UTC, datetime, timedelta
 
@@ -186,6 +191,7 @@ def test_required_fields(api):
     assert targets == {"email", "firstName", "lastName"}
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize(
     "body",
     [
@@ -203,6 +209,7 @@ def test_malformed_bodies_are_400_never_500(api, body):
     assert error_of(reply)["code"] == "ValidationError"
 
 
+@pytest.mark.wire
 def test_huge_body_is_400(api):
     body = {
         "properties": {
@@ -217,6 +224,7 @@ def test_huge_body_is_400(api):
     assert "too large" in error_of(reply)["message"]
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize(
     "user_id",
     ["a" * 81, "a*b", "a%23b", "a&b", "a+b", "a:b", "a<b", "a>b", "a%3Fb", "%20a", "a%2Fb"],
@@ -230,6 +238,7 @@ def test_invalid_ids_are_400(api, user_id):
     assert error_of(reply)["details"][0]["target"] == "userId"
 
 
+@pytest.mark.wire
 def test_percent_encoded_ids_are_decoded(api):
     api.create_user("a%20b")
     reply = api.get("/users/a%20b")

@@ -119,21 +119,6 @@ def test_link_works_until_48_hours_and_not_after(api, client, clock):
     assert api.get("/users/ivy").json["properties"]["state"] == "pending"
 
 
-def test_sweep_marks_expired_invitations_and_is_idempotent(api, clock, wired):
-    invite(api, "a", "a@example.com")
-    invite(api, "b", "b@example.com")
-    clock.advance(hours=24)
-    invite(api, "c", "c@example.com")
-    clock.advance(hours=25)
-    report = wired.sweep().run()
-    assert report.expired == 2
-    assert wired.sweep().run().expired == 0
-    assert api.get("/users/a/invitations").json["value"][0]["state"] == "expired"
-    assert api.get("/users/c/invitations").json["value"][0]["state"] == "pending"
-    # The user stays pending, as in APIM; the admin can resend.
-    assert api.get("/users/a").json["properties"]["state"] == "pending"
-
-
 def test_resend_after_expiry_gives_a_new_working_link_and_kills_the_old(api, client, clock, wired):
     invite(api)
     old = mail_to("ivy@example.com")[0].token(INVITE_PATH)
@@ -213,42 +198,6 @@ def test_expired_invitation_is_no_duplicate_for_a_new_invite(api, clock, wired):
     assert invite(api, "ivy2").status == 201
 
 
-class FailingMailer:
-    """SES as it behaves when throttling: every send fails."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def send(self, email):
-        from chalicelib.mail.sender import MailFailed
-
-        self.calls += 1
-        raise MailFailed("Throttling: Maximum sending rate exceeded.", retryable=True)
-
-
-def test_ses_failure_keeps_the_invitation_and_the_sweep_delivers_it(api, client, clock, wired):
-    failing = FailingMailer()
-    wired.use_mailer(failing)
-    reply = invite(api)
-    assert reply.status == 201
-    assert failing.calls == 1
-    assert mail_to("ivy@example.com") == []
-    [view] = api.get("/users/ivy/invitations").json["value"]
-    assert view["state"] == "pending"
-    assert view["delivery"]["state"] == "queued"
-    assert "Throttling" in view["delivery"]["lastError"]
-    # Not due yet: the sweep leaves it alone.
-    assert wired.sweep().run().sent == 0
-    wired.use_mailer(None)
-    clock.advance(minutes=6)
-    report = wired.sweep().run()
-    assert report.sent == 1
-    [mail] = mail_to("ivy@example.com")
-    token = mail.token(INVITE_PATH)
-    assert portal_post(client, {"token": token, "password": "a fine passphrase"}).status_code == 200
-    assert wired.sweep().run().sent == 0
-
-
 def test_ses_rejecting_an_unverified_sender_is_retried_after_the_fix(
     api, client, clock, monkeypatch, wired
 ):
@@ -262,17 +211,6 @@ def test_ses_rejecting_an_unverified_sender_is_retried_after_the_fix(
     clock.advance(minutes=10)
     assert wired.sweep().run().sent == 1
     assert len(mail_to("ivy@example.com")) == 1
-
-
-def test_a_message_whose_link_died_unsent_is_cancelled(api, clock, wired):
-    wired.use_mailer(FailingMailer())
-    invite(api)
-    api.call("POST", "/users/ivy/invitations/revoke")
-    wired.use_mailer(None)
-    clock.advance(minutes=10)
-    report = wired.sweep().run()
-    assert (report.sent, report.cancelled) == (0, 1)
-    assert mail_to("ivy@example.com") == []
 
 
 def test_names_are_escaped_in_the_html_part(api, client):
@@ -395,17 +333,3 @@ def test_stylesheet_is_served(client, path):
     reply = client.http.get(path)
     assert reply.status_code == 200
     assert reply.headers["Content-Type"].startswith("text/css")
-
-
-def test_a_message_whose_first_attempt_never_ran_is_sent_by_the_sweep(api, clock, wired):
-    # As if the function died between the commit and the send: the claim lapses, the sweep sends.
-    api.create_user("lost", "lost@example.com")
-    store, mail = wired.store(), wired.mail()
-    tx = store.transaction()
-    mail.stage(tx, "newDeveloperNotificationMessage", store.users.get("lost"))
-    tx.commit()
-    clock.advance(minutes=1)
-    assert wired.sweep().run().sent == 0
-    clock.advance(minutes=2)
-    assert wired.sweep().run().sent == 1
-    assert "Welcome" in mail_to("lost@example.com")[0].subject

@@ -137,6 +137,7 @@ def test_list_pages(api):
     ]
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize(
     "name", [INVITE, "InviteUserNotificationMessage", "INVITEusernotificationmessage"]
 )
@@ -322,12 +323,14 @@ def test_other_templates_need_no_link(api):
     assert reply.status == 201
 
 
+@pytest.mark.wire
 def test_more_than_100_kb_is_refused(api):
     body = "<p>{{ ConfirmUrl }}</p>" + "<p>" + "x" * (100 * 1024) + "</p>"
     message = refused(api.put(f"/templates/{INVITE}", template(body=body)))
     assert "100 KB" in message
 
 
+@pytest.mark.wire
 def test_a_template_just_under_100_kb_is_fine(api):
     # Larger than the general request limit (64 KB) and than half the template limit.
     body = "<p>{{ ConfirmUrl }}</p>" + "<p>" + "y" * (99 * 1024) + "</p>"
