@@ -12,12 +12,19 @@ an endpoint (the moto server of tests/integration) pass through it untouched.
 
 ``wired`` is the one place tests reach ``chalicelib.wiring``: its seams (``reset``,
 ``use_clock``, ``use_mailer``) and the services it builds for the in-process app.
+
+``live_server`` is the live stack (tests/live_stack.py: moto server + ``chalice local``), one per
+session (per xdist worker), shared by every test that needs real HTTP: the API's wire replay,
+tests/integration, tests/contract and tests/browser. Tests that need it clean call its
+``reset()``; the others use ids of their own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -41,6 +48,10 @@ os.environ.pop("APIM_KEYS_PARAMETER", None)
 import moto  # noqa: F401  (moto must be imported before any boto3 client exists)
 
 from tests.in_process import WIRED, MotoSession, Wired
+from tests.live_stack import LiveServer, live_stack
+from tests.support import admin_token
+
+KEYS_PARAMETER = "/apim-users/tests/management-keys"
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +96,21 @@ def clock(wired: Wired) -> Any:
     moving = MovableClock()
     wired.use_clock(moving)
     return moving
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The live stack, started once per session (per xdist worker) by the first test needing it.
+
+    Its management keys are the in-process tests' (``test-primary-key``, ``test-secondary-key``),
+    from an SSM parameter: .chalice/config.json's local stage sets keys of its own, which win over
+    the environment but not over ``APIM_KEYS_PARAMETER``. Links in emails point at the stack
+    itself. It keeps the stage's production argon2 cost, which config.json also fixes.
+    """
+    keys = json.dumps({"primary": "test-primary-key", "secondary": "test-secondary-key"})
+    with live_stack(
+        tmp_path_factory.mktemp("live-stack"),
+        extra_env={"APIM_KEYS_PARAMETER": KEYS_PARAMETER},
+        ssm_parameters={KEYS_PARAMETER: keys},
+    ) as server:
+        yield replace(server, token=admin_token(hours=4))

@@ -1,14 +1,15 @@
 """API tests: in-process by default, replayed over real HTTP where the wire matters.
 
 ``api`` is chalice.test.Client against the session's moto (tests/conftest.py): routing, views,
-services and the store all run, in this process, with nothing between the test and the app but
+services and the store all run in this process, with nothing between the test and the app but
 the test client's event. That covers every behaviour except what a real HTTP stack changes.
 
 A test marked ``@pytest.mark.wire`` runs twice: ``[in-process]``, and ``[http]``, the same calls
 made with ``requests`` to ``chalice local`` on loopback, whose DynamoDB, SES and SSM are a moto
-server in a child process (the live stack of tests/integration/conftest.py, one per xdist worker;
-each http test starts from its start-up state). The http variants carry the ``integration``
-marker, so ``make test-fast`` leaves them out. What the wire changes, and the tests that say so:
+server in a child process (``live_server`` of tests/conftest.py, one per xdist worker, shared
+with the other HTTP tiers; each http test starts from its start-up state). The http variants
+carry the ``integration`` marker, so ``make test-fast`` leaves them out. What the wire changes,
+and the tests that say so:
 
 - status lines and bodies that HTTP shapes: HEAD answers with no body, 204 with none,
   405 and 404 for routes the local gateway never matched (test_users, test_groups,
@@ -21,30 +22,23 @@ marker, so ``make test-fast`` leaves them out. What the wire changes, and the te
   under 100 KB (test_errors_and_auth, test_groups, test_user_lists, test_templates);
 - concurrency is tested over HTTP in tests/integration (races), never in-process.
 
-The stack runs with the settings the in-process tests have where they matter: the management
-keys ``test-primary-key``/``test-secondary-key`` (from an SSM parameter, since .chalice/
-config.json's local stage sets the keys and wins over the environment) and ``PORTAL_URL``
-http://127.0.0.1:8000. It keeps the stage's production argon2 cost, which config.json also fixes.
-A wire test may not use ``client``, ``clock``, ``wired`` or ``aws``: the live server never sees
-them (its http variant fails and says so).
+The stack has the in-process tests' management keys (``test-primary-key``,
+``test-secondary-key``); its links point at itself, not at http://127.0.0.1:8000, so no wire
+test reads a link. A wire test may not use ``client``, ``clock``, ``wired`` or ``aws``: the live
+server never sees them (its http variant fails and says so).
 """
-
-import json
-from dataclasses import replace
 
 import pytest
 
 from tests.http_api import HttpApi
-from tests.integration.conftest import live_stack
-from tests.support import Api, admin_token
+from tests.support import Api
 
-KEYS_PARAMETER = "/apim-users/tests/management-keys"
 # Fixtures whose state lives in the pytest process: an http test that uses one tests nothing real.
 IN_PROCESS_FIXTURES = frozenset({"aws", "client", "clock", "wired"})
 
 
 @pytest.fixture(scope="session")
-def test_client():
+def chalice_client():
     from chalice.test import Client
 
     from app import app
@@ -54,9 +48,9 @@ def test_client():
 
 
 @pytest.fixture
-def client(aws, test_client):
+def client(aws, chalice_client):
     """chalice.test.Client on the in-process app (one for the session; it keeps no state)."""
-    return test_client
+    return chalice_client
 
 
 def pytest_generate_tests(metafunc):
@@ -71,18 +65,6 @@ def pytest_generate_tests(metafunc):
         )
 
 
-@pytest.fixture(scope="session")
-def api_live_server(tmp_path_factory):
-    """The live stack of the http variant, with the in-process tests' keys and portal URL."""
-    keys = json.dumps({"primary": "test-primary-key", "secondary": "test-secondary-key"})
-    with live_stack(
-        tmp_path_factory.mktemp("api-over-http"),
-        extra_env={"APIM_KEYS_PARAMETER": KEYS_PARAMETER, "PORTAL_URL": "http://127.0.0.1:8000"},
-        ssm_parameters={KEYS_PARAMETER: keys},
-    ) as server:
-        yield replace(server, token=admin_token(hours=4))
-
-
 @pytest.fixture
 def api(request):
     if getattr(request, "param", "in-process") == "in-process":
@@ -94,7 +76,7 @@ def api(request):
             "a @pytest.mark.wire test talks to the app through `api` only",
             pytrace=False,
         )
-    server = request.getfixturevalue("api_live_server")
+    server = request.getfixturevalue("live_server")
     server.reset()
     http = HttpApi(server, server.token)
     request.addfinalizer(http.close)

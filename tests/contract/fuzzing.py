@@ -159,7 +159,7 @@ def run(
     checks: list[Callable[..., Any]],
     max_examples: int,
     seeds: Mapping[str, str] | None = None,
-    seeded_examples: int = 4,
+    seeded_examples: int = 2,
     excluded: Mapping[str, set[str]] | None = None,
     examples_for: Mapping[str, int] | None = None,
     known_bugs: Mapping[str, str] | None = None,

@@ -25,7 +25,7 @@ from tests.contract.fuzzing import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.contract]
 
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 3
 INSTANCE = {
     "subscriptionId": "00000000-0000-0000-0000-000000000000",
     "resourceGroupName": "local",
@@ -70,7 +70,7 @@ def _show(request: pytest.FixtureRequest, figures: Figures) -> None:
 
 
 @pytest.fixture
-def seeds(live_server) -> dict[str, str]:
+def seeds(clean_live_server) -> dict[str, str]:
     """Entities the second pass of each run addresses by id (made again before each run)."""
     made = {
         "/users/contract-seed": {
@@ -108,10 +108,10 @@ def seeds(live_server) -> dict[str, str]:
     }
     for path, props in made.items():
         reply = requests.put(
-            live_server.url(path),
+            clean_live_server.url(path),
             params={"api-version": API_VERSION},
             json={"properties": props} if props is not None else None,
-            headers={"Authorization": live_server.token},
+            headers={"Authorization": clean_live_server.token},
             timeout=30,
         )
         assert reply.status_code in (200, 201), f"PUT {path}: {reply.status_code} {reply.text}"
