@@ -54,26 +54,33 @@ class MotoSession:
         self._ses.verify_email_identity(EmailAddress=self.sender)
 
     def empty(self, settings: Settings) -> None:
-        """Back to the start-up state: empty tables, the SES sender verified, nothing else.
+        """Back to the start-up state: empty tables, the SES sender verified, nothing sent.
 
-        Rows are dropped in moto's backend (one dict clear per table, no request); the table
-        objects, their indexes and every client that talks to them stay. The other services'
-        backends are few and small, and are simply made again.
+        Everything is done on moto's backend objects, without a request: the rows of each table
+        are dropped (one dict clear per table; the tables, their indexes and every client that
+        talks to them stay), SES forgets what it sent and every identity but the sender, and the
+        other services' backends (SSM, when a test used it) are made again.
         """
         from moto.core.base_backend import BackendDict
         from moto.dynamodb.models import dynamodb_backends
+        from moto.ses.models import ses_backends
 
         dynamodb = dynamodb_backends[self.account][self.region]
         if not self.tables <= set(dynamodb.tables):
             self.start(settings)  # a test dropped a table (none does today): make them again
         for table in dynamodb.tables.values():
             table.items.clear()
+        ses = ses_backends[self.account][self.region]
+        ses.sent_messages.clear()
+        ses.sent_message_count = ses.rejected_messages_count = 0
+        for identity in [i for i in ses.email_identities if i != self.sender]:
+            del ses.email_identities[identity]
+        if self.sender not in ses.email_identities:
+            self._ses.verify_email_identity(EmailAddress=self.sender)
         for backends in list(BackendDict._instances):  # type: ignore[attr-defined]
-            if backends is dynamodb_backends:
-                continue
-            for regions in backends.values():
-                regions.reset()
-        self._ses.verify_email_identity(EmailAddress=self.sender)
+            if backends is not dynamodb_backends and backends is not ses_backends:
+                for regions in backends.values():
+                    regions.reset()
 
 
 class Wired:
