@@ -529,18 +529,6 @@ def test_deleting_a_user_removes_their_memberships(team):
     assert names(team.get("/users/ada/groups")) == ["developers"]
 
 
-def test_deleting_a_user_in_more_groups_than_a_transaction_holds_removes_them_all(team):
-    from chalicelib.services.groups import MEMBERSHIPS_IN_ACCOUNT_TX
-
-    count = MEMBERSHIPS_IN_ACCOUNT_TX + 9
-    for n in range(count):
-        team.put(f"/groups/g{n:02d}", group(f"G{n}"))
-        team.put(f"/groups/g{n:02d}/users/ada")
-    assert len(names(team.get("/users/ada/groups"))) == count + 1
-    assert team.delete("/users/ada", headers={"If-Match": "*"}).status == 204
-    assert [row for row in stored_rows() if row[1] != "#group"] == []
-
-
 def test_deleting_a_group_removes_its_memberships(team):
     team.put("/groups/partners/users/ada")
     team.put("/groups/partners/users/bob")
