@@ -2,7 +2,7 @@
 
 Both runs are bounded (``MAX_EXAMPLES`` generated requests per operation and generation mode,
 derandomized) and print their figures on the terminal, e.g.
-``schemathesis (ours): 57 operations, 1140 cases, 0 failures``.
+``schemathesis (ours): 86 operations, 707 cases, 0 failures``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from tests.contract.fuzzing import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.contract]
 
+# Every operation, in both modes, valid and invalid data alike; generating a case costs more than
+# sending it (about 25 ms of hypothesis per case), so a few each: 8 doubled the run for no
+# operation more.
 MAX_EXAMPLES = 3
 INSTANCE = {
     "subscriptionId": "00000000-0000-0000-0000-000000000000",
