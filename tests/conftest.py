@@ -79,8 +79,10 @@ def aws(moto_session: MotoSession) -> Iterator[None]:
     WIRED.fresh_start()
     moto_session.empty(get_settings())
     yield
-    # Leave nothing behind for tests that never ask for ``aws`` (their settings, their clock).
+    # Leave nothing behind for tests that never ask for ``aws``: no clock or mailer of this test,
+    # and settings read again from the environment (as it is once monkeypatch has undone it).
     WIRED.fresh_start()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

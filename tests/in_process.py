@@ -98,6 +98,7 @@ class Wired:
         self._built_with: Settings | None = None
 
     def fresh_start(self) -> None:
+        """Before (and after) each in-process test: system clock, SES, settings as set now."""
         from chalicelib import wiring
         from chalicelib.config import get_settings
         from chalicelib.keys import forget_cached_keys
