@@ -2,8 +2,9 @@
 
 The environment: fake AWS credentials, no endpoint, cheap hashing, fixed keys.
 
-In-process AWS is moto's ``mock_aws``, started once per session (once per xdist worker) the
-first time a test asks for ``aws``, before any boto3 client or PynamoDB connection exists. The
+In-process AWS is moto's ``mock_aws``. moto is imported here, before any boto3 client exists, so
+every client carries its hook; the mock is started once per session (once per xdist worker) the
+first time a test asks for ``aws``, before the app makes a client or a PynamoDB connection. The
 tables are created then, once, and the SES sender verified; between tests ``aws`` empties them
 in moto's own backend (``Table.items``: tables, indexes and PynamoDB's connections stay) and
 puts every other backend (SES, SSM) back to that start-up state. Tests that never ask for
