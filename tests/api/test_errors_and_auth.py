@@ -2,7 +2,6 @@
 
 import json
 
-import boto3
 import pytest
 
 from chalicelib.keys import forget_cached_keys
@@ -127,27 +126,38 @@ def test_bearer_form_and_secondary_key_and_compact_form_are_accepted(api):
 
 
 def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch, wired):
-    boto3.client("ssm").put_parameter(
-        Name="/apim/keys",
-        Type="SecureString",
-        Value=json.dumps({"primary": "ssm-primary", "secondary": "ssm-secondary"}),
-    )
+    """SSM answers through botocore's Stubber on the service's own client: moto's SSM costs a
+    second and a half to load, and every test over HTTP already reads the keys from the live
+    stack's SSM (tests/conftest.py: ``live_server``)."""
+    from botocore.stub import Stubber
+
+    from chalicelib.keys import _ssm_client
+
+    def keys_stored(primary, secondary):
+        value = json.dumps({"primary": primary, "secondary": secondary})
+        answer = {"Parameter": {"Name": "/apim/keys", "Type": "SecureString", "Value": value}}
+        asked = {"Name": "/apim/keys", "WithDecryption": True}
+        ssm.add_response("get_parameter", answer, asked)
+
     monkeypatch.setenv("APIM_KEYS_PARAMETER", "/apim/keys")
     wired.reload()
-    forget_cached_keys()
-    assert api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 200
-    assert api.get("/users", headers={"Authorization": admin_token("ssm-primary")}).status == 200
-    assert api.get("/users", headers={"Authorization": admin_token()}).status == 401
-    # Rotation: a new secondary is picked up once the cached pair is refreshed.
-    boto3.client("ssm").put_parameter(
-        Name="/apim/keys",
-        Type="SecureString",
-        Overwrite=True,
-        Value=json.dumps({"primary": "ssm-primary", "secondary": "rotated"}),
-    )
-    forget_cached_keys()
-    assert api.get("/users", headers={"Authorization": admin_token("rotated")}).status == 200
-    assert api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 401
+    with Stubber(_ssm_client()) as ssm:
+        keys_stored("ssm-primary", "ssm-secondary")  # read once, then cached
+        assert (
+            api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 200
+        )
+        assert (
+            api.get("/users", headers={"Authorization": admin_token("ssm-primary")}).status == 200
+        )
+        assert api.get("/users", headers={"Authorization": admin_token()}).status == 401
+        # Rotation: a new secondary is picked up once the cached pair is refreshed.
+        keys_stored("ssm-primary", "rotated")
+        forget_cached_keys()
+        assert api.get("/users", headers={"Authorization": admin_token("rotated")}).status == 200
+        assert (
+            api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 401
+        )
+        ssm.assert_no_pending_responses()
 
 
 def test_every_offending_field_is_reported_at_once(api):
