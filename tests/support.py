@@ -178,28 +178,24 @@ class MovableClock:
         self.now += timedelta(**delta)
 
 
-_seams: dict[str, Any] = {}
-
-
 def wire(**seams: Any) -> None:
     """The tests' one seam: services with this ``clock`` and/or ``mailer`` (None: SES).
 
     Seams not named keep what an earlier call set.
     """
-    from chalicelib.bootstrap import Services, use
-    from chalicelib.domain.clock import system_clock
+    from tests.in_process import WIRED
 
-    _seams.update(seams)
-    use(Services(clock=_seams.get("clock") or system_clock, mailer=_seams.get("mailer")))
+    if "clock" in seams:
+        WIRED.use_clock(seams["clock"])
+    if "mailer" in seams:
+        WIRED.use_mailer(seams["mailer"])
 
 
 def unwire() -> None:
     """Forget the test's clock, mailer and settings: the next request builds afresh."""
-    from chalicelib.bootstrap import use
+    from tests.in_process import WIRED
 
-    _seams.clear()
-    get_settings.cache_clear()
-    use(None)
+    WIRED.fresh_start()
 
 
 @contextmanager

@@ -4,10 +4,8 @@ import email
 import email.policy
 import socket
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from chalicelib.mail.render import render
@@ -18,10 +16,11 @@ SENDER = "noreply@example.com"
 
 
 @pytest.fixture
-def ses():
-    with mock_aws():
-        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
-        yield
+def ses(aws):
+    """The session's in-process SES (tests/conftest.py): SENDER verified, nothing sent yet."""
+    from chalicelib.config import get_settings
+
+    assert get_settings().sender_email == SENDER
 
 
 def sent_messages():

@@ -11,10 +11,6 @@ from chalicelib.api.signin import pad_to_floor
 from chalicelib.bootstrap import services
 from tests.support import error_of, from_address, mail_to, unwire
 
-pytestmark = pytest.mark.in_process_only(
-    reason="reads the emails from in-process moto SES and moves the in-process clock"
-)
-
 RESET_PATH = "/confirm-v2/password"
 PASSWORD = "the first passphrase"
 # Client addresses (documentation ranges) of an attacker and of the account's owner.
@@ -523,7 +519,7 @@ def error_of_body(reply):
     return json.loads(reply.body)["error"]
 
 
-def test_reset_after_block_sends_nothing(dev, client):
+def test_reset_after_block_sends_nothing(dev, client, wired):
     dev.patch("/users/dev", {"properties": {"state": "blocked"}}, headers={"If-Match": "*"})
     post_json(client, "/password-reset", {"email": "dev@example.com"})
     assert mail_to("dev@example.com") == []

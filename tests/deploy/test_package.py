@@ -25,7 +25,8 @@ import pytest
 
 from tests.deploy.stack import API_HANDLER, PARAMETERS
 
-pytestmark = pytest.mark.deploy
+# One worker builds the package and runs every test on it (`make test` uses --dist loadgroup).
+pytestmark = [pytest.mark.deploy, pytest.mark.xdist_group("deploy")]
 
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

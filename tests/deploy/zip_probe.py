@@ -119,6 +119,16 @@ def call(client, method: str, path: str, **kw) -> dict:
     }
 
 
+def share_one_botocore_session() -> None:
+    """PynamoDB's connections (one per model) share one botocore session, as in
+    tests/in_process.py: each session would parse botocore's data again (seconds in all)."""
+    import botocore.session
+    import pynamodb.connection.base
+
+    shared = botocore.session.get_session()
+    pynamodb.connection.base.get_session = lambda: shared
+
+
 def main() -> None:
     from chalice.test import Client
 
@@ -200,6 +210,7 @@ def main() -> None:
     ]
 
 
+share_one_botocore_session()
 with mock_aws():
     main()
 report["outside_zip"] = outside_zip()

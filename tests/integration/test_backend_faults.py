@@ -5,7 +5,7 @@ import uuid
 import pytest
 import requests
 
-from tests.integration.conftest import live_stack
+from tests.live_stack import live_stack
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,18 @@
-"""A live dev stack for integration tests: moto server + ``chalice local``, both on loopback.
+"""The live dev stack: moto server + ``chalice local``, both on loopback, for the HTTP tiers.
 
-moto runs in a child process of its own: in-process tests elsewhere use ``mock_aws``, which resets
-moto's in-process backends and would wipe a ThreadedMotoServer living in the pytest process.
-Tables and the SES sender are created by a third, short-lived child, so neither the environment
-nor PynamoDB's cached connections of the pytest process ever point at the moto server.
+tests/conftest.py starts one per session (per xdist worker) as ``live_server``, shared by every
+test that needs real HTTP: the API's wire replay, the integration tests (Azure SDK, races), the
+schemathesis runs and the browser tests. A test that needs a clean server calls
+``LiveServer.reset()``, which puts the moto server back to its start-up state
+(``/moto-api/reset``, then the captured tables, SES identities and SSM parameters again, through
+boto3 clients given the endpoint explicitly, so the pytest process's environment never names it),
+and empties the mail drop. ``live_stack(..., backend=server)`` starts one more ``chalice local``
+with other settings on the same moto server (the browser's short-lived reset links).
+
+moto runs in a child process of its own: in-process tests use ``mock_aws``, which would catch
+the calls of a ThreadedMotoServer living in the pytest process. Tables and the SES sender are
+created by a third, short-lived child, so neither the environment nor PynamoDB's cached
+connections of the pytest process ever point at the moto server.
 
 The moto child serves one request at a time. ``python -m moto.server`` (and ThreadedMotoServer)
 run requests on parallel threads, and moto 5.2.5's TransactWriteItems is not isolated between
@@ -12,12 +21,6 @@ started, which can hold another transaction's half-done write. Under 30 racing s
 resurrects user rows of requests that were answered 409 (seen in about 1 round in 6 with boto3
 alone, no service code involved). Real DynamoDB transactions are atomic, so the backend of these
 tests must be too; chalice local still serves the racing requests in parallel.
-
-Other test directories reuse this machinery: ``live_stack()`` starts a stack with extra
-environment (tests/api's http variant, tests/browser's short-lived links), and
-``LiveServer.reset()`` puts the moto server back to its start-up state (``/moto-api/reset``, then
-the captured tables, SES identities and SSM parameters again, through boto3 clients given the
-endpoint explicitly, so the pytest process's environment still never names it).
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from chalicelib.cli import (
@@ -56,7 +58,12 @@ SERVICE_PATH = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local"
     "/providers/Microsoft.ApiManagement/service/local"
 )
-CREATE_BACKEND = "from chalicelib.cli import create_backend_resources; create_backend_resources()"
+# `apim-users create-tables`' function, its PynamoDB connections sharing one botocore session
+# (tests/in_process.py says why): the child takes about a second instead of five.
+CREATE_BACKEND = (
+    "from tests.in_process import share_one_botocore_session; share_one_botocore_session(); "
+    "from chalicelib.cli import create_backend_resources; create_backend_resources()"
+)
 # moto's own server app (as moto.server's main builds it), with one request served at a time.
 SERIAL_MOTO_SERVER = """
 import sys, threading
@@ -89,6 +96,7 @@ class LiveServer:
     baseline: Baseline | None = field(default=None, repr=False, compare=False)
     # Between the service and moto when asked for (live_stack(fault_proxy=True)).
     proxy: FaultProxy | None = field(default=None, repr=False, compare=False)
+    settings: Mapping[str, str] = field(default_factory=dict)  # the extra_env it started with
 
     def reset(self) -> None:
         """Back to the state the stack started in: empty tables, the SES sender, no mail.
@@ -205,21 +213,22 @@ class Baseline:
 
     @classmethod
     def capture(cls, endpoint: str) -> Baseline:
-        dynamodb = _aws_client(endpoint, "dynamodb")
-        tables, ttl = [], []
+        baseline = cls([], [], [], [])  # its clients are made once, and kept for restore
+        dynamodb = baseline._client(endpoint, "dynamodb")
         for name in sorted(dynamodb.list_tables()["TableNames"]):
-            tables.append(_create_table_args(dynamodb.describe_table(TableName=name)["Table"]))
+            table = dynamodb.describe_table(TableName=name)["Table"]
+            baseline.tables.append(_create_table_args(table))
             state = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
             if state.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
-                ttl.append((name, state["AttributeName"]))
-        identities = _aws_client(endpoint, "ses").list_identities()["Identities"]
-        ssm = _aws_client(endpoint, "ssm")
-        parameters = []
+                baseline.ttl.append((name, state["AttributeName"]))
+        ses = baseline._client(endpoint, "ses")
+        baseline.identities.extend(ses.list_identities()["Identities"])
+        ssm = baseline._client(endpoint, "ssm")
         for page in ssm.get_paginator("describe_parameters").paginate():
             for meta in page["Parameters"]:
                 found = ssm.get_parameter(Name=meta["Name"], WithDecryption=True)["Parameter"]
-                parameters.append((meta["Name"], meta["Type"], found["Value"]))
-        return cls(tables, ttl, identities, parameters)
+                baseline.parameters.append((meta["Name"], meta["Type"], found["Value"]))
+        return baseline
 
     def restore(self, endpoint: str) -> None:
         """Create it all again on a moto server that was just reset."""
@@ -350,6 +359,7 @@ def live_stack(
     extra_env: Mapping[str, str] | None = None,
     ssm_parameters: Mapping[str, str] | None = None,
     fault_proxy: bool = False,
+    backend: LiveServer | None = None,
 ) -> Iterator[LiveServer]:
     """moto server + ``chalice local`` on loopback, until the block ends; logs go to ``logs``.
 
@@ -358,25 +368,32 @@ def live_stack(
     ``ssm_parameters`` (name to value) are put into the moto server as SecureStrings before
     chalice local starts. ``fault_proxy`` puts a FaultProxy (tests/fault_proxy.py) between the
     service and moto (the server's ``proxy``); set-up and ``reset`` still reach moto directly.
+    With ``backend``, no moto server is started: this ``chalice local``
+    uses that stack's (its tables, SES and SSM, and its ``reset``), and only its own settings
+    and mail drop differ.
     """
     moto_log, chalice_log = logs / "moto.log", logs / "chalice.log"
     started = time.monotonic()
     deadline = started + STARTUP_TIMEOUT
     with ExitStack() as cleanup:
-        moto_port = free_port()
-        endpoint = f"http://{LOOPBACK}:{moto_port}"
-        moto = _start_moto(moto_port, moto_log)
-        cleanup.callback(stop_process, moto)
-        _wait_for_moto(moto, endpoint, deadline, moto_log)
+        if backend is None:
+            moto_port = free_port()
+            endpoint = f"http://{LOOPBACK}:{moto_port}"
+            moto = _start_moto(moto_port, moto_log)
+            cleanup.callback(stop_process, moto)
+            _wait_for_moto(moto, endpoint, deadline, moto_log)
+        else:
+            endpoint = backend.moto_endpoint
 
         env = _child_env(endpoint)
         env["MAIL_DROP_DIR"] = str(logs / "mail")
-        _create_backend({**env, **(extra_env or {})}, deadline, moto_log)
+        if backend is None:
+            _create_backend({**env, **(extra_env or {})}, deadline, moto_log)
         if ssm_parameters:
             ssm = _aws_client(endpoint, "ssm")
             for name, value in ssm_parameters.items():
                 ssm.put_parameter(Name=name, Type="SecureString", Value=value, Overwrite=True)
-        baseline = Baseline.capture(endpoint)
+        baseline = Baseline.capture(endpoint) if backend is None else backend.baseline
 
         proxy = None
         if fault_proxy:
@@ -400,10 +417,5 @@ def live_stack(
             moto_endpoint=endpoint,
             baseline=baseline,
             proxy=proxy,
+            settings=dict(extra_env or {}),
         )
-
-
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_stack(tmp_path_factory.mktemp("live-server")) as server:
-        yield server
