@@ -74,20 +74,19 @@ class Call:
         return value
 
     def json(self) -> Any:
-        """The body as JSON; an empty body is ``{}``."""
+        """The body as JSON; an empty body is ``{}``.
+
+        Every string in it is text that can be stored, hashed and sent: JSON's ``\\ud800``
+        (half of a surrogate pair, alone) is refused here, once for every route, rather than
+        failing as UTF-8 wherever the value happens to be encoded first.
+        """
         if self._json is None:
             if len(self.raw_body) > get_settings().max_body_bytes:
                 raise MalformedRequest("The request body is too large.")
             if not self.raw_body.strip():
                 self._json = {}
             else:
-                try:
-                    self._json = json.loads(self.raw_body)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise MalformedRequest(
-                        "The request body is not valid JSON.",
-                        [FieldProblem("body", str(exc)[:200])],
-                    ) from None
+                self._json = _parse_json(self.raw_body)
         return self._json
 
     def if_match(self) -> Expected | None:
@@ -121,6 +120,30 @@ class Call:
 
 
 Handler = Callable[[Call], Response]
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        parsed = json.loads(raw)
+        # Only a lone surrogate makes a parsed string unencodable as UTF-8.
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        # json recurses once per [ or {: 20,000 of them exhaust the stack.
+        raise MalformedRequest(
+            "The request body nests arrays or objects too deeply.",
+            [FieldProblem("body", "Nested too deeply.")],
+        ) from None
+    except UnicodeEncodeError:
+        raise MalformedRequest(
+            "The request body has a lone surrogate (such as \\ud800), which is not text.",
+            [FieldProblem("body", "A \\uXXXX escape between D800 and DFFF without its pair.")],
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest(
+            "The request body is not valid JSON.",
+            [FieldProblem("body", str(exc)[:200])],
+        ) from None
+    return parsed
 
 
 # An operation's OpenAPI description (api/docs.py: ``apim(...)``, ``ours(...)``).
