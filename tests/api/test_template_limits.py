@@ -3,7 +3,7 @@
 import pytest
 
 from chalicelib.mail.sandbox import MAX_STEPS
-from tests.support import error_of
+from tests.support import error_of, mail_to
 
 INVITE = "inviteUserNotificationMessage"
 LINK = "<p>{{ ConfirmUrl }}</p>"
@@ -57,3 +57,27 @@ def test_a_bomb_in_the_subject_is_refused_too(api):
     assert reply.status == 400, reply.body
     [detail] = error_of(reply)["details"]
     assert detail["target"] == "subject" and reason in detail["message"]
+
+
+@pytest.mark.in_process_only(reason="writes the template table and reads the outbox in-process")
+def test_a_bomb_already_in_the_table_fails_its_email_not_the_invitation(api):
+    from datetime import UTC, datetime
+
+    from chalicelib.store.models import OutboxItem, TemplateItem
+
+    body, reason = BOMBS["nested loops"]
+    # As if saved before the budget existed: straight into the table, past every check.
+    TemplateItem(
+        name=INVITE,
+        subject="Welcome",
+        body=LINK + body,
+        text="{{ ConfirmUrl }}",
+        version=1,
+        updated_at=datetime.now(UTC),
+    ).save()
+    reply = api.create_user("ivy", confirmation="invite")
+    assert reply.status == 201
+    assert mail_to("ivy@example.com") == []
+    [message] = [m for m in OutboxItem.scan() if m.to_email == "ivy@example.com"]
+    assert message.sent_at is None
+    assert reason in message.last_error
