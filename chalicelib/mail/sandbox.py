@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, nodes, pass_context, pass_eval_context
 from jinja2.exceptions import TemplateRuntimeError
@@ -464,8 +464,10 @@ def _weight(body: list[nodes.Node]) -> int:
 class _Metering(NodeTransformer):
     """Rewrites a parsed template so that loops, macros and ``~`` pay for what they do."""
 
+    # generic_visit rewrites the children in place and returns the node itself.
+
     def visit_For(self, node: nodes.For) -> nodes.Node:
-        node = self.generic_visit(node)
+        self.generic_visit(node)
         weight = _weight(node.body) + (_weight([node.test]) if node.test else 0)
         node.iter = nodes.Filter(
             node.iter, _STEP_FILTER, [nodes.Const(weight)], [], None, None, lineno=node.lineno
@@ -473,7 +475,7 @@ class _Metering(NodeTransformer):
         return node
 
     def _charged(self, node: nodes.Macro | nodes.CallBlock | nodes.Block) -> nodes.Node:
-        node = self.generic_visit(node)
+        self.generic_visit(node)
         charge = nodes.Filter(
             nodes.Const(_weight(node.body)), _CHARGE_FILTER, [], [], None, None, lineno=node.lineno
         )
@@ -485,7 +487,7 @@ class _Metering(NodeTransformer):
     visit_Block = _charged
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        node = self.generic_visit(node)
+        self.generic_visit(node)
         return nodes.Filter(
             nodes.List(node.nodes, lineno=node.lineno),
             _CONCAT_FILTER,
@@ -499,9 +501,9 @@ class _Metering(NodeTransformer):
 
 def metered(tree: nodes.Template, environment: Any) -> nodes.Template:
     """The same template, paying for loops, macro calls and concatenation from the budget."""
-    result = _Metering().visit(tree)
-    result.set_environment(environment)
-    return result
+    _Metering().visit(tree)
+    tree.set_environment(environment)
+    return tree
 
 
 class EmailSandbox(ImmutableSandboxedEnvironment):
@@ -531,7 +533,8 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
             )
             for name, function in self.filters.items()
         }
-        self.tests = {name: _bounded(test) for name, test in self.tests.items()}
+        tests = cast(dict[str, Callable[..., Any]], self.tests)
+        self.tests = {name: _bounded(test) for name, test in tests.items()}
         self.filters[_STEP_FILTER] = _steps
         self.filters[_CHARGE_FILTER] = _charge_filter
         self.filters[_CONCAT_FILTER] = _concat
@@ -580,7 +583,7 @@ def _finalize(value: Any) -> Any:
 
 def _binop_size(operator: str, left: Any, right: Any) -> tuple[int, str]:
     """The size of ``left <operator> right`` before it is computed, and what it counts."""
-    sequences = str | bytes | list | tuple
+    sequences = (str, bytes, list, tuple)
     if operator == "*":
         for sequence, count in ((left, right), (right, left)):
             if isinstance(sequence, sequences) and isinstance(count, int):
