@@ -6,8 +6,8 @@
 requests' URL quoting, http.server's parsing, headers as they cross the wire.
 
 Absolute URLs (a ``nextLink``) are sent to the live server whatever their host, with that host in
-the ``Host`` header, as a client reaching the service through a gateway would: the service builds
-its links from ``Host``, so the next link again names the same host.
+the ``Host`` header, as a client reaching the service through a gateway would: in the local stage
+the service builds its links from a loopback ``Host``, so the next link again names that host.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the Chalice app and pyproject.toml:
 - ``.chalice/prod-resources.json``: the template ``chalice package --merge-template`` merges in: one
   on-demand table per model (its keys, indexes and TTL attribute, point-in-time recovery, deletion
   protection, kept when the stack goes), a log group per function, the stack parameters, and each
-  function's environment (table names from ``Ref``, the key parameter, the sender, the portal URL);
+  function's environment (table names from ``Ref``, the key parameter, the sender, the public URL);
 - ``.chalice/policy-prod.json``: the one IAM policy of every function (``iam_policy_file`` of the
   prod stage), least privilege: these tables and named indexes, SES for the sender only, the key
   parameter, the functions' own log groups;
@@ -54,7 +54,8 @@ PARAMETERS: dict[str, Any] = {
     "PortalUrl": {
         "Type": "String",
         "Description": (
-            "Base of every link in emails (PORTAL_URL): the API's custom domain, or the "
+            "Public base URL of the service (PORTAL_URL and PUBLIC_BASE_URL): of every link in "
+            "emails and of nextLink, never the request's Host; the API's custom domain, or the "
             "EndpointURL output of a first deployment"
         ),
         "AllowedPattern": r"^https://\S+$",
@@ -95,6 +96,8 @@ PARAMETER_VARIABLES = {
     "APIM_KEYS_PARAMETER": {"Ref": "KeysParameterName"},
     "SENDER_EMAIL": {"Ref": "SenderEmail"},
     "PORTAL_URL": {"Ref": "PortalUrl"},
+    # Absolute URLs of the API (nextLink, the OpenAPI document's server): the same base.
+    "PUBLIC_BASE_URL": {"Ref": "PortalUrl"},
 }
 SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
 

@@ -396,6 +396,7 @@ def test_functions_get_every_table_name_from_a_ref(template):
         assert variables["APIM_KEYS_PARAMETER"] == {"Ref": "KeysParameterName"}, name
         assert variables["SENDER_EMAIL"] == {"Ref": "SenderEmail"}, name
         assert variables["PORTAL_URL"] == {"Ref": "PortalUrl"}, name
+        assert variables["PUBLIC_BASE_URL"] == {"Ref": "PortalUrl"}, name
         assert "APIM_PRIMARY_KEY" not in variables and "APIM_SECONDARY_KEY" not in variables
         assert function["Properties"]["Runtime"] == "python3.11"
         assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": f"{name}LogGroup"}}
