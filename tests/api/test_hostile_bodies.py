@@ -6,8 +6,6 @@ import pytest
 
 from tests.support import error_of
 
-pytestmark = pytest.mark.in_process_only(reason="posts raw bodies with the in-process client")
-
 NESTED = b"[" * 20000 + b"]" * 20000
 PUBLIC_JSON_ROUTES = [
     "/signin",

@@ -7,8 +7,6 @@ import pytest
 
 from tests.support import error_of
 
-pytestmark = pytest.mark.in_process_only(reason="signs in through the in-process client")
-
 PASSWORD = "a long enough passphrase"
 IF_ANY = {"If-Match": "*"}
 

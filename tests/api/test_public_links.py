@@ -9,8 +9,6 @@ import pytest
 from chalicelib.config import get_settings
 from tests.support import error_of
 
-pytestmark = pytest.mark.in_process_only(reason="changes the service's environment")
-
 EVIL = "evil.example"
 
 
