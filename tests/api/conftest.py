@@ -26,7 +26,7 @@ from moto import mock_aws
 from chalicelib.config import get_settings
 from tests.http_api import HttpApi
 from tests.integration.conftest import live_stack
-from tests.support import Api, admin_token, unwire, wire
+from tests.support import Api, RelayingClient, admin_token, unwire, wire
 
 
 @pytest.fixture
@@ -45,12 +45,14 @@ def aws():
 
 @pytest.fixture
 def client(aws):
+    """chalice's test client; after each request the outbox relay runs over the outbox stream
+    (tests/support.py: RelayingClient), so the emails a request caused have gone out."""
     from chalice.test import Client
 
     from app import app
 
     with Client(app, stage_name="test") as c:
-        yield c
+        yield RelayingClient(c)
 
 
 KEYS_PARAMETER = "/apim-users/tests/management-keys"
