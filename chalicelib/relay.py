@@ -72,6 +72,8 @@ class StreamFollower:
 
     def drain(self) -> int:
         """Hand over every record the stream gained since the last call; returns how many."""
+        # The composition root binds the models to this stage's tables (the stream's table too).
+        services().store  # noqa: B018
         queue = self._pending + [(record, 0) for record in self._reader().read()]
         self._pending = []
         for start in range(0, len(queue), self._batch_size):
