@@ -182,6 +182,44 @@ class MovableClock:
         self.now += timedelta(**delta)
 
 
+class RecordingMailer:
+    """A Mailer that keeps what it is given: shows whether (and when) anything was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, email: Any) -> str:
+        self.sent.append(email)
+        return f"recorded-{len(self.sent)}"
+
+
+class ThrottlingMailer(RecordingMailer):
+    """SES as it answers past the account's maximum send rate: a send that would make more
+    than ``limit`` in the last second (by ``now``) is refused with SES's Throttling error."""
+
+    def __init__(self, limit: int, now: Any) -> None:
+        super().__init__()
+        self.limit = limit
+        self.now = now
+        self.times: list[float] = []
+        self.refused = 0
+
+    def send(self, email: Any) -> str:
+        from chalicelib.mail.sender import MailFailed
+
+        now = self.now()
+        # A hair under a second, so that sends spaced exactly 1/limit apart are never refused
+        # for a rounding error.
+        recent = [t for t in self.times[-self.limit :] if now - t < 1.0 - 1e-6]
+        if len(recent) >= self.limit:
+            self.refused += 1
+            raise MailFailed(
+                "SES refused the message: Throttling", retryable=True, code="Throttling"
+            )
+        self.times.append(now)
+        return super().send(email)
+
+
 class VirtualTimer:
     """What the send pacer sleeps on, in tests: a monotonic time that moves only when slept,
     so pacing 500 emails at 14 a second takes no real time."""
@@ -252,6 +290,16 @@ def relay() -> int:
         _relay["follower"] = StreamFollower(outbox_relay, endpoint_url=STREAMS_ENDPOINT)
     count: int = _relay["follower"].drain()
     return count
+
+
+def stream_records() -> list[dict[str, Any]]:
+    """Every record the outbox table's stream holds, read afresh from its start (what an event
+    source mapping would hand the relay function)."""
+    from chalicelib.bootstrap import services
+    from chalicelib.store.stream import OutboxStream
+
+    services().store  # noqa: B018 (binds the models to the tables)
+    return OutboxStream(get_settings().region, STREAMS_ENDPOINT).read()
 
 
 @contextmanager
