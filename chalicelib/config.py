@@ -53,6 +53,8 @@ class Settings:
     invitation_hours: float
     reset_minutes: float
     mail_drop_dir: str
+    # Emails a second when SES's own figure (GetAccount's MaxSendRate) cannot be read.
+    ses_max_send_rate: float
     session_hours: float
     reset_floor_ms: int
     # Wrong passwords an hour for one account from one client address, and from one address.
@@ -151,6 +153,8 @@ def get_settings() -> Settings:
         invitation_hours=_float("INVITATION_LIFETIME_HOURS", 48.0),
         reset_minutes=_float("RESET_LIFETIME_MINUTES", 60.0),
         mail_drop_dir=env("MAIL_DROP_DIR", ""),
+        # 1 a second is the SES sandbox's rate: safe for any account.
+        ses_max_send_rate=_float("SES_MAX_SEND_RATE", 1.0),
         session_hours=_float("SESSION_HOURS", 8.0),
         reset_floor_ms=_int("PUBLIC_RESPONSE_FLOOR_MS", 400),
         signin_failures_per_account_address=_int("SIGNIN_FAILURES_PER_ACCOUNT_ADDRESS_HOUR", 10),

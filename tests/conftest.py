@@ -42,6 +42,9 @@ os.environ.update(
     ARGON2_PARALLELISM="1",
     # The enumeration floor of public endpoints is measured in bench/, not waited for in tests.
     PUBLIC_RESPONSE_FLOOR_MS="0",
+    # moto has no SESv2 GetAccount, so the relay paces at this fallback; tests that are about
+    # pacing set their own rate and a virtual timer (tests/support.py: wire).
+    SES_MAX_SEND_RATE="1000",
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("APIM_KEYS_PARAMETER", None)

@@ -21,14 +21,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.bootstrap import Services as BootstrapServices
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.audit import AuditEvent
-from chalicelib.domain.clock import Clock
 from chalicelib.domain.custom_groups import Membership, StoredGroup
 from chalicelib.domain.email_templates import StoredTemplate
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
-from chalicelib.domain.messages import Delivery, Message
-from chalicelib.domain.passwords import HashParameters
+from chalicelib.domain.messages import Delivery, Message, MessageTaken
 from chalicelib.domain.subscriptions import (
     LIVE_STATES,
     Product,
@@ -46,7 +45,7 @@ from chalicelib.errors import (
     StateConflict,
 )
 from chalicelib.mail.sender import MailFailed, OutgoingEmail
-from tests.support import MovableClock
+from tests.support import MovableClock, VirtualTimer
 
 # DynamoDB's limit of writes in one TransactWriteItems (moto has none).
 MAX_TX_ITEMS = 100
@@ -248,7 +247,10 @@ class FakeLinks:
             self.rows,
             (link.user_id, link.link_id),
             lambda current: replace(current, state=state, ended_at=now),
-            self._pending_with(link),
+            # Accepting needs the presented token to be the link's; revoking or expiring does not.
+            self._pending_with(link)
+            if state is LinkState.ACCEPTED
+            else lambda current: current is not None and current.state is LinkState.PENDING,
             _link_gone,
         )
 
@@ -317,10 +319,23 @@ class FakeOutbox:
         self.rows[message.id] = replace(current, **changes)
         return True
 
-    def claim(self, message: Message, until: datetime) -> bool:
-        current = self.rows.get(message.id)
-        attempts = current.attempts + 1 if current else 0
-        return self._update(message, attempts=attempts, next_attempt_at=until)
+    def stage_claim(self, tx: Any, message: Message, until: datetime) -> None:
+        _stage(tx).add(
+            "update",
+            self.rows,
+            message.id,
+            lambda current: replace(current, attempts=current.attempts + 1, next_attempt_at=until),
+            lambda current: (
+                current is not None
+                and current.state is Delivery.QUEUED
+                and current.attempts == message.attempts
+            ),
+            lambda: MessageTaken(f"message {message.id} was claimed by another sender"),
+        )
+
+    def message_in(self, record: Any) -> Message | None:
+        """The fakes have no stream: the relay is run through ``retry_due`` on them."""
+        return None
 
     def mark_sent(self, message: Message, now: datetime) -> bool:
         return self._update(message, state=Delivery.SENT, sent_at=now, last_error=None)
@@ -743,81 +758,29 @@ class FakeMailer:
 KEYS = ["test-primary-key", "test-secondary-key"]
 
 
-@dataclass
-class Services:
-    """Every service, built as chalicelib/bootstrap.py builds them, on fakes."""
+class Services(BootstrapServices):
+    """Every service, built by the composition root (chalicelib/bootstrap.py), on fakes."""
 
-    settings: Settings
-    clock: MovableClock
-    store: FakeStore
-    group_store: FakeGroups
-    template_store: FakeTemplates
-    mailer: FakeMailer
-    hashing: HashParameters
-
-    def __post_init__(self) -> None:
-        from chalicelib.services.accounts import AccountService
-        from chalicelib.services.audit import Audit
-        from chalicelib.services.groups import GroupService
-        from chalicelib.services.invitations import InvitationService
-        from chalicelib.services.mailing import MailService
-        from chalicelib.services.passwords import PasswordService
-        from chalicelib.services.sessions import SessionService
-        from chalicelib.services.subscriptions import KeyCheck, ProductService, SubscriptionService
-        from chalicelib.services.sweep import SweepService
-        from chalicelib.services.templates import TemplateService
-        from chalicelib.services.throttle import Throttle
-
-        clock: Clock = lambda: self.clock()  # noqa: E731  (read at call time)
-        store, settings, hashing = self.store, self.settings, self.hashing
-        self.audit = Audit(store.audit, clock)
-        self.templates = TemplateService(
-            store, self.template_store, settings, clock, audit=self.audit
+    def __init__(
+        self,
+        settings: Settings,
+        clock: MovableClock,
+        store: FakeStore,
+        group_store: FakeGroups,
+        template_store: FakeTemplates,
+        mailer: FakeMailer,
+    ) -> None:
+        super().__init__(settings, clock, mailer, timer=VirtualTimer())
+        self.fake_mailer = mailer
+        self.group_store = group_store
+        self.template_store = template_store
+        # The composition root's own members, replaced by the fakes (cached_property slots).
+        self.__dict__.update(
+            store=store,
+            group_repository=group_store,
+            template_repository=template_store,
+            management_keys=lambda: KEYS,
         )
-        self.mail = MailService(
-            store, self.templates.email_template, lambda: self.mailer, settings, clock
-        )
-        self.invitations = InvitationService(
-            store, self.mail, settings, clock, hashing, audit=self.audit
-        )
-        self.groups = GroupService(store, self.group_store, clock, audit=self.audit)
-        self.accounts = AccountService(
-            store, self.invitations, self.mail, clock, hashing, groups=self.groups, audit=self.audit
-        )
-        self.sweep = SweepService(store, self.mail, clock, audit=self.audit)
-        self.throttle = Throttle(store.counters, clock, audit=self.audit)
-        self.passwords = PasswordService(
-            store,
-            self.invitations,
-            self.mail,
-            self.throttle,
-            settings,
-            clock,
-            hashing,
-            audit=self.audit,
-        )
-        self.sessions = SessionService(
-            store,
-            self.invitations,
-            self.mail,
-            self.throttle,
-            lambda: KEYS,
-            settings,
-            clock,
-            hashing,
-            audit=self.audit,
-        )
-
-        def group_exists(group_id: str) -> bool:
-            try:
-                self.groups.get(group_id)
-            except ResourceNotFound:
-                return False
-            return True
-
-        self.products = ProductService(store, group_exists, clock, audit=self.audit)
-        self.subscriptions = SubscriptionService(store, clock, audit=self.audit)
-        self.key_check = KeyCheck(store)
 
 
 def services(**settings: Any) -> Services:
@@ -830,7 +793,4 @@ def services(**settings: Any) -> Services:
         group_store=FakeGroups(),
         template_store=FakeTemplates(),
         mailer=FakeMailer(),
-        hashing=HashParameters(
-            base.argon2_memory_kib, base.argon2_time_cost, base.argon2_parallelism
-        ),
     )

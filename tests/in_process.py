@@ -91,14 +91,27 @@ class Wired:
     """
 
     def __init__(self) -> None:
-        self._clock: Clock | None = None
-        self._mailer: Mailer | None = None
+        self._seams: dict[str, Any] = {}
 
     def _install(self) -> None:
         from chalicelib.bootstrap import Services, use
         from chalicelib.domain.clock import system_clock
 
-        use(Services(clock=self._clock or system_clock, mailer=self._mailer))
+        seams = self._seams
+        use(
+            Services(
+                clock=seams.get("clock") or system_clock,
+                mailer=seams.get("mailer"),
+                timer=seams.get("timer"),
+                send_rate=seams.get("send_rate"),
+            )
+        )
+
+    def use(self, **seams: Any) -> None:
+        """Services with these seams (``clock``, ``mailer``, the relay's ``timer`` and
+        ``send_rate``); the others keep what an earlier call set."""
+        self._seams.update(seams)
+        self._install()
 
     def fresh_start(self) -> None:
         """Before (and after) each in-process test: system clock, SES, settings as set now."""
@@ -106,7 +119,7 @@ class Wired:
         from chalicelib.config import get_settings
         from chalicelib.keys import forget_cached_keys
 
-        self._clock = self._mailer = None
+        self._seams = {}
         get_settings.cache_clear()
         forget_cached_keys()
         use(None)
@@ -121,13 +134,11 @@ class Wired:
         self._install()
 
     def use_clock(self, clock: Clock) -> None:
-        self._clock = clock
-        self._install()
+        self.use(clock=clock)
 
     def use_mailer(self, mailer: Mailer | None) -> None:
         """A failing or recording mailer; None goes back to SES."""
-        self._mailer = mailer
-        self._install()
+        self.use(mailer=mailer)
 
     # The services, as the app's routes get them.
     def _services(self) -> Any:

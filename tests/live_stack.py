@@ -21,6 +21,16 @@ started, which can hold another transaction's half-done write. Under 30 racing s
 resurrects user rows of requests that were answered 409 (seen in about 1 round in 6 with boto3
 alone, no service code involved). Real DynamoDB transactions are atomic, so the backend of these
 tests must be too; chalice local still serves the racing requests in parallel.
+
+chalice local runs no relay: the stack's third process is ``apim-users relay``, which follows the
+outbox table's stream on the moto server and sends what it announces, as the stream-triggered
+function does in AWS. ``LiveServer.mail_to`` first waits until it has caught up.
+
+Other test directories reuse this machinery: ``live_stack()`` starts a stack with extra
+environment (tests/api's http variant, tests/browser's short-lived links), and
+``LiveServer.reset()`` puts the moto server back to its start-up state (``/moto-api/reset``, then
+the captured tables, SES identities and SSM parameters again, through boto3 clients given the
+endpoint explicitly, so the pytest process's environment still never names it).
 """
 
 from __future__ import annotations
@@ -107,13 +117,38 @@ class LiveServer:
         """
         if self.baseline is None:
             raise RuntimeError("this LiveServer was made without a baseline; it cannot reset")
+        # What the last test caused is sent first, so no late email lands in the next one's.
+        self.relay_settled()
         requests.post(f"{self.moto_endpoint}/moto-api/reset", timeout=30).raise_for_status()
         self.baseline.restore(self.moto_endpoint)
         for path in self.mail_dir.glob("*.eml"):
             path.unlink(missing_ok=True)
 
+    def relay_settled(self, timeout: float = 30.0) -> None:
+        """Until the relay has handled every message the outbox holds: none is waiting for its
+        first attempt or in the middle of one (those that failed wait for the sweep)."""
+        dynamodb = _aws_client(self.moto_endpoint, "dynamodb")
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = 0
+            for name in dynamodb.list_tables()["TableNames"]:
+                if not name.endswith("-outbox"):
+                    continue
+                for page in dynamodb.get_paginator("scan").paginate(TableName=name):
+                    busy += sum(
+                        1
+                        for item in page["Items"]
+                        if item["state"]["S"] == "queued" and "last_error" not in item
+                    )
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the relay left {busy} emails unsent for {timeout:.0f}s")
+            time.sleep(0.05)
+
     def mail_to(self, address: str) -> list[EmailMessage]:
-        """Every message sent to ``address``, oldest first, parsed."""
+        """Every message sent to ``address``, oldest first, parsed (once the relay is done)."""
+        self.relay_settled()
         found = []
         for path in sorted(self.mail_dir.glob("*.eml")):
             message = message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -334,6 +369,19 @@ def _create_backend(env: dict[str, str], deadline: float, log: Path) -> None:
         raise _fail(f"creating the tables failed (exit code {done.returncode}).", log)
 
 
+def _start_relay(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``apim-users relay``: the outbox relay beside chalice local, on the same backend."""
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.cli", "relay"],
+            cwd=project_dir(),
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def _wait_for_chalice(process: subprocess.Popen[bytes], port: int, deadline: float, log: Path):
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -406,7 +454,11 @@ def live_stack(
         with _fds_to(chalice_log):
             chalice = start_chalice_local(port, env=env)
         cleanup.callback(stop_process, chalice)
+        relay = _start_relay(env, logs / "relay.log")
+        cleanup.callback(stop_process, relay)
         _wait_for_chalice(chalice, port, deadline, chalice_log)
+        if relay.poll() is not None:
+            raise _fail(f"the relay exited with code {relay.returncode}.", logs / "relay.log")
 
         yield LiveServer(
             base_url=f"http://{LOOPBACK}:{port}",

@@ -98,17 +98,15 @@ class AccountService:
                 user_target(fresh),
                 diff({}, user_fields(fresh)),
             )
-            issued = self._invitations.stage_issue(tx, fresh, purpose) if purpose else None
-            welcome = self._mail.stage(tx, WELCOME, fresh) if notify and not purpose else None
+            if purpose:
+                self._invitations.stage_issue(tx, fresh, purpose)
+            elif notify:
+                self._mail.stage(tx, WELCOME, fresh)
             try:
                 tx.commit()
             except IdTaken:
                 pass  # the id is taken: this PUT replaces it
             else:
-                if issued:
-                    self._invitations.send(issued)
-                if welcome:
-                    self._mail.deliver(welcome)
                 return fresh, True
         existing = self._users.get(user_id)
         if existing is None:
@@ -133,7 +131,7 @@ class AccountService:
         if reinvite:
             updated = replace(updated, state=UserState.PENDING)
         tx = self._store.transaction()
-        updated, notice = self._stage_consequences(tx, existing, updated)
+        updated, _ = self._stage_consequences(tx, existing, updated)
         issued = None
         if reinvite and purpose is not None:
             # Inviting a pending user again replaces the old link (expired or not).
@@ -146,10 +144,6 @@ class AccountService:
         if issued:
             self._audit.stage(tx, "invitation.resent", user_target(updated))
         tx.commit()
-        if issued:
-            self._invitations.send(issued)
-        if notice:
-            self._mail.deliver(notice)
         return updated, False
 
     def get(self, user_id: str) -> User:
@@ -181,7 +175,7 @@ class AccountService:
             password_hash=self._hash(changes.password) or existing.password_hash,
         )
         tx = self._store.transaction()
-        updated, notice = self._stage_consequences(tx, existing, updated)
+        updated, _ = self._stage_consequences(tx, existing, updated)
         issued = (
             self._invitations.stage_reissue(tx, updated)
             if self._readdressed(existing, updated)
@@ -192,10 +186,6 @@ class AccountService:
         if issued:
             self._audit.stage(tx, "invitation.resent", user_target(updated))
         tx.commit()
-        if issued:
-            self._invitations.send(issued)
-        if notice:
-            self._mail.deliver(notice)
         return updated
 
     @staticmethod
@@ -256,14 +246,13 @@ class AccountService:
             tx, "user.deleted", user_target(existing), diff(user_fields(existing), {})
         )
         self._invitations.stage_kill_pending(tx, user_id, set(LinkPurpose))
-        farewell = self._mail.stage(tx, CLOSED, existing) if notify else None
+        if notify:
+            self._mail.stage(tx, CLOSED, existing)
         # Memberships go in the same transaction (any beyond what it holds, right after).
         leave_rest = self._groups.stage_leave_all(tx, existing) if self._groups else None
         tx.commit()
         if leave_rest:
             after_commit(leave_rest, "removing the remaining memberships")
-        if farewell:
-            self._mail.deliver(farewell)
 
     def list(self, query: ListQuery) -> Page[User]:
         return list_users(self._users, query)

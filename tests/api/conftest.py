@@ -31,7 +31,7 @@ server never sees them (its http variant fails and says so).
 import pytest
 
 from tests.http_api import HttpApi
-from tests.support import Api
+from tests.support import Api, RelayingClient
 
 # Fixtures whose state lives in the pytest process: an http test that uses one tests nothing real.
 IN_PROCESS_FIXTURES = frozenset({"aws", "client", "clock", "wired"})
@@ -44,13 +44,15 @@ def chalice_client():
     from app import app
 
     with Client(app, stage_name="test") as c:
-        yield c
+        yield RelayingClient(c)
 
 
 @pytest.fixture
 def client(aws, chalice_client):
-    """chalice.test.Client on the in-process app (one for the session; it keeps no state)."""
-    return chalice_client
+    """chalice.test.Client on the in-process app (one for the session; it keeps no state);
+    after each request the outbox relay runs over the outbox stream (tests/support.py:
+    RelayingClient), so the emails a request caused have gone out, as in AWS within a second."""
+    return RelayingClient(chalice_client)
 
 
 def pytest_generate_tests(metafunc):

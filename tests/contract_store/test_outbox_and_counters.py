@@ -3,7 +3,9 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.domain.messages import Delivery, Message
+import pytest
+
+from chalicelib.domain.messages import Delivery, Message, MessageTaken
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
 
@@ -46,11 +48,12 @@ def test_every_state_change_is_conditional_on_the_attempt_count(backend):
     outbox = backend.store.outbox
     message = a_message("m1")
     queue(backend.store, message)
-    assert outbox.claim(message, NOW + timedelta(minutes=5))
+    claim(backend.store, message, NOW + timedelta(minutes=5))
     claimed = outbox.get("m1")
     assert (claimed.attempts, claimed.next_attempt_at) == (2, NOW + timedelta(minutes=5))
     # Someone else's view of the message (one attempt fewer) changes nothing any more.
-    assert not outbox.claim(message, NOW)
+    with pytest.raises(MessageTaken):
+        claim(backend.store, message, NOW)
     assert not outbox.mark_sent(message, NOW)
     assert not outbox.mark_retry(message, "late", NOW)
     assert not outbox.mark_ended(message, Delivery.FAILED, "late", NOW)
@@ -68,7 +71,14 @@ def test_every_state_change_is_conditional_on_the_attempt_count(backend):
         None,
     )
     assert not outbox.mark_retry(sent, "after", NOW)  # only queued messages change
-    assert not outbox.claim(a_message("ghost"), NOW)
+    with pytest.raises(MessageTaken):
+        claim(backend.store, a_message("ghost"), NOW)
+
+
+def claim(store, message, until):
+    tx = store.transaction()
+    store.outbox.stage_claim(tx, message, until)
+    tx.commit()
 
 
 def test_only_queued_messages_whose_attempt_is_due_are_due_in_that_order(backend):

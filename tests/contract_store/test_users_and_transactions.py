@@ -224,9 +224,14 @@ def test_a_pending_link_gets_a_new_token_only_if_the_old_one_is_still_its_own(ba
     assert store.links.find_by_token("new-hash") == replace(link, token_hash="new-hash")
     assert store.links.find_by_token(link.token_hash) is None
     stale = store.transaction()
-    store.links.stage_end(stale, link, LinkState.REVOKED, NOW)  # still the old token
+    store.links.stage_end(stale, link, LinkState.ACCEPTED, NOW)  # the old token, never mailed
     with pytest.raises(LinkUnusable):
         stale.commit()
+    # Revoking ends the link whatever its token is now (a resend racing the relay).
+    revoke = store.transaction()
+    store.links.stage_end(revoke, link, LinkState.REVOKED, NOW)
+    revoke.commit()
+    assert store.links.get("ada", link.link_id).state is LinkState.REVOKED
 
 
 # --- transactions ------------------------------------------------------------------------------
