@@ -125,8 +125,8 @@ def main() -> None:
     done = add_bytecode(args.package_dir / "deployment.zip")
     print(
         f"bytecode: {done.compiled} of {done.sources} modules compiled ({RUNTIME}, "
-        f"unchecked-hash), {done.dropped_pyc} stale .pyc dropped; deployment.zip "
-        f"{done.bytes_before / 2**20:.1f} -> {done.bytes_after / 2**20:.1f} MiB"
+        f"unchecked-hash), {done.dropped_pyc} .pyc already in the zip replaced; "
+        f"deployment.zip {done.bytes_before / 2**20:.1f} -> {done.bytes_after / 2**20:.1f} MiB"
     )
     for name in done.not_compiled:
         print(f"  not compiled (not valid {RUNTIME}): {name}")
