@@ -50,11 +50,14 @@ deploy-files: $(STAMP)
 	$(BIN)/python -m tests.deploy.stack --write
 
 # The prod stage as CloudFormation: build/package/sam.json + deployment.zip (README: Deploy).
+# chalice package builds both; tests.deploy.bytecode then adds unchecked-hash .pyc files to the
+# zip, which chalice ships without, so that cold starts do not compile (docs/performance.md).
 package: $(STAMP)
 	$(BIN)/python -m tests.deploy.stack --check
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage prod \
 		--merge-template .chalice/prod-resources.json build/package
+	$(BIN)/python -m tests.deploy.bytecode build/package
 	$(BIN)/cfn-lint build/package/sam.json
 
 # Measurements, not tests (bench/): prints a table, writes bench/results.json; docs/performance.md.

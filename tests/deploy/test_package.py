@@ -7,6 +7,7 @@ that make it, so a build never reuses a zip cached in the checkout's .chalice/de
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.deploy import bytecode
 from tests.deploy.stack import API_HANDLER, PARAMETERS
 
 # One worker builds the package and runs every test on it (`make test` uses --dist loadgroup).
@@ -158,6 +160,15 @@ def _build(folder: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # The step `make package` runs next: bytecode into the zip (tests/deploy/bytecode.py).
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.deploy.bytecode", str(folder / "out")],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
     (folder / "seconds").write_text(f"{time.monotonic() - started:.1f}")
 
 
@@ -207,10 +218,11 @@ def _probe(template: dict[str, Any], built: Path, folder: Path) -> None:
     unzipped.mkdir()
     with zipfile.ZipFile(built / "deployment.zip") as archive:
         archive.extractall(unzipped)
+    # Bytecode on, as in Lambda: no -B and no PYTHONDONTWRITEBYTECODE. A module whose .pyc were
+    # missing or stale would be compiled (zip_probe.py records it) and its .pyc written.
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -227,7 +239,12 @@ def _probe(template: dict[str, Any], built: Path, folder: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    (folder / "report.json").write_text(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    with zipfile.ZipFile(built / "deployment.zip") as archive:
+        shipped = set(archive.namelist())
+    on_disk = {str(p.relative_to(unzipped)) for p in unzipped.rglob("*") if p.is_file()}
+    report["written"] = sorted(on_disk - shipped)
+    (folder / "report.json").write_text(json.dumps(report))
 
 
 @pytest.fixture(scope="session")
@@ -599,7 +616,7 @@ def test_the_zip_holds_the_templates_and_the_pinned_dependencies(built):
     }
     assert {n for n in names if n.startswith("templates/")} == expected
     assert {"app.py", "chalice/app.py", "chalicelib/mail/templates.py"} <= names
-    assert not any(n.startswith("vendor/") or n.endswith(".pyc") for n in names)
+    assert not any(n.startswith("vendor/") for n in names)
     assert unzipped_size < LAMBDA_UNZIPPED_LIMIT
     installed = {}
     for name in names:
@@ -615,9 +632,46 @@ def test_the_zip_holds_the_templates_and_the_pinned_dependencies(built):
     assert "chalice" not in installed and "click" not in installed
 
 
+def test_make_package_adds_bytecode_after_chalice_package():
+    makefile = (PROJECT / "Makefile").read_text()
+    recipe = makefile.split("\npackage:", 1)[1].split("\n\n", 1)[0]
+    steps = [line.strip() for line in recipe.splitlines()[1:]]
+    chalice = next(i for i, s in enumerate(steps) if "chalice package" in s)
+    assert "$(BIN)/python -m tests.deploy.bytecode build/package" in steps[chalice + 1 :]
+
+
+def test_the_zip_holds_unchecked_hash_bytecode_for_every_module(built, template):
+    """One .pyc per source, for the runtime's Python, valid whatever the files' mtimes are."""
+    with zipfile.ZipFile(built / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        sources = {n: archive.read(n) for n in names if n.endswith(".py")}
+        pycs = {n: archive.read(n) for n in names if n.endswith(".pyc")}
+    runtimes = {
+        f["Properties"]["Runtime"]
+        for f in _resources(template, "AWS::Serverless::Function").values()
+    }
+    assert runtimes == {bytecode.RUNTIME}, "the .pyc files are this interpreter's"
+    assert len(sources) > 300
+    assert set(pycs) == {bytecode.pyc_name(n) for n in sources}, "one .pyc per source, no other"
+    assert f"chalicelib/__pycache__/keys.{sys.implementation.cache_tag}.pyc" in pycs
+    for name, source in sources.items():
+        header = pycs[bytecode.pyc_name(name)][:16]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, name
+        assert int.from_bytes(header[4:8], "little") == bytecode.UNCHECKED_HASH_FLAGS, name
+        assert header[8:] == importlib.util.source_hash(source), name
+
+
+def test_the_unzipped_package_imports_from_its_bytecode(probe):
+    # Lambda's import, bytecode on: every module of the zip came from its .pyc (none compiled
+    # from source) and nothing was written beside the package.
+    assert probe["compiled_from_source"] == []
+    assert probe["written"] == []
+    assert probe["from_bytecode"] > 300, "the check above saw the zip's modules"
+    assert "chalicelib.keys" in probe["from_bytecode_sample"]
+
+
 def test_the_unzipped_package_serves_pages_mail_and_the_api(probe):
     assert probe["outside_zip"] == []
-    assert probe["bytecode"] == []
     assert probe["templates_dir"].endswith("/unzipped/templates")
 
     emails = probe["emails"]
