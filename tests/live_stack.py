@@ -434,7 +434,9 @@ def live_stack(
             endpoint = backend.moto_endpoint
 
         env = _child_env(endpoint)
-        env["MAIL_DROP_DIR"] = str(logs / "mail")
+        # Stacks on one backend share its relay (one follower of the stream) and its mail drop.
+        mail_dir = logs / "mail" if backend is None else backend.mail_dir
+        env["MAIL_DROP_DIR"] = str(mail_dir)
         if backend is None:
             _create_backend({**env, **(extra_env or {})}, deadline, moto_log)
         if ssm_parameters:
@@ -454,10 +456,11 @@ def live_stack(
         with _fds_to(chalice_log):
             chalice = start_chalice_local(port, env=env)
         cleanup.callback(stop_process, chalice)
-        relay = _start_relay(env, logs / "relay.log")
-        cleanup.callback(stop_process, relay)
+        relay = _start_relay(env, logs / "relay.log") if backend is None else None
+        if relay is not None:
+            cleanup.callback(stop_process, relay)
         _wait_for_chalice(chalice, port, deadline, chalice_log)
-        if relay.poll() is not None:
+        if relay is not None and relay.poll() is not None:
             raise _fail(f"the relay exited with code {relay.returncode}.", logs / "relay.log")
 
         yield LiveServer(
@@ -465,7 +468,7 @@ def live_stack(
             service_path=SERVICE_PATH,
             token=_sign_token(),
             startup_seconds=time.monotonic() - started,
-            mail_dir=logs / "mail",
+            mail_dir=mail_dir,
             moto_endpoint=endpoint,
             baseline=baseline,
             proxy=proxy,

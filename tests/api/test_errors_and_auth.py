@@ -141,7 +141,7 @@ def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch, wir
 
     monkeypatch.setenv("APIM_KEYS_PARAMETER", "/apim/keys")
     wired.reload()
-    with Stubber(_ssm_client()) as ssm:
+    with Stubber(_ssm_client("us-east-1")) as ssm:
         keys_stored("ssm-primary", "ssm-secondary")  # read once, then cached
         assert (
             api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 200

@@ -88,7 +88,6 @@ def test_bad_parameters_are_reported_together(api):
     assert targets == {"$top", "$skip", "$filter"}
 
 
-@pytest.mark.wire
 def test_next_link_is_absolute_on_the_public_base_url_and_pages_to_the_end(people):
     # A Host header that is not loopback never becomes the link's host (README: Security).
     reply = people.get(

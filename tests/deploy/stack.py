@@ -60,7 +60,8 @@ PARAMETERS: dict[str, Any] = {
     "PortalUrl": {
         "Type": "String",
         "Description": (
-            "Base of every link in emails (PORTAL_URL): the API's custom domain, or the "
+            "Public base URL of the service (PORTAL_URL and PUBLIC_BASE_URL): of every link in "
+            "emails and of nextLink, never the request's Host; the API's custom domain, or the "
             "EndpointURL output of a first deployment"
         ),
         "AllowedPattern": r"^https://\S+$",
@@ -101,6 +102,8 @@ PARAMETER_VARIABLES = {
     "APIM_KEYS_PARAMETER": {"Ref": "KeysParameterName"},
     "SENDER_EMAIL": {"Ref": "SenderEmail"},
     "PORTAL_URL": {"Ref": "PortalUrl"},
+    # Absolute URLs of the API (nextLink, the OpenAPI document's server): the same base.
+    "PUBLIC_BASE_URL": {"Ref": "PortalUrl"},
 }
 SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
 
