@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint chromium clean deploy-files package bench
+.PHONY: dev test test-fast lint chromium clean deploy-files package bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,16 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Every tier. The deploy tests share one worker (xdist_group), so neither waits on the other's
+# package build.
 test: lint chromium
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The fast tier: unit tests, services on fakes, the store contract, the in-process API (no live
+# stack, no browser, no packaging).
+FAST_TESTS := tests/unit tests/services tests/contract_store tests/api
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not integration" $(FAST_TESTS) $(PYTEST_ARGS)
 
 # Debian's chromium for the browser tests (tests/browser): Playwright, a dev dependency from PyPI,
 # launches it and never downloads a browser of its own. apt installs it when it is missing (with
@@ -42,11 +50,14 @@ deploy-files: $(STAMP)
 	$(BIN)/python -m tests.deploy.stack --write
 
 # The prod stage as CloudFormation: build/package/sam.json + deployment.zip (README: Deploy).
+# chalice package builds both; tests.deploy.bytecode then adds unchecked-hash .pyc files to the
+# zip, which chalice ships without, so that cold starts do not compile (docs/performance.md).
 package: $(STAMP)
 	$(BIN)/python -m tests.deploy.stack --check
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage prod \
 		--merge-template .chalice/prod-resources.json build/package
+	$(BIN)/python -m tests.deploy.bytecode build/package
 	$(BIN)/cfn-lint build/package/sam.json
 
 # Measurements, not tests (bench/): prints a table, writes bench/results.json; docs/performance.md.

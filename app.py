@@ -1,4 +1,4 @@
-"""The Chalice app: registers the routes and the hourly sweep; no logic lives here."""
+"""The Chalice app: registers the routes, the outbox relay and the hourly sweep; no logic here."""
 
 from typing import Any
 
@@ -48,6 +48,15 @@ install(
 def sweep(event: object) -> dict[str, int]:
     """Expire links past their expiry and retry queued emails."""
     return services().sweep.run().as_dict()
+
+
+@app.lambda_function(name="outbox_relay")
+def outbox_relay(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The outbox table's stream (an event source mapping in the prod template): sends each new
+    email once, at SES's rate; answers the records to hand over again (batch item failures)."""
+    from chalicelib.relay import handle_stream_event
+
+    return handle_stream_event(event, context)
 
 
 @app.lambda_function(name="subscription_key_authorizer")

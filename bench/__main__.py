@@ -183,9 +183,24 @@ def show_coldstart(data: dict[str, Any]) -> str:
         "CPU-time ratios",
         "zip MiB ours/hello",
     ]
-    return f"3. Cold start (medians of {data['runs_per_app']} starts each)\n" + _table(
-        headers, rows
-    )
+    lines = [
+        f"3. Cold start (medians of {data['runs_per_app']} starts each)",
+        _table(headers, rows),
+    ]
+    if "goal" in data:
+        goal = data["goal"]
+        lines.append(
+            f"goal, ours as shipped / hello as packaged, import+1st request: {goal['ratio']:.2f} "
+            f"({goal['ours_ms']} / {goal['hello_ms']} ms; pair by pair "
+            f"{goal['paired_ratio']:.2f}), CPU time {goal['ratio_cpu']:.2f}"
+        )
+    for name, cost in data.get("ssm_client", {}).items():
+        extra = cost["boto3_extra_first_request"]
+        lines.append(
+            f"SSM client by boto3 instead of botocore ({name}): {extra['ms']:+} ms "
+            f"(CPU {extra['cpu_ms']:+} ms) on the first request"
+        )
+    return "\n".join(lines)
 
 
 def show_warm(data: dict[str, Any]) -> str:

@@ -2,13 +2,15 @@
 
 Run alone: ``python -m bench.coldstart [out.json]``. Both apps are packaged with
 ``chalice package`` from copies under bench/build/ (the project's own files are not touched),
-unzipped, and started alternately in bare interpreters (``python -S -B``, no bytecode written)
-with a "runtime" folder holding what Lambda's Python runtime provides (boto3, botocore and their
-dependencies, compiled as in the runtime image). Each start imports ``app`` and answers one
-API Gateway event whose handler does one GetItem against a loopback stub of DynamoDB (and, for
-our app, the SSM read of the management keys, as deployed). Variants: as packaged; with
-bytecode compiled into the package (``unchecked-hash`` .pyc, valid whatever mtimes the unzip
-gives); without the packages the runtime already has; both.
+then given bytecode by the step ``make package`` runs after it (tests/deploy/bytecode.py:
+``unchecked-hash`` .pyc, valid whatever mtimes the unzip gives). Each zip is unzipped and started
+alternately in bare interpreters (``python -S -B``, no bytecode written) with a "runtime"
+folder holding what Lambda's Python runtime provides (boto3, botocore and their dependencies,
+compiled as in the runtime image). Each start imports ``app`` and answers one API Gateway event
+whose handler does one GetItem against a loopback stub of DynamoDB (and, for our app, the SSM
+read of the management keys, as deployed). Variants: sources only (``chalice package`` alone);
+with bytecode (ours: what ``make package`` ships); each without the packages the runtime
+already has. The goal compares ours as shipped with the hello-world app as chalice packages it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import compileall
 import importlib.util
 import json
 import os
-import py_compile
 import re
 import shutil
 import statistics
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "bench" / "build"
 CHILD = ROOT / "bench" / "coldchild.py"
 RUNS = 11
-PROBE_RUNS = 5
+PROBE_RUNS = 9
 REGION = "us-east-1"
 KEYS_PARAMETER = "/bench/management-keys"
 STUB_KEY = "bench-primary-key"
@@ -56,9 +57,16 @@ class Variant:
     what: str
 
 
+SOURCES = "sources only"
+SHIPPED = "+ bytecode"
 VARIANTS = (
-    Variant("as packaged", False, False, "chalice package output, unchanged"),
-    Variant("+ bytecode", False, True, "unchecked-hash .pyc for every module added to the zip"),
+    Variant(SOURCES, False, False, "chalice package output, unchanged: no .pyc"),
+    Variant(
+        SHIPPED,
+        False,
+        True,
+        "unchecked-hash .pyc for every module (tests/deploy/bytecode.py); ours: make package",
+    ),
     Variant("- runtime packages", True, False, "boto3, botocore & deps left to Lambda's runtime"),
     Variant("both", True, True, "bytecode added and runtime packages left out"),
 )
@@ -139,23 +147,22 @@ def _is_runtime_provided(name: str) -> bool:
     return any(re.match(rf"{dist}-[\d.]+.*\.(dist-info|data)$", name) for dist in RUNTIME_DISTS)
 
 
-def _compile(folder: Path) -> None:
-    compileall.compile_dir(
-        str(folder),
-        quiet=2,
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-    )
+def _with_bytecode(archive: Path, dest: Path) -> Path:
+    """A copy of ``archive`` with the bytecode ``make package`` adds (tests/deploy/bytecode.py)."""
+    from tests.deploy.bytecode import add_bytecode
+
+    shutil.copy2(archive, dest)
+    add_bytecode(dest)
+    return dest
 
 
 def _variant(unpacked: Path, variant: Variant, dest: Path, archive: Path) -> dict[str, Any]:
+    """``unpacked`` (the zip of the variant's bytecode setting) less what the runtime has."""
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(unpacked, dest, symlinks=True)
-    if variant.slim:
-        for entry in list(dest.iterdir()):
-            if _is_runtime_provided(entry.name):
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    if variant.bytecode:
-        _compile(dest)
+    for entry in list(dest.iterdir()):
+        if _is_runtime_provided(entry.name):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     return {"zip_bytes": _zip(dest, archive), "unpacked_bytes": _folder_size(dest)}
 
 
@@ -366,38 +373,129 @@ def _importtime(app_dir: Path, runtime: Path, launch: dict[str, Any]) -> list[di
     return top[:12]
 
 
-def _import_probe(app_dir: Path, runtime: Path, module: str, env: dict[str, str]) -> float:
-    code = (
-        "import sys, time; sys.path[:0] = [sys.argv[1], sys.argv[2]]; t = time.perf_counter(); "
-        f"import {module}; print((time.perf_counter() - t) * 1000)"
+# chalicelib/keys.py's SSM client as it was made (boto3) and as it is (botocore alone): the import
+# alone, then what the first request pays: the SSM client (the token check comes first), then
+# PynamoDB's DynamoDB client, which imports botocore's client machinery in either case.
+_DYNAMODB = "from pynamodb.connection import Connection; Connection(region=REGION).client"
+SSM_PROBES = {
+    "import boto3": "import boto3",
+    "import botocore.session": "import botocore.session",
+    "boto3 SSM client + DynamoDB client": (
+        f"import boto3; boto3.client('ssm', region_name=REGION); {_DYNAMODB}"
+    ),
+    "botocore SSM client + DynamoDB client": (
+        "from botocore.session import get_session; "
+        f"get_session().create_client('ssm', region_name=REGION); {_DYNAMODB}"
+    ),
+    # What hello's first request makes: the difference is what the SSM client costs us.
+    "DynamoDB client alone": _DYNAMODB,
+    # Not how the code does it: the SSM client made from the botocore session PynamoDB made,
+    # which has loaded the list of services and the endpoint data once already.
+    "SSM client from PynamoDB's session + DynamoDB client": (
+        "from pynamodb.connection import Connection; c = Connection(region=REGION); c.client; "
+        "c.session.create_client('ssm', region_name=REGION)"
+    ),
+}
+
+
+def _probe(app_dir: Path, runtime: Path, code: str, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU milliseconds of ``code`` in a fresh bare interpreter on the package's path."""
+    program = (
+        "import sys, time; sys.path[:0] = [sys.argv[1], sys.argv[2]]; REGION = sys.argv[3]\n"
+        "_wall, _cpu = time.perf_counter(), time.process_time()\n"
+        f"{code}\n"
+        "print((time.perf_counter() - _wall) * 1000, (time.process_time() - _cpu) * 1000)"
     )
     done = subprocess.run(
-        [sys.executable, "-S", "-B", "-c", code, str(app_dir), str(runtime)],
+        [sys.executable, "-S", "-B", "-c", program, str(app_dir), str(runtime), REGION],
         capture_output=True,
         text=True,
         check=True,
         env=env,
         cwd=BUILD,
     )
-    return float(done.stdout.strip())
+    wall, cpu = done.stdout.split()
+    return float(wall), float(cpu)
 
 
-def _boto3_over_botocore(app_dir: Path, runtime: Path, env: dict[str, str]) -> dict[str, float]:
-    """What ``import boto3`` costs beyond ``import botocore.session`` (the keys' SSM client)."""
-    times: dict[str, list[float]] = {"botocore.session": [], "boto3": []}
+def _ssm_client_cost(app_dir: Path, runtime: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Medians of SSM_PROBES, interleaved; and what boto3 adds over botocore alone."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in SSM_PROBES}
     for _ in range(PROBE_RUNS):
-        for module, samples in times.items():
-            samples.append(_import_probe(app_dir, runtime, module, env))
-    medians = {m: round(statistics.median(v), 1) for m, v in times.items()}
+        for name, code in SSM_PROBES.items():
+            samples[name].append(_probe(app_dir, runtime, code, env))
+    figures = {
+        name: {
+            "ms": round(statistics.median(w for w, _ in runs), 1),
+            "cpu_ms": round(statistics.median(c for _, c in runs), 1),
+        }
+        for name, runs in samples.items()
+    }
+
+    def extra(boto3: str, botocore: str) -> dict[str, float]:
+        return {
+            key: round(figures[boto3][key] - figures[botocore][key], 1) for key in ("ms", "cpu_ms")
+        }
+
     return {
-        "import_botocore_session_ms": medians["botocore.session"],
-        "import_boto3_ms": medians["boto3"],
-        "boto3_extra_ms": round(medians["boto3"] - medians["botocore.session"], 1),
+        **figures,
+        "boto3_extra_import": extra("import boto3", "import botocore.session"),
+        "boto3_extra_first_request": extra(
+            "boto3 SSM client + DynamoDB client", "botocore SSM client + DynamoDB client"
+        ),
+        "botocore_ssm_client": extra(
+            "botocore SSM client + DynamoDB client", "DynamoDB client alone"
+        ),
+        "shared_session_saving": extra(
+            "botocore SSM client + DynamoDB client",
+            "SSM client from PynamoDB's session + DynamoDB client",
+        ),
     }
 
 
 def _median(samples: list[dict[str, Any]], key: str) -> float:
     return round(statistics.median(s[key] for s in samples), 1)
+
+
+def _goal(
+    ours_dir: Path, hello_dir: Path, runtime: Path, launches: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The goal's two packages started back to back in pairs (order alternated), so that both
+    halves of a pair meet the same machine load; the ratio is also taken pair by pair."""
+    pairs = []
+    for i in range(RUNS):
+        order = ("hello", "ours") if i % 2 == 0 else ("ours", "hello")
+        pair = {
+            app: _start(ours_dir if app == "ours" else hello_dir, runtime, launches[app])
+            for app in order
+        }
+        pairs.append(
+            {
+                app: (
+                    r["import_ms"] + r["first_request_ms"],
+                    r["import_cpu_ms"] + r["first_request_cpu_ms"],
+                )
+                for app, r in pair.items()
+            }
+        )
+
+    def median(values: Iterator[float]) -> float:
+        return round(statistics.median(values), 1)
+
+    figures: dict[str, Any] = {
+        "what": "import + first request, ours as make package ships it (+ bytecode) over hello "
+        "as chalice packages it (sources only), started in pairs; goal at most 1.0",
+        "pairs": RUNS,
+    }
+    for key, index in (("", 0), ("_cpu", 1)):
+        ours = median(p["ours"][index] for p in pairs)
+        hello = median(p["hello"][index] for p in pairs)
+        figures[f"ours{key}_ms"], figures[f"hello{key}_ms"] = ours, hello
+        figures[f"ratio{key}"] = round(ours / hello, 3)
+        figures[f"paired_ratio{key}"] = round(
+            statistics.median(p["ours"][index] / p["hello"][index] for p in pairs), 3
+        )
+    return figures
 
 
 def run() -> dict[str, Any]:
@@ -415,16 +513,17 @@ def run() -> dict[str, Any]:
     sizes: dict[str, dict[str, Any]] = {}
     folders: dict[tuple[str, str], Path] = {}
     for app, archive in packages.items():
-        unpacked = BUILD / "unpacked" / app / "as-packaged"
-        _unzip(archive, unpacked)
+        zips = {False: archive, True: _with_bytecode(archive, BUILD / "out" / f"{app}-pyc.zip")}
         for variant in VARIANTS:
             slug = re.sub(r"[^a-z]+", "-", variant.name).strip("-")
-            if variant.slim or variant.bytecode:
-                dest = BUILD / "unpacked" / app / slug
-                size = _variant(unpacked, variant, dest, BUILD / "out" / f"{app}-{slug}.zip")
+            dest = BUILD / "unpacked" / app / slug
+            if variant.slim:
+                whole = folders[(SHIPPED if variant.bytecode else SOURCES, app)]
+                size = _variant(whole, variant, dest, BUILD / "out" / f"{app}-{slug}.zip")
             else:
-                dest = unpacked
-                size = {"zip_bytes": archive.stat().st_size, "unpacked_bytes": _folder_size(dest)}
+                chosen = zips[variant.bytecode]
+                _unzip(chosen, dest)
+                size = {"zip_bytes": chosen.stat().st_size, "unpacked_bytes": _folder_size(dest)}
             sizes.setdefault(variant.name, {})[app] = size
             folders[(variant.name, app)] = dest
     built = time.perf_counter() - started
@@ -432,9 +531,10 @@ def run() -> dict[str, Any]:
     results: dict[str, Any] = {}
     with stub_endpoint() as port:
         launches = _launch_specs(app_source, stage, port)
+        # Where the time goes in what the goal compares: ours as shipped, hello as packaged.
         profile = {
-            app: _importtime(folders[(VARIANTS[0].name, app)], runtime, launches[app])
-            for app in ("ours", "hello")
+            "ours": _importtime(folders[(SHIPPED, "ours")], runtime, launches["ours"]),
+            "hello": _importtime(folders[(SOURCES, "hello")], runtime, launches["hello"]),
         }
         for variant in VARIANTS:
             samples: dict[str, list[dict[str, Any]]] = {"ours": [], "hello": []}
@@ -480,18 +580,20 @@ def run() -> dict[str, Any]:
                     3,
                 ),
             }
+        goal = _goal(folders[(SHIPPED, "ours")], folders[(SOURCES, "hello")], runtime, launches)
         probe_env = launches["ours"]["env"]
-        boto3_cost = {
-            variant.name: _boto3_over_botocore(folders[(variant.name, "ours")], runtime, probe_env)
-            for variant in (VARIANTS[0], VARIANTS[-1])
+        ssm_client = {
+            name: _ssm_client_cost(folders[(name, "ours")], runtime, probe_env)
+            for name in (SOURCES, SHIPPED)
         }
     return {
         "stage_packaged": stage,
-        "boto3_over_botocore": boto3_cost,
+        "goal": goal,
+        "ssm_client": ssm_client,
         "runs_per_app": RUNS,
         "build_seconds": round(built, 1),
         "variants": results,
-        "importtime_top_as_packaged": profile,
+        "importtime_top_shipped": profile,
     }
 
 

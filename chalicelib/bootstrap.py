@@ -10,17 +10,19 @@ from chalicelib.domain.clock import Clock, system_clock
 from chalicelib.domain.passwords import HashParameters
 
 if TYPE_CHECKING:
-    from chalicelib.mail.sender import Mailer
+    from chalicelib.mail.pacing import SendPacer, Timer
+    from chalicelib.mail.sender import Mailer, SesMailer
     from chalicelib.services.accounts import AccountService
     from chalicelib.services.audit import Audit
-    from chalicelib.services.groups import GroupService
+    from chalicelib.services.groups import GroupService, GroupStore
     from chalicelib.services.invitations import InvitationService
     from chalicelib.services.mailing import MailService
     from chalicelib.services.passwords import PasswordService
+    from chalicelib.services.relay import OutboxRelay
     from chalicelib.services.sessions import SessionService
     from chalicelib.services.subscriptions import KeyCheck, ProductService, SubscriptionService
     from chalicelib.services.sweep import SweepService
-    from chalicelib.services.templates import TemplateService
+    from chalicelib.services.templates import TemplateService, TemplateStore
     from chalicelib.services.throttle import Throttle
     from chalicelib.store.dynamo import DynamoStore
 
@@ -29,8 +31,9 @@ class Services:
     """Every service, each built on first use with its dependencies named here.
 
     Lazy, so a request imports only what its path uses (argon2, Jinja2 and SES stay out of the
-    cold start of a route that needs none of them). Tests build one with their own clock and
-    mailer and install it with ``use``; nothing else is patched.
+    cold start of a route that needs none of them; no request path sends mail at all). Tests
+    build one with their own clock, mailer, timer (what the send pacer sleeps on) and send rate,
+    and install it with ``use``; nothing else is patched.
     """
 
     def __init__(
@@ -38,11 +41,15 @@ class Services:
         settings: Settings | None = None,
         clock: Clock = system_clock,
         mailer: Mailer | None = None,
+        timer: Timer | None = None,
+        send_rate: float | None = None,
     ) -> None:
         self._settings = settings
         self.clock = clock
         self.given_mailer = mailer
-        self._ses: Mailer | None = None
+        self.given_timer = timer
+        self.given_send_rate = send_rate
+        self._ses: SesMailer | None = None
 
     @cached_property
     def settings(self) -> Settings:
@@ -67,12 +74,32 @@ class Services:
         """The given mailer, or SES (its client is made on the first email, not before)."""
         if self.given_mailer is not None:
             return self.given_mailer
+        return self._ses_mailer()
+
+    def _ses_mailer(self) -> SesMailer:
         if self._ses is None:
             from chalicelib.mail.sender import SesMailer
 
             s = self.settings
             self._ses = SesMailer(s.sender_email, s.region, s.mail_drop_dir or None)
         return self._ses
+
+    def max_send_rate(self) -> float:
+        """Emails a second: the given rate, else SES's (read once an hour per container), else
+        the SES_MAX_SEND_RATE setting (also what a given mailer gets)."""
+        if self.given_send_rate is not None:
+            return self.given_send_rate
+        fallback = self.settings.ses_max_send_rate
+        if self.given_mailer is not None:
+            return fallback
+        return self._ses_mailer().max_send_rate(fallback)
+
+    @cached_property
+    def pacer(self) -> SendPacer:
+        from chalicelib.mail.pacing import SendPacer, SystemTimer
+
+        # One per container: the relay and the sweep share the account's rate.
+        return SendPacer(self.max_send_rate, self.given_timer or SystemTimer())
 
     def management_keys(self) -> list[str]:
         from chalicelib.keys import management_keys
@@ -89,9 +116,20 @@ class Services:
     def mail(self) -> MailService:
         from chalicelib.services.mailing import MailService
 
+        return MailService(self.store, self.settings, self.clock)
+
+    @cached_property
+    def relay(self) -> OutboxRelay:
+        from chalicelib.services.relay import OutboxRelay
+
         # Each email uses the admin's version of its template, or the default.
-        return MailService(
-            self.store, self.templates.email_template, self.mailer, self.settings, self.clock
+        return OutboxRelay(
+            self.store,
+            self.templates.email_template,
+            self.mailer,
+            self.pacer,
+            self.settings,
+            self.clock,
         )
 
     @cached_property
@@ -119,24 +157,34 @@ class Services:
     @cached_property
     def groups(self) -> GroupService:
         from chalicelib.services.groups import GroupService
+
+        return GroupService(self.store, self.group_repository, self.clock, audit=self.audit)
+
+    @cached_property
+    def group_repository(self) -> GroupStore:
         from chalicelib.store.groups import GroupRepository
 
-        return GroupService(self.store, GroupRepository(), self.clock, audit=self.audit)
+        return GroupRepository()
+
+    @cached_property
+    def template_repository(self) -> TemplateStore:
+        from chalicelib.store.templates import TemplateRepository
+
+        return TemplateRepository()
 
     @cached_property
     def templates(self) -> TemplateService:
         from chalicelib.services.templates import TemplateService
-        from chalicelib.store.templates import TemplateRepository
 
         return TemplateService(
-            self.store, TemplateRepository(), self.settings, self.clock, audit=self.audit
+            self.store, self.template_repository, self.settings, self.clock, audit=self.audit
         )
 
     @cached_property
     def sweep(self) -> SweepService:
         from chalicelib.services.sweep import SweepService
 
-        return SweepService(self.store, self.mail, self.clock, audit=self.audit)
+        return SweepService(self.store, self.relay, self.clock, audit=self.audit)
 
     @cached_property
     def throttle(self) -> Throttle:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from urllib.parse import urlsplit
 
 LOCAL_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+LOCAL_STAGE = "local"
+LOCAL_BASE_URL = "http://127.0.0.1:8000"
 SUPPORTED_API_VERSIONS = frozenset(
     {"2021-08-01", "2022-08-01", "2023-03-01-preview", "2023-05-01-preview", "2024-05-01"}
 )
+
+
+class MissingSetting(RuntimeError):
+    """A setting the service cannot run without is absent or unusable; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,15 @@ class Settings:
     sender_email: str
     organization_name: str
     portal_url: str
+    # Where clients reach this service (e.g. https://api.example.com or API Gateway's
+    # https://{id}.execute-api.{region}.amazonaws.com/api): the base of nextLink and every other
+    # absolute URL. Never the request's Host header, which the client writes.
+    public_url: str
     invitation_hours: float
     reset_minutes: float
     mail_drop_dir: str
+    # Emails a second when SES's own figure (GetAccount's MaxSendRate) cannot be read.
+    ses_max_send_rate: float
     session_hours: float
     reset_floor_ms: int
     # Wrong passwords an hour for one account from one client address, and from one address.
@@ -67,6 +80,34 @@ class Settings:
         )
 
 
+def _base_urls(stage: str) -> tuple[str, str]:
+    """PUBLIC_BASE_URL and PORTAL_URL (each defaults to the other), checked.
+
+    Outside the local stage one of them is required: the settings cannot be read without it, so
+    the first request of a container answers 500 and logs this error (fail closed) rather than
+    write links to a default host into emails and nextLinks.
+    """
+    public = os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+    portal = os.environ.get("PORTAL_URL", "").strip().rstrip("/")
+    if not public and not portal:
+        if stage != LOCAL_STAGE:
+            raise MissingSetting(
+                f"PUBLIC_BASE_URL (or PORTAL_URL) must be set in the {stage!r} stage: it is the "
+                "https base of every absolute link this service writes (nextLink, email links)."
+            )
+        public = portal = LOCAL_BASE_URL
+    public, portal = public or portal, portal or public
+    for name, value in (("PUBLIC_BASE_URL", public), ("PORTAL_URL", portal)):
+        parts = urlsplit(value)
+        schemes = {"http", "https"} if stage == LOCAL_STAGE else {"https"}
+        if parts.scheme not in schemes or not parts.hostname or parts.query or parts.fragment:
+            raise MissingSetting(
+                f"{name} must be an absolute {' or '.join(sorted(schemes))} URL without query "
+                f"(in the {stage!r} stage), not {value!r}."
+            )
+    return public, portal
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else default
@@ -82,8 +123,10 @@ def get_settings() -> Settings:
     """Read the settings once per process; tests call ``get_settings.cache_clear()``."""
     env = os.environ.get
     prefix = env("TABLE_PREFIX", "apim-users-local")
+    stage = env("APIM_STAGE", LOCAL_STAGE)
+    public_url, portal_url = _base_urls(stage)
     return Settings(
-        stage=env("APIM_STAGE", "local"),
+        stage=stage,
         subscription_id=env("APIM_SUBSCRIPTION_ID", LOCAL_SUBSCRIPTION_ID),
         resource_group=env("APIM_RESOURCE_GROUP", "local"),
         service_name=env("APIM_SERVICE_NAME", "local"),
@@ -105,10 +148,13 @@ def get_settings() -> Settings:
         audit_retention_days=_int("AUDIT_RETENTION_DAYS", 400),
         sender_email=env("SENDER_EMAIL", "noreply@example.com"),
         organization_name=env("ORGANIZATION_NAME", "Contoso"),
-        portal_url=env("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/"),
+        portal_url=portal_url,
+        public_url=public_url,
         invitation_hours=_float("INVITATION_LIFETIME_HOURS", 48.0),
         reset_minutes=_float("RESET_LIFETIME_MINUTES", 60.0),
         mail_drop_dir=env("MAIL_DROP_DIR", ""),
+        # 1 a second is the SES sandbox's rate: safe for any account.
+        ses_max_send_rate=_float("SES_MAX_SEND_RATE", 1.0),
         session_hours=_float("SESSION_HOURS", 8.0),
         reset_floor_ms=_int("PUBLIC_RESPONSE_FLOOR_MS", 400),
         signin_failures_per_account_address=_int("SIGNIN_FAILURES_PER_ACCOUNT_ADDRESS_HOUR", 10),

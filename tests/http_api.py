@@ -2,12 +2,12 @@
 
 ``HttpApi`` has the methods, arguments and replies of ``Api``, but sends each call with
 ``requests`` to ``chalice local`` on loopback, whose DynamoDB and SES are a moto server
-(tests/integration/conftest.py). What a test sees is what went through a real HTTP stack:
+(tests/live_stack.py). What a test sees is what went through a real HTTP stack:
 requests' URL quoting, http.server's parsing, headers as they cross the wire.
 
 Absolute URLs (a ``nextLink``) are sent to the live server whatever their host, with that host in
-the ``Host`` header, as a client reaching the service through a gateway would: the service builds
-its links from ``Host``, so the next link again names the same host.
+the ``Host`` header, as a client reaching the service through a gateway would: in the local stage
+the service builds its links from a loopback ``Host``, so the next link again names that host.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import requests
 from tests.support import API_VERSION, Reply, Verbs
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import LiveServer
+    from tests.live_stack import LiveServer
 
 
 class HttpApi(Verbs):

@@ -137,8 +137,12 @@ class Mail:
 
 
 def sent_mail() -> list[Mail]:
-    """Every message the in-process moto SES accepted, oldest first."""
+    """Every message the in-process moto SES accepted, oldest first (once the relay has run
+    over what the outbox stream holds, unless a test holds it back)."""
     from email import message_from_string, policy
+
+    if not _relay["paused"]:
+        relay()
 
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
@@ -178,28 +182,176 @@ class MovableClock:
         self.now += timedelta(**delta)
 
 
-_seams: dict[str, Any] = {}
+class RecordingMailer:
+    """A Mailer that keeps what it is given: shows whether (and when) anything was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, email: Any) -> str:
+        self.sent.append(email)
+        return f"recorded-{len(self.sent)}"
+
+
+class ThrottlingMailer(RecordingMailer):
+    """SES as it answers past the account's maximum send rate: a send that would make more
+    than ``limit`` in the last second (by ``now``) is refused with SES's Throttling error."""
+
+    def __init__(self, limit: int, now: Any) -> None:
+        super().__init__()
+        self.limit = limit
+        self.now = now
+        self.times: list[float] = []
+        self.refused = 0
+
+    def send(self, email: Any) -> str:
+        from chalicelib.mail.sender import MailFailed
+
+        now = self.now()
+        # A hair under a second, so that sends spaced exactly 1/limit apart are never refused
+        # for a rounding error.
+        recent = [t for t in self.times[-self.limit :] if now - t < 1.0 - 1e-6]
+        if len(recent) >= self.limit:
+            self.refused += 1
+            raise MailFailed(
+                "SES refused the message: Throttling", retryable=True, code="Throttling"
+            )
+        self.times.append(now)
+        return super().send(email)
+
+
+class VirtualTimer:
+    """What the send pacer sleeps on, in tests: a monotonic time that moves only when slept,
+    so pacing 500 emails at 14 a second takes no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+        self.slept += max(seconds, 0.0)
 
 
 def wire(**seams: Any) -> None:
-    """The tests' one seam: services with this ``clock`` and/or ``mailer`` (None: SES).
+    """The tests' one seam: services with this ``clock`` and/or ``mailer`` (None: SES), and for
+    the relay's pacing a ``timer`` (a VirtualTimer) and a ``send_rate`` (emails a second).
 
     Seams not named keep what an earlier call set.
     """
-    from chalicelib.bootstrap import Services, use
-    from chalicelib.domain.clock import system_clock
+    from tests.in_process import WIRED
 
-    _seams.update(seams)
-    use(Services(clock=_seams.get("clock") or system_clock, mailer=_seams.get("mailer")))
+    for name in ("clock", "mailer", "timer", "send_rate"):
+        if name in seams:
+            WIRED.use(**{name: seams[name]})
 
 
 def unwire() -> None:
     """Forget the test's clock, mailer and settings: the next request builds afresh."""
-    from chalicelib.bootstrap import use
+    from tests.in_process import WIRED
 
-    _seams.clear()
-    get_settings.cache_clear()
-    use(None)
+    WIRED.fresh_start()
+    # The stream follower stays: it goes on from where it stopped, in the session's one moto.
+    _relay["paused"] = False
+
+
+# -- the outbox relay, in process -------------------------------------------------------------
+
+# Under mock_aws the Streams API answers only at its own endpoint, named explicitly.
+STREAMS_ENDPOINT = "https://streams.dynamodb.us-east-1.amazonaws.com"
+_relay: dict[str, Any] = {"follower": None, "paused": False}
+
+
+def relay() -> int:
+    """Run the outbox relay over what the outbox table's stream gained since the last run.
+
+    The records are read from moto's DynamoDB Streams API and handed, in batches of the event
+    source mapping's size, to ``outbox_relay`` (app.py): the Lambda function AWS invokes. Returns
+    how many records it read.
+    """
+    from app import outbox_relay
+    from chalicelib.relay import StreamFollower
+
+    if _relay["follower"] is None:
+        _relay["follower"] = StreamFollower(outbox_relay, endpoint_url=STREAMS_ENDPOINT)
+    count: int = _relay["follower"].drain()
+    return count
+
+
+def stream_records() -> list[dict[str, Any]]:
+    """Every record of this test's messages the outbox table's stream holds, read afresh from its
+    start (what an event source mapping would hand the relay function)."""
+    from chalicelib.bootstrap import services
+    from chalicelib.store.stream import OutboxStream
+
+    outbox = services().store.outbox
+    records = OutboxStream(get_settings().region, STREAMS_ENDPOINT).read()
+    # The session's one moto keeps earlier tests' records; their messages were emptied away.
+    current = [r for r in records if (m := outbox.message_in(r)) and outbox.get(m.id)]
+    return current
+
+
+@contextmanager
+def relay_paused() -> Iterator[None]:
+    """Requests in this block are not followed by the relay: what a request did by itself
+    can be seen (e.g. that it called no mailer). ``relay()`` runs it afterwards."""
+    _relay["paused"] = True
+    try:
+        yield
+    finally:
+        _relay["paused"] = False
+
+
+class RelayingHTTP:
+    """chalice's test HTTP client; after each request the relay runs over the outbox stream,
+    as the stream-triggered function does in AWS within about a second of the commit."""
+
+    def __init__(self, http: Any) -> None:
+        self._http = http
+
+    def request(self, method: str, path: str, headers: Any = None, body: Any = b"") -> Any:
+        response = self._http.request(method, path, headers=headers, body=body)
+        if not _relay["paused"]:
+            relay()
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+    def head(self, path: str, **kwargs: Any) -> Any:
+        return self.request("HEAD", path, **kwargs)
+
+    def options(self, path: str, **kwargs: Any) -> Any:
+        return self.request("OPTIONS", path, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._http, name)
+
+
+class RelayingClient:
+    """chalice.test.Client whose ``http`` runs the relay after each request (RelayingHTTP)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.http = RelayingHTTP(client.http)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 @contextmanager

@@ -63,8 +63,9 @@ def error_response(exc: errors.DomainError, headers: dict[str, str] | None = Non
     return Response(body=json.dumps(body), status_code=status, headers=merged)
 
 
-def internal_error_response(request_id: str) -> Response:
-    body = error_body(INTERNAL[1], f"An unexpected error occurred; request id {request_id}.", [])
+def internal_error_response(request_id: str, message: str | None = None) -> Response:
+    text = message or f"An unexpected error occurred; request id {request_id}."
+    body = error_body(INTERNAL[1], text, [])
     return Response(
         body=json.dumps(body),
         status_code=INTERNAL[0],

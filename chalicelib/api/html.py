@@ -131,7 +131,8 @@ def wants_json(call: Call) -> bool:
 def form_fields(call: Call) -> dict[str, str]:
     """The submitted fields, from a form post or a JSON object (string values only).
 
-    MalformedRequest for a body that is too large, not UTF-8, or JSON that is not an object.
+    MalformedRequest for a body that is too large, or JSON that is not an object (Call.json
+    refuses JSON nested too deeply or holding a lone surrogate).
     """
     if len(call.raw_body) > FORM_MAX_BYTES:
         raise MalformedRequest("The form is too large.")
@@ -140,10 +141,10 @@ def form_fields(call: Call) -> dict[str, str]:
         if not isinstance(body, dict):
             raise MalformedRequest("The body must be a JSON object.")
         return {k: v for k, v in body.items() if isinstance(v, str)}
-    try:
-        parsed = parse_qs(call.raw_body.decode("utf-8"), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedRequest("The form is not valid UTF-8.") from None
+    # A browser sends UTF-8; other bytes (and %-escapes of them) read as U+FFFD, so a forged
+    # form gets the page's own answer (unknown link, wrong password) instead of an error.
+    text = call.raw_body.decode("utf-8", errors="replace")
+    parsed = parse_qs(text, keep_blank_values=True, errors="replace")
     return {k: v[0] for k, v in parsed.items()}
 
 

@@ -155,9 +155,8 @@ def _document_text() -> str:
     ),
 )
 def serve_document(call: Call) -> Response:
-    """The document, with this deployment's base URL (API Gateway adds a stage prefix)."""
-    base = call.path[: -len(DOCUMENT_PATH)] if call.path.endswith(DOCUMENT_PATH) else ""
-    servers = json.dumps([{"url": f"{call.origin}{base}"}])
+    """The document, with this deployment's public base URL (never the request's Host)."""
+    servers = json.dumps([{"url": call.public_root()}])
     body = _document_text()[:-1] + f',"servers":{servers}}}'
     return Response(
         body=body,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import uuid
@@ -15,7 +16,7 @@ from chalice import Chalice, Response
 from chalicelib import context
 from chalicelib.api.auth import authenticate_management
 from chalicelib.api.errors import error_response, internal_error_response
-from chalicelib.config import SUPPORTED_API_VERSIONS, get_settings
+from chalicelib.config import LOCAL_STAGE, SUPPORTED_API_VERSIONS, MissingSetting, get_settings
 from chalicelib.domain.etag import Expected, expected_from_if_match
 from chalicelib.errors import (
     DomainError,
@@ -75,20 +76,19 @@ class Call:
         return value
 
     def json(self) -> Any:
-        """The body as JSON; an empty body is ``{}``."""
+        """The body as JSON; an empty body is ``{}``.
+
+        Every string in it is text that can be stored, hashed and sent: JSON's ``\\ud800``
+        (half of a surrogate pair, alone) is refused here, once for every route, rather than
+        failing as UTF-8 wherever the value happens to be encoded first.
+        """
         if self._json is None:
             if len(self.raw_body) > get_settings().max_body_bytes:
                 raise MalformedRequest("The request body is too large.")
             if not self.raw_body.strip():
                 self._json = {}
             else:
-                try:
-                    self._json = json.loads(self.raw_body)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise MalformedRequest(
-                        "The request body is not valid JSON.",
-                        [FieldProblem("body", str(exc)[:200])],
-                    ) from None
+                self._json = _parse_json(self.raw_body)
         return self._json
 
     def if_match(self) -> Expected | None:
@@ -115,13 +115,57 @@ class Call:
         raise ValidationFailed([FieldProblem(name, f"'{name}' must be true or false.")])
 
     def link(self, **changes: str | None) -> str:
-        """An absolute URL of this path on this request's own origin, with query changes."""
+        """An absolute URL of this path, with query changes, on the public base URL."""
         query = {k: v for k, v in self.query.items() if k not in changes}
         query.update({k: v for k, v in changes.items() if v is not None})
-        return f"{self.origin}{self.path}?{urlencode(query)}"
+        return f"{self.public_root()}{self.route_path()}?{urlencode(query)}"
+
+    def route_path(self) -> str:
+        """This request's path without what precedes the app (API Gateway's stage, a custom
+        domain's base path): the last as many segments as the route has."""
+        depth = self.route.strip("/").count("/") + 1 if self.route.strip("/") else 0
+        segments = self.path.rstrip("/").split("/")
+        return "/" + "/".join(segments[len(segments) - depth :]) if depth else "/"
+
+    def public_root(self) -> str:
+        """Where clients reach the app: the configured public base URL (PUBLIC_BASE_URL).
+
+        The request's own origin (Host, X-Forwarded-Proto) is kept only in the local stage and
+        only for a loopback host, where the dev server may listen on any port; a Host header
+        naming anything else gets the configured base, so a forged Host cannot send a client
+        following nextLink, with its token, to another server.
+        """
+        settings = get_settings()
+        if settings.stage == LOCAL_STAGE and _is_loopback(self.header("host") or "localhost"):
+            return self.origin + self.path[: len(self.path) - len(self.route_path().rstrip("/"))]
+        return settings.public_url
 
 
 Handler = Callable[[Call], Response]
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        parsed = json.loads(raw)
+        # Only a lone surrogate makes a parsed string unencodable as UTF-8.
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        # json recurses once per [ or {: 20,000 of them exhaust the stack.
+        raise MalformedRequest(
+            "The request body nests arrays or objects too deeply.",
+            [FieldProblem("body", "Nested too deeply.")],
+        ) from None
+    except UnicodeEncodeError:
+        raise MalformedRequest(
+            "The request body has a lone surrogate (such as \\ud800), which is not text.",
+            [FieldProblem("body", "A \\uXXXX escape between D800 and DFFF without its pair.")],
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest(
+            "The request body is not valid JSON.",
+            [FieldProblem("body", str(exc)[:200])],
+        ) from None
+    return parsed
 
 
 # An operation's OpenAPI description (api/docs.py: ``apim(...)``, ``ours(...)``).
@@ -180,6 +224,21 @@ _fallbacks: dict[str, tuple[Handler, bool]] = {}
 def installed() -> list[Router]:
     """The routers ``install`` registered: the one registry of routes and their descriptions."""
     return list(_installed)
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost, with or without a port."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else ""
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _origin(request: Any) -> str:
@@ -243,6 +302,10 @@ def _dispatch(
         response = handler(call)
     except DomainError as exc:
         response = error_response(exc)
+    except MissingSetting as exc:
+        # Fails closed, saying what the operator must set; no request works until then.
+        log.error("configuration error: %s", exc, extra={"request_id": call.request_id})
+        response = internal_error_response(call.request_id, f"The service is not configured: {exc}")
     except Exception:
         log.exception("unhandled error", extra={"request_id": call.request_id})
         response = internal_error_response(call.request_id)

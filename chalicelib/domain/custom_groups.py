@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.groups import Group
+from chalicelib.domain.text import id_characters_problem
 from chalicelib.domain.users import User, properties_of
 from chalicelib.errors import FieldProblem, ValidationFailed
 
@@ -88,7 +89,8 @@ def group_id_problem(value: str, target: str = "groupId") -> FieldProblem | None
             "The group id must not contain * # & + : < > ? / \\, control characters, "
             "or leading or trailing spaces.",
         )
-    return None
+    reason = id_characters_problem(value)
+    return FieldProblem(target, reason) if reason else None
 
 
 def _text(

@@ -10,6 +10,9 @@ from enum import StrEnum
 MAX_ATTEMPTS = 8
 _FIRST_RETRY = timedelta(minutes=5)
 _LONGEST_WAIT = timedelta(hours=6)
+# A message is the relay's (triggered by the outbox stream) for this long after it is recorded,
+# and a claimed attempt is its sender's for this long: only then may the sweep take it.
+LEASE = timedelta(minutes=2)
 
 
 class Delivery(StrEnum):
@@ -37,6 +40,10 @@ class Message:
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str | None = None
+
+
+class MessageTaken(Exception):
+    """Another sender (the relay or the sweep) claimed this attempt first: it sends, not us."""
 
 
 def new_message_id() -> str:

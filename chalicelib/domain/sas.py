@@ -10,8 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from urllib.parse import quote, unquote
 
-_COMPACT = re.compile(r"^([\w\-.@]+)&(\d{12})&(.+)$")
+# The uid is written %-encoded (see compact_token), so it never holds & or a space.
+_COMPACT = re.compile(r"^([^&\s]+)&(\d{12})&(.+)$")
+# What a compact token leaves unencoded in its uid: letters, digits, - . _ ~ and @.
+_UID_SAFE = "@"
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,15 @@ def management_token(uid: str, expiry: datetime, key: str) -> str:
 
 
 def compact_token(uid: str, expiry: datetime, key: str) -> str:
-    """The compact form ``{uid}&{yyyyMMddHHmm}&{signature}`` (user tokens, SSO links)."""
+    """The compact form ``{uid}&{yyyyMMddHHmm}&{signature}`` (user tokens, SSO links).
+
+    The uid is %-encoded beyond ASCII letters, digits and ``-._~@`` (the signature covers the
+    uid itself): an id may hold a space, ``' , ; " %`` or any letter, and the token must still
+    travel unchanged in a header, ``token="..."``, a cookie and a URL.
+    """
     minute = expiry.astimezone(UTC).strftime("%Y%m%d%H%M")
-    return f"{uid}&{minute}&{signature(key, uid, long_expiry(expiry))}"
+    encoded = quote(uid, safe=_UID_SAFE)
+    return f"{encoded}&{minute}&{signature(key, uid, long_expiry(expiry))}"
 
 
 def _parse_expiry(text: str) -> datetime | None:
@@ -62,7 +72,14 @@ def parse_token(text: str) -> SasToken | None:
         text = text[len("token=") :].split(",", 1)[0].strip().strip('"')
     compact = _COMPACT.match(text)
     if compact:
-        uid, minute, sig = compact.groups()
+        encoded, minute, sig = compact.groups()
+        try:
+            uid = unquote(encoded, errors="strict")
+        except UnicodeDecodeError:
+            return None
+        if quote(uid, safe=_UID_SAFE) != encoded:
+            # One spelling per token: "%64ev" is not another way to write "dev".
+            return None
         try:
             expiry = datetime.strptime(minute, "%Y%m%d%H%M").replace(tzinfo=UTC)
         except ValueError:
@@ -152,7 +169,8 @@ def _signed_text(uid: str, expiry_text: str, nonce: bytes) -> str:
 def seal(
     kind: TokenKind, uid: str, epoch: str, expiry: datetime, key: str, nonce: bytes = b""
 ) -> str:
-    """A token of this kind in APIM's compact shape ``{uid}&{yyyyMMddHHmm}&{base64}``.
+    """A token of this kind in APIM's compact shape ``{uid}&{yyyyMMddHHmm}&{base64}``, the uid
+    %-encoded beyond ASCII letters, digits and ``-._~@`` (see compact_token).
 
     The base64 part is the nonce, then two MACs over uid, expiry and nonce: one under a key of
     the kind (checked before anything is read, so a forgery costs the same whatever id it
@@ -164,7 +182,9 @@ def seal(
     minute = expiry.astimezone(UTC).strftime("%Y%m%d%H%M")
     text = _signed_text(uid, long_expiry(expiry), nonce)
     raw = nonce + _mac(_kind_key(key, kind), text) + _mac(_bound_key(key, kind, uid, epoch), text)
-    return f"{uid}&{minute}&{base64.b64encode(raw).decode('ascii')}"
+    # The uid %-encoded, as in compact_token: the token travels in headers, cookies and URLs.
+    encoded = quote(uid, safe=_UID_SAFE)
+    return f"{encoded}&{minute}&{base64.b64encode(raw).decode('ascii')}"
 
 
 def unseal(text: str, kind: TokenKind, keys: list[str], now: datetime) -> Sealed | None:

@@ -20,6 +20,7 @@ from chalicelib.domain.odata import (
     Or,
 )
 from chalicelib.domain.passwords import policy_problem
+from chalicelib.domain.text import id_characters_problem, name_characters_problem
 from chalicelib.errors import FieldProblem, ValidationFailed
 
 ID_MAX = 80
@@ -219,7 +220,8 @@ def email_key(email: str) -> str:
 
 
 def id_problem(value: str, target: str) -> FieldProblem | None:
-    """Ids: 1 to 80 characters, none of ``*#&+:<>?/\\`` nor control characters."""
+    """Ids: 1 to 80 characters, none of ``*#&+:<>?/\\``, no invisible character, not a dot
+    segment (``.``, ``..``); see domain/text.py."""
     if not 1 <= len(value) <= ID_MAX:
         return FieldProblem(target, f"The id must have 1 to {ID_MAX} characters.")
     if _FORBIDDEN_ID.search(value) or value.strip() != value:
@@ -228,7 +230,8 @@ def id_problem(value: str, target: str) -> FieldProblem | None:
             "The id must not contain * # & + : < > ? / \\, control characters, "
             "or leading or trailing spaces.",
         )
-    return None
+    reason = id_characters_problem(value)
+    return FieldProblem(target, reason) if reason else None
 
 
 class BodyReader:
@@ -257,6 +260,15 @@ class BodyReader:
             return None
         return value
 
+    def name(self, name: str, *, required: bool) -> str | None:
+        """A person's name: one line, no control or direction-override character."""
+        value = self.text(name, required=required, max_len=NAME_MAX)
+        reason = name_characters_problem(value) if value is not None else None
+        if reason:
+            self.problems.append(FieldProblem(name, reason))
+            return None
+        return value
+
     def email(self, *, required: bool) -> str | None:
         value = self.text("email", required=required, max_len=EMAIL_MAX)
         if value is None:
@@ -265,7 +277,9 @@ class BodyReader:
         from email_validator import EmailNotValidError, validate_email
 
         try:
-            validate_email(value, check_deliverability=False)
+            # SES sends without SMTPUTF8: a non-ASCII domain goes out as punycode, but a
+            # non-ASCII local part (before the @) could never be sent, so it is refused here.
+            validate_email(value, check_deliverability=False, allow_smtputf8=False)
         except EmailNotValidError as exc:
             self.problems.append(FieldProblem("email", f"'email' is not a valid address: {exc}"))
             return None
@@ -354,8 +368,8 @@ def read_user_fields(props: dict[str, Any]) -> UserDraft:
     """Validate a whole user (an ARM body's properties, or a form's fields)."""
     r = BodyReader(props)
     email = r.email(required=True)
-    first = r.text("firstName", required=True, max_len=NAME_MAX)
-    last = r.text("lastName", required=True, max_len=NAME_MAX)
+    first = r.name("firstName", required=True)
+    last = r.name("lastName", required=True)
     note = r.text("note", required=False, max_len=NOTE_MAX, min_len=0)
     state = r.settable_state()
     identities = r.identities()
@@ -387,8 +401,8 @@ def read_user_changes(props: dict[str, Any]) -> UserChanges:
     """Validate the fields sent to change a user (an ARM body's properties, or a form's)."""
     r = BodyReader(props)
     email = r.email(required=False)
-    first = r.text("firstName", required=False, max_len=NAME_MAX)
-    last = r.text("lastName", required=False, max_len=NAME_MAX)
+    first = r.name("firstName", required=False)
+    last = r.name("lastName", required=False)
     note = r.text("note", required=False, max_len=NOTE_MAX, min_len=0)
     state = r.settable_state()
     identities = r.identities()

@@ -17,10 +17,8 @@ if TYPE_CHECKING:
 MAX_TEMPLATE_BYTES = 100 * 1024
 MAX_SUBJECT_CHARS = 998
 # A template may loop and repeat; this bounds what one part may grow to (memory, SES's 10 MB).
+# What one email may cost in time and memory is bounded in sandbox.py.
 MAX_RENDERED_CHARS = 1024 * 1024
-# Bounds `'x' * n` and `n ** m` inside templates, which would otherwise allocate before any check.
-_MAX_REPEAT = 100_000
-_MAX_EXPONENT = 64
 
 # What the immutable sandbox refuses to call on lists, sets, dicts and deques.
 _MUTATING_METHODS = frozenset(
@@ -174,12 +172,16 @@ def render(template: EmailTemplate, values: Mapping[str, str]) -> RenderedEmail:
     """Fill a template; every value is escaped in the HTML body.
 
     Raises TemplateError for any problem of the template: syntax, a name without a value,
-    an attempt to leave the sandbox, output too large.
+    an attempt to leave the sandbox, output too large, too much work (sandbox.py's budget,
+    shared by the subject and both bodies, so one email costs at most that much).
     """
+    from chalicelib.mail.sandbox import budget
+
     context = dict(values)
-    subject = _render_part("subject", template.subject, context)
-    html = _render_part("html", template.html, context)
-    text = _render_part("text", template.text, context)
+    with budget():
+        subject = _render_part("subject", template.subject, context)
+        html = _render_part("html", template.html, context)
+        text = _render_part("text", template.text, context)
     return RenderedEmail(subject=clean_subject(subject), html=html, text=text)
 
 
@@ -212,10 +214,14 @@ def check(template: EmailTemplate, *, require: Iterable[str] = ()) -> None:
             tree = _environment(part == "html").parse(to_jinja(source))
             # Compiles too, which is where unknown filters and tests are found.
             names = meta.find_undeclared_variables(tree)
+            unsafe = _unsafe(tree)
         except TemplateSyntaxError as exc:
             problems.append(f"Syntax error in the {label}, line {exc.lineno}: {exc.message}")
             continue
-        problems.extend(f"The {label} {reason}" for reason in _unsafe(tree))
+        except (RecursionError, SyntaxError):
+            problems.append(_too_deep(label))
+            continue
+        problems.extend(f"The {label} {reason}" for reason in unsafe)
         used[part] = names
         problems.extend(
             f"The {label} uses {name}{_on_lines(tree, name)}, which is not a parameter of "
@@ -271,8 +277,12 @@ def _render_part(part: str, source: str, context: dict[str, Any]) -> str:
             chunks.append(chunk)
     except JinjaError as exc:
         raise TemplateError([f"The {label} cannot be rendered: {exc.message}"]) from exc
-    except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as exc:
-        # Python errors of the template's own expressions, e.g. {{ 1 / 0 }} or {{ "a" + 1 }}.
+    except RecursionError as exc:
+        reason = f"The {label} cannot be rendered: it calls itself too deeply."
+        raise TemplateError([reason]) from exc
+    except Exception as exc:
+        # Python errors of the template's own expressions, e.g. {{ 1 / 0 }}, {{ "a" + 1 }} or
+        # {{ "text" | dictsort }} (AttributeError): whatever the template does is its problem.
         raise TemplateError([f"The {label} cannot be rendered: {exc}"]) from exc
     if size > MAX_RENDERED_CHARS:
         raise TemplateError([f"The {label} renders to more than {MAX_RENDERED_CHARS} characters."])
@@ -284,6 +294,8 @@ def _compile(autoescape: bool, source: str, label: str) -> Template:
     # Cached per source: a warm container sends the same few templates again and again.
     from jinja2 import TemplateSyntaxError
 
+    from chalicelib.mail.sandbox import metered
+
     env = _environment(autoescape)
     try:
         tree = env.parse(source)
@@ -291,42 +303,29 @@ def _compile(autoescape: bool, source: str, label: str) -> Template:
         # template that tries is never rendered at all, not even partly.
         problems = [f"The {label} {reason}" for reason in _unsafe(tree)]
         if not problems:
-            return env.from_string(tree)
+            return env.from_string(metered(tree, env))
     except TemplateSyntaxError as exc:
         # Also raised by compiling: unknown filters and tests.
         raise TemplateError(
             [f"Syntax error in the {label}, line {exc.lineno}: {exc.message}"]
         ) from exc
+    except (RecursionError, SyntaxError) as exc:
+        raise TemplateError([_too_deep(label)]) from exc
     raise TemplateError(problems)
+
+
+def _too_deep(label: str) -> str:
+    # Parsing and compiling recurse once per level of nesting, e.g. ((((...)))) or 1 + 1 + ...;
+    # Python refuses generated code nested over 100 levels (or 20 loops) with a SyntaxError.
+    return f"The {label} nests tags or expressions too deeply."
 
 
 @cache
 def _environment(autoescape: bool) -> Environment:
     """One sandbox per kind (HTML escapes, subject and text do not), built on first use."""
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from chalicelib.mail.sandbox import EmailSandbox
 
-    class _EmailSandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "**" and isinstance(right, int) and abs(right) > _MAX_EXPONENT:
-                raise ValueError(f"exponent larger than {_MAX_EXPONENT}")
-            if operator == "*":
-                for seq, count in ((left, right), (right, left)):
-                    if (
-                        isinstance(seq, str | list | tuple)
-                        and isinstance(count, int)
-                        and len(seq) * count > _MAX_REPEAT
-                    ):
-                        raise ValueError(f"repetition longer than {_MAX_REPEAT}")
-            return super().call_binop(context, operator, left, right)
-
-    # Immutable: a template has no business changing lists or dicts either.
-    env = _EmailSandbox(autoescape=autoescape, undefined=StrictUndefined, auto_reload=False)
-    # A template sees its parameters and nothing else (no range, cycler, lipsum, namespace...).
-    env.globals.clear()
-    return env
+    return EmailSandbox(autoescape)
 
 
 def _unsafe(tree: nodes.Template) -> list[str]:
@@ -379,6 +378,10 @@ def _unsafe(tree: nodes.Template) -> list[str]:
         for arg in arguments:
             if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and forbidden(arg.value):
                 reasons.append(f"passes {arg.value} to {node.name}, which is not allowed.")
+    for loop in tree.find_all(nodes.For):
+        if loop.recursive:
+            # loop(...) would run the body again on any list, outside the loop's own count.
+            reasons.append("uses a recursive loop, which email templates cannot use.")
     tags: dict[type[nodes.Node], str] = {
         nodes.Extends: "extends",
         nodes.Include: "include",

@@ -27,6 +27,10 @@ _RETRYABLE_CODES = frozenset(
         "RequestTimeoutException",
     }
 )
+# Of those, the ones that mean "too fast": the same message goes through a second or two later.
+THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
+# The account's maximum send rate is read this often per container (SES raises it over time).
+_QUOTA_SECONDS = 3600.0
 _LINK = re.compile(r"https?://[^\s<>\"'()\[\]{}]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -50,6 +54,11 @@ class MailFailed(Exception):
         self.retryable = retryable
         self.code = code
 
+    @property
+    def throttled(self) -> bool:
+        """SES refused because of the send rate: trying again in seconds will do."""
+        return self.code in THROTTLE_CODES
+
 
 class Mailer(Protocol):
     """What services send mail through."""
@@ -57,6 +66,17 @@ class Mailer(Protocol):
     def send(self, email: OutgoingEmail) -> str:
         """Hand the message over; returns the provider's message id or raises MailFailed."""
         ...
+
+
+# Per container (module level, shared by every mailer): region -> (rate, monotonic expiry).
+_send_rates: dict[str, tuple[float, float]] = {}
+_send_rates_lock = threading.Lock()
+
+
+def forget_send_rates() -> None:
+    """Read the account's send rate again on next use (tests)."""
+    with _send_rates_lock:
+        _send_rates.clear()
 
 
 class SesMailer:
@@ -71,6 +91,7 @@ class SesMailer:
         self.region = region
         self.drop_dir = drop_dir
         self._client: Any = None
+        self._quota_client: Any = None
         self._lock = threading.Lock()
 
     def send(self, email: OutgoingEmail) -> str:
@@ -105,6 +126,49 @@ class SesMailer:
                     )
                     self._client = boto3.client("ses", region_name=self.region, config=config)
         return self._client
+
+    def max_send_rate(self, fallback: float) -> float:
+        """The account's maximum send rate (SESv2 ``GetAccount`` ``SendQuota.MaxSendRate``).
+
+        Read once an hour per container, not per message. ``fallback`` (the SES_MAX_SEND_RATE
+        setting) when it cannot be read: no permission, no network, or an emulator without the
+        call (moto); the failure is remembered for as long, so it costs one call an hour.
+        """
+        import time
+
+        now = time.monotonic()
+        with _send_rates_lock:
+            known = _send_rates.get(self.region)
+            if known is not None and known[1] > now:
+                return known[0]
+        rate = self._read_send_rate()
+        if rate is None:
+            rate = fallback
+        with _send_rates_lock:
+            _send_rates[self.region] = (rate, now + _QUOTA_SECONDS)
+        return rate
+
+    def _sesv2(self) -> Any:
+        # Made only when the rate is read (once an hour at most): GetAccount is SESv2's.
+        if self._quota_client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
+            self._quota_client = boto3.client("sesv2", region_name=self.region, config=config)
+        return self._quota_client
+
+    def _read_send_rate(self) -> float | None:
+        try:
+            rate = float(self._sesv2().get_account()["SendQuota"]["MaxSendRate"])
+        except Exception as exc:  # the quota is advice: sending must work without it
+            from chalicelib.logs import logger
+
+            logger().warning(
+                "SES send rate unknown (%s); using the configured one", type(exc).__name__
+            )
+            return None
+        return rate if rate > 0 else None
 
     def _send_raw(self, recipient: str, raw: bytes) -> str:
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError

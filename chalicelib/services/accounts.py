@@ -33,6 +33,7 @@ from chalicelib.errors import (
     StateConflict,
 )
 from chalicelib.services.audit import Audit, Target, user_fields, user_target
+from chalicelib.services.committed import after_commit
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.listing import ListQuery, list_users
 from chalicelib.services.mailing import MailService
@@ -104,17 +105,15 @@ class AccountService:
                 user_target(fresh),
                 diff({}, user_fields(fresh)),
             )
-            issued = self._invitations.stage_issue(tx, fresh, purpose) if purpose else None
-            welcome = self._mail.stage(tx, WELCOME, fresh) if notify and not purpose else None
+            if purpose:
+                self._invitations.stage_issue(tx, fresh, purpose)
+            elif notify:
+                self._mail.stage(tx, WELCOME, fresh)
             try:
                 tx.commit()
             except IdTaken:
                 pass  # the id is taken: this PUT replaces it
             else:
-                if issued:
-                    self._invitations.send(issued)
-                if welcome:
-                    self._mail.deliver(welcome)
                 return fresh, True
         existing = self._users.get(user_id)
         if existing is None:
@@ -140,7 +139,7 @@ class AccountService:
             updated = replace(updated, state=UserState.PENDING)
         tx = self._store.transaction()
         self._stage_keep_an_administrator(tx, existing, updated.state)
-        updated, notice = self._stage_consequences(tx, existing, updated)
+        updated, _ = self._stage_consequences(tx, existing, updated)
         issued = None
         if reinvite and purpose is not None:
             # Inviting a pending user again replaces the old link (expired or not).
@@ -153,10 +152,6 @@ class AccountService:
         if issued:
             self._audit.stage(tx, "invitation.resent", user_target(updated))
         tx.commit()
-        if issued:
-            self._invitations.send(issued)
-        if notice:
-            self._mail.deliver(notice)
         return updated, False
 
     def get(self, user_id: str) -> User:
@@ -193,7 +188,7 @@ class AccountService:
         )
         tx = self._store.transaction()
         self._stage_keep_an_administrator(tx, existing, updated.state)
-        updated, notice = self._stage_consequences(tx, existing, updated)
+        updated, _ = self._stage_consequences(tx, existing, updated)
         issued = (
             self._invitations.stage_reissue(tx, updated)
             if self._readdressed(existing, updated)
@@ -204,10 +199,6 @@ class AccountService:
         if issued:
             self._audit.stage(tx, "invitation.resent", user_target(updated))
         tx.commit()
-        if issued:
-            self._invitations.send(issued)
-        if notice:
-            self._mail.deliver(notice)
         return updated
 
     def _stage_keep_an_administrator(self, tx: Tx, old: User, state: UserState | None) -> None:
@@ -296,14 +287,13 @@ class AccountService:
             tx, "user.deleted", user_target(existing), diff(user_fields(existing), {})
         )
         self._invitations.stage_kill_pending(tx, user_id, set(LinkPurpose))
-        farewell = self._mail.stage(tx, CLOSED, existing) if notify else None
+        if notify:
+            self._mail.stage(tx, CLOSED, existing)
         # Memberships go in the same transaction (any beyond what it holds, right after).
         leave_rest = self._groups.stage_leave_all(tx, existing) if self._groups else None
         tx.commit()
         if leave_rest:
-            leave_rest()
-        if farewell:
-            self._mail.deliver(farewell)
+            after_commit(leave_rest, "removing the remaining memberships")
 
     def list(self, query: ListQuery) -> Page[User]:
         return list_users(self._users, query)

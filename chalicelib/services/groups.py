@@ -30,6 +30,7 @@ from chalicelib.errors import (
     ResourceNotFound,
 )
 from chalicelib.services.audit import Audit, Target, user_target
+from chalicelib.services.committed import after_commit
 from chalicelib.services.listing import ListQuery, bounded_page, list_users, read_budget
 from chalicelib.services.ports import Store, Tx
 
@@ -239,10 +240,14 @@ class GroupService:
         self._groups.stage_delete(tx, existing)
         self._audit.stage(tx, "group.deleted", _target(existing), diff(_fields(existing.group), {}))
         tx.commit()
+
         # From here on no row of this generation applies to anything (the group is gone).
         # Rows of a newer generation belong to a group created again meanwhile: kept.
-        rows = self._groups.members(existing.key, None, GROUP_CLEANUP_BUDGET, 1000)
-        self._groups.remove_memberships(m for m in rows if m.generation <= existing.generation)
+        def clean_up() -> None:
+            rows = self._groups.members(existing.key, None, GROUP_CLEANUP_BUDGET, 1000)
+            self._groups.remove_memberships(m for m in rows if m.generation <= existing.generation)
+
+        after_commit(clean_up, "removing the group's membership rows")
 
     def _stage_changed(self, tx: Tx, old: StoredGroup, new: StoredGroup) -> None:
         self._audit.stage(

@@ -37,10 +37,10 @@ _PROBLEMS = {
 
 @dataclass(frozen=True)
 class IssuedLink:
-    """A link staged in a transaction, with what is needed to send its email after the commit."""
+    """A link staged in a transaction, with its email (which the relay sends after the commit,
+    with a token of its own)."""
 
     link: Link
-    token: str
     message: Message
 
 
@@ -79,9 +79,13 @@ class InvitationService:
         return timedelta(hours=self._settings.invitation_hours)
 
     def stage_issue(self, tx: Tx, user: User, purpose: LinkPurpose) -> IssuedLink:
-        """A new link and its email, in the caller's transaction."""
+        """A new link and its email, in the caller's transaction.
+
+        Its token is a placeholder nobody ever learns: the relay replaces it when it mails the
+        link (the raw token exists only in the memory of the process that sends it).
+        """
         now = self._clock()
-        token, token_hash = new_token()
+        _, token_hash = new_token()
         link_id = new_link_id(now)
         message = self._mail.stage(tx, TEMPLATES[purpose], user, link_ref=(user.id, link_id))
         link = Link(
@@ -96,7 +100,7 @@ class InvitationService:
             email_key=user.email_key,
         )
         self._store.links.stage_put(tx, link)
-        return IssuedLink(link, token, message)
+        return IssuedLink(link, message)
 
     def stage_kill_pending(self, tx: Tx, user_id: str, purposes: set[LinkPurpose]) -> None:
         """Revoke every pending link of these purposes (a newer one replaces them)."""
@@ -116,9 +120,6 @@ class InvitationService:
         purpose = links[0].purpose if links else LinkPurpose.INVITE
         return self.stage_issue(tx, user, purpose)
 
-    def send(self, issued: IssuedLink) -> None:
-        self._mail.deliver(issued.message, issued.link, issued.token)
-
     def resend(self, user_id: str) -> InvitationView:
         """A new link with a new expiry; the old one stops working."""
         user = self._store.users.require(user_id)
@@ -132,7 +133,6 @@ class InvitationService:
         issued = self.stage_issue(tx, user, purpose)
         self._audit.stage(tx, "invitation.resent", user_target(user))
         tx.commit()
-        self.send(issued)
         return self._view(issued.link)
 
     def revoke(self, user_id: str) -> list[InvitationView]:
@@ -223,12 +223,11 @@ class InvitationService:
         tx = self._store.transaction()
         self._store.links.stage_end(tx, link, LinkState.ACCEPTED, now)
         self._store.users.stage_replace(tx, user, active, on_fail=lambda: used)
-        welcome = self._mail.stage(tx, WELCOME, active)
+        self._mail.stage(tx, WELCOME, active)
         action = "invitation.accepted" if link.purpose is LinkPurpose.INVITE else "signup.confirmed"
         changes = diff(user_fields(user), user_fields(active))
         self._audit.stage(tx, action, user_target(active), changes, by_user=user.id)
         tx.commit()
-        self._mail.deliver(welcome)
         return active
 
 

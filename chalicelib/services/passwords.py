@@ -44,16 +44,17 @@ class PasswordService:
         self._clock = clock
         self._hashing = hashing
 
-    def _send_link(self, user: User) -> None:
+    def _send_link(self, user: User) -> str:
+        """Record the reset link and its email; the relay sends it. Returns the message id."""
         tx = self._store.transaction()
         self._audit.stage(tx, "password.reset_requested", user_target(user))
         self._invitations.stage_kill_pending(tx, user.id, {LinkPurpose.RESET})
         issued = self._invitations.stage_issue(tx, user, LinkPurpose.RESET)
         tx.commit()
-        self._invitations.send(issued)
+        return issued.message.id
 
-    def send_by_admin(self, user_id: str, expected: Expected | None = None) -> None:
-        """The admin's "Reset password": an email with a one-time link.
+    def send_by_admin(self, user_id: str, expected: Expected | None = None) -> str:
+        """The admin's "Reset password": an email with a one-time link (its message id).
 
         ``expected`` is the version the admin was looking at (the console's page), if any.
         """
@@ -64,7 +65,7 @@ class PasswordService:
             raise StateConflict(
                 f"User '{user_id}' is {user.state.value}; only active users can reset.{hint}"
             )
-        self._send_link(user)
+        return self._send_link(user)
 
     def request(self, email: str, client: str) -> None:
         """Self-service: the same outcome for every address; mail only to an active account."""
@@ -100,11 +101,10 @@ class PasswordService:
         tx = self._store.transaction()
         self._store.links.stage_end(tx, link, LinkState.ACCEPTED, now)
         self._store.users.stage_replace(tx, user, changed, on_fail=lambda: used)
-        notice = self._mail.stage(tx, CHANGED, changed)
+        self._mail.stage(tx, CHANGED, changed)
         secret = {"password": {"old": None, "new": REDACTED}}
         self._audit.stage(
             tx, "password.reset_completed", user_target(user), secret, by_user=user.id
         )
         tx.commit()
-        self._mail.deliver(notice)
         return changed

@@ -245,11 +245,10 @@ class SessionService:
         tx = self._store.transaction()
         self._store.users.stage_replace(tx, user, changed)
         self._invitations.stage_kill_pending(tx, user.id, {LinkPurpose.RESET})
-        notice = self._mail.stage(tx, CHANGED, changed)
+        self._mail.stage(tx, CHANGED, changed)
         secret = {"password": {"old": None, "new": REDACTED}}
         self._audit.stage(tx, "password.changed", user_target(user), secret, by_user=user.id)
         tx.commit()
-        self._mail.deliver(notice)
         return self.mint(changed, now + timedelta(hours=self._settings.session_hours))
 
 

@@ -1,4 +1,4 @@
-"""The scheduled sweep: expire links past their expiry, retry queued emails."""
+"""The scheduled sweep: expire links past their expiry, retry the emails that are due."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from chalicelib.domain.links import LinkPurpose, LinkState
 from chalicelib.errors import LinkUnusable
 from chalicelib.logs import logger
 from chalicelib.services.audit import Audit, Target
-from chalicelib.services.mailing import MailService
 from chalicelib.services.ports import Store
+from chalicelib.services.relay import OutboxRelay
 
 log = logger()
 # One run handles at most this many items of each kind; the next run (hourly) takes the rest.
@@ -39,10 +39,10 @@ class SweepReport:
 class SweepService:
     """Idempotent, and safe to run twice at once: every change is conditional."""
 
-    def __init__(self, store: Store, mail: MailService, clock: Clock, *, audit: Audit) -> None:
+    def __init__(self, store: Store, relay: OutboxRelay, clock: Clock, *, audit: Audit) -> None:
         self._audit = audit
         self._store = store
-        self._mail = mail
+        self._relay = relay
         self._clock = clock
 
     def run(self) -> SweepReport:
@@ -58,7 +58,8 @@ class SweepService:
             except LinkUnusable:
                 continue  # accepted, revoked or expired by someone else meanwhile
             expired += 1
-        mail = self._mail.retry_due(BATCH)
+        # The safety net of the relay: failed attempts, and messages it never claimed.
+        mail = self._relay.retry_due(BATCH)
         report = SweepReport(expired, mail.sent, mail.retried, mail.failed, mail.cancelled)
         log.info("sweep done", extra={"sweep": report.as_dict()})
         return report

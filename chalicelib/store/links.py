@@ -59,16 +59,26 @@ class LinkRepository:
         writes(tx).put(_to_item(link), LinkItem.link_id.does_not_exist(), None)
 
     def stage_end(self, tx: Tx, link: Link, state: LinkState, now: datetime) -> None:
-        """pending -> accepted/expired/revoked, only if it is still pending with this token."""
+        """pending -> accepted/expired/revoked, only if it is still pending.
+
+        Accepting also needs the token that was presented to still be the link's: the relay
+        gives a link a new token when it mails it, and only the mailed one may be used. Revoking
+        or expiring ends the link whatever its token is now, so that a change racing the relay
+        (a delete or a resend just after an invitation) does not fail on the new token.
+        """
+        condition = LinkItem.state == LinkState.PENDING.value
+        if state is LinkState.ACCEPTED:
+            condition &= LinkItem.token_hash == link.token_hash
         writes(tx).update(
             LinkItem(user_id=link.user_id, link_id=link.link_id),
             [LinkItem.state.set(state.value), LinkItem.ended_at.set(now), LinkItem.due.remove()],
-            (LinkItem.state == LinkState.PENDING.value) & (LinkItem.token_hash == link.token_hash),
+            condition,
             _gone,
         )
 
     def stage_rotate(self, tx: Tx, link: Link, new_hash: str) -> None:
-        """A new token for a pending link whose email never went out (nobody saw the old one)."""
+        """A new token for a pending link whose email is about to go out (nobody saw the old
+        one): only if it is still pending with the token this sender read."""
         writes(tx).update(
             LinkItem(user_id=link.user_id, link_id=link.link_id),
             [LinkItem.token_hash.set(new_hash)],

@@ -198,11 +198,16 @@ class OutboxDueIndex(GlobalSecondaryIndex["OutboxItem"]):
 
 
 class OutboxItem(Model):
-    """An email recorded with the change that causes it; sent at once, retried by the sweep."""
+    """An email recorded with the change that causes it.
+
+    The table's stream (new images) triggers the relay, which sends each new message once; the
+    sweep retries what the relay could not send.
+    """
 
     class Meta:
         table_name = "outbox"
         billing_mode = "PAY_PER_REQUEST"
+        stream_view_type = "NEW_IMAGE"
 
     message_id = UnicodeAttribute(hash_key=True)
     template = UnicodeAttribute()

@@ -1,14 +1,15 @@
-"""The outbox repository: queued emails, found by their next attempt through a sparse index."""
+"""The outbox repository: queued emails, found by their next attempt through a sparse index,
+and announced to the relay by the table's stream."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.domain.messages import Delivery, Message
+from chalicelib.domain.messages import Delivery, Message, MessageTaken
 from chalicelib.domain.tx import Tx
 from chalicelib.store.models import OutboxItem
 from chalicelib.store.tx import dynamodb_errors, is_condition_failure, writes
@@ -52,6 +53,11 @@ def _to_item(message: Message) -> OutboxItem:
     )
 
 
+def _unchanged(message: Message) -> Any:
+    """Still queued, with the attempts this sender saw (a claim adds one)."""
+    return (OutboxItem.state == Delivery.QUEUED.value) & (OutboxItem.attempts == message.attempts)
+
+
 class OutboxRepository:
     """Every state change is conditional on the attempt count, so two senders never both win."""
 
@@ -71,24 +77,40 @@ class OutboxRepository:
             return {i.message_id: _to_message(i) for i in OutboxItem.batch_get(message_ids)}
 
     def _update(self, message: Message, actions: list[Any]) -> bool:
-        condition = (OutboxItem.state == Delivery.QUEUED.value) & (
-            OutboxItem.attempts == message.attempts
-        )
         try:
             with dynamodb_errors():
-                OutboxItem(message_id=message.id).update(actions=actions, condition=condition)
+                OutboxItem(message_id=message.id).update(
+                    actions=actions, condition=_unchanged(message)
+                )
         except PynamoDBException as exc:
             if is_condition_failure(exc):
                 return False
             raise
         return True
 
-    def claim(self, message: Message, until: datetime) -> bool:
-        """Take a queued message for one attempt; False when someone else took it first."""
-        return self._update(
-            message,
+    def stage_claim(self, tx: Tx, message: Message, until: datetime) -> None:
+        """Take a queued message for one attempt, in ``tx``: only if it is still queued with the
+        attempts this sender saw, so of two senders (relay, sweep) only one ever sends it.
+        The commit raises MessageTaken when another sender was first."""
+        writes(tx).update(
+            OutboxItem(message_id=message.id),
             [OutboxItem.attempts.add(1), OutboxItem.next_attempt_at.set(until)],
+            _unchanged(message),
+            lambda: MessageTaken(f"message {message.id} was claimed by another sender"),
         )
+
+    def message_in(self, record: Mapping[str, Any]) -> Message | None:
+        """The new message a stream record announces (an INSERT's new image), else None.
+
+        The same for a Lambda event's record and for one read through the Streams API: both
+        carry the image as DynamoDB's typed JSON.
+        """
+        if record.get("eventName") != "INSERT":
+            return None
+        image = (record.get("dynamodb") or {}).get("NewImage")
+        if not image:
+            return None
+        return _to_message(OutboxItem.from_raw_data(dict(image)))
 
     def mark_sent(self, message: Message, now: datetime) -> bool:
         return self._update(

@@ -35,14 +35,31 @@ CONFLICT_RETRIES = 3
 
 @contextmanager
 def dynamodb_errors() -> Iterator[None]:
-    """Throttling and transaction conflicts become ServiceBusy; nothing was written."""
+    """Throttling, transaction conflicts and an unreachable DynamoDB become ServiceBusy (503)."""
     try:
         yield
     except PynamoDBException as exc:
+        code = response_code(exc)
+        if code is None:
+            # No answer at all (botocore gave up reconnecting): a retry of the request is safe,
+            # since every change is conditional or idempotent.
+            raise ServiceBusy(
+                "The storage service could not be reached; retry the request."
+            ) from exc
         reasons = _reasons(exc) if isinstance(exc, TransactWriteError) else []
-        if exc.cause_response_code in _BUSY_CODES or "TransactionConflict" in reasons:
+        if code in _BUSY_CODES or "TransactionConflict" in reasons:
             raise ServiceBusy("The service is busy; retry the request.") from exc
         raise
+
+
+def response_code(exc: PynamoDBException) -> str | None:
+    """DynamoDB's error code; None when no answer came (PynamoDB's own property then fails:
+    connection errors carry ``response = None``)."""
+    response = getattr(exc.cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return code if isinstance(code, str) else None
 
 
 def _reasons(exc: TransactWriteError) -> list[str | None]:
@@ -50,7 +67,7 @@ def _reasons(exc: TransactWriteError) -> list[str | None]:
 
 
 def is_condition_failure(exc: PynamoDBException) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
+    return response_code(exc) == "ConditionalCheckFailedException"
 
 
 class DynamoTx:

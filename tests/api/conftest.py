@@ -1,111 +1,85 @@
-"""API tests, each run twice: in-process and over real HTTP.
+"""API tests: in-process by default, replayed over real HTTP where the wire matters.
 
-``api[in-process]`` is chalice.test.Client against moto's mock_aws. ``api[http]`` makes the same
-calls with ``requests`` to ``chalice local`` on loopback, whose DynamoDB, SES and SSM are a moto
-server in a child process (the live stack of tests/integration/conftest.py, one per xdist worker).
-Each http test starts from the stack's start-up state: ``POST /moto-api/reset``, then the tables,
-the SES sender and the key parameter again.
+``api`` is chalice.test.Client against the session's moto (tests/conftest.py): routing, views,
+services and the store all run in this process, with nothing between the test and the app but
+the test client's event. That covers every behaviour except what a real HTTP stack changes.
 
-The stack runs with the settings the in-process tests have where they matter: the management keys
-``test-primary-key``/``test-secondary-key`` (from an SSM parameter, since .chalice/config.json's
-local stage sets the keys and wins over the environment) and ``PORTAL_URL`` http://127.0.0.1:8000.
-It keeps the stage's production argon2 cost, which config.json also fixes.
+A test marked ``@pytest.mark.wire`` runs twice: ``[in-process]``, and ``[http]``, the same calls
+made with ``requests`` to ``chalice local`` on loopback, whose DynamoDB, SES and SSM are a moto
+server in a child process (``live_server`` of tests/conftest.py, one per xdist worker, shared
+with the other HTTP tiers; each http test starts from its start-up state). The http variants
+carry the ``integration`` marker, so ``make test-fast`` leaves them out. What the wire changes,
+and the tests that say so:
 
-A test that cannot run over HTTP (it uses ``client``, ``clock``, ``wiring``, the in-process moto
-backends, or changes the server's environment) carries ``@pytest.mark.in_process_only(reason=...)``
-(or a module-level ``pytestmark``); its http variant is skipped with that reason, never dropped.
+- status lines and bodies that HTTP shapes: HEAD answers with no body, 204 with none,
+  405 and 404 for routes the local gateway never matched (test_users, test_groups,
+  test_templates, test_errors_and_auth);
+- headers as they cross the wire: ETag and If-Match (quoted, unquoted, weak), Authorization in
+  every form, Host and X-Forwarded-Proto in nextLink, x-ms-request-id (test_users,
+  test_user_lists, test_errors_and_auth, test_audit);
+- encodings: percent-encoded ids and ``$filter`` values quoted by requests, query strings with
+  several parameters, bytes that are not UTF-8, bodies past the 64 KB limit and templates just
+  under 100 KB (test_errors_and_auth, test_groups, test_user_lists, test_templates);
+- concurrency is tested over HTTP in tests/integration (races), never in-process.
+
+The stack has the in-process tests' management keys (``test-primary-key``,
+``test-secondary-key``); its links point at itself, not at http://127.0.0.1:8000, so no wire
+test reads a link. A wire test may not use ``client``, ``clock``, ``wired`` or ``aws``: the live
+server never sees them (its http variant fails and says so).
 """
 
-import json
-from dataclasses import replace
-
-import boto3
 import pytest
-from moto import mock_aws
 
-from chalicelib.config import get_settings
 from tests.http_api import HttpApi
-from tests.integration.conftest import live_stack
-from tests.support import Api, admin_token, unwire, wire
+from tests.support import Api, RelayingClient
+
+# Fixtures whose state lives in the pytest process: an http test that uses one tests nothing real.
+IN_PROCESS_FIXTURES = frozenset({"aws", "client", "clock", "wired"})
 
 
-@pytest.fixture
-def aws():
-    with mock_aws():
-        unwire()
-        from chalicelib.keys import forget_cached_keys
-        from chalicelib.store.models import create_tables
-
-        forget_cached_keys()
-        create_tables(get_settings())
-        boto3.client("ses").verify_email_identity(EmailAddress="noreply@example.com")
-        yield
-        unwire()
-
-
-@pytest.fixture
-def client(aws):
+@pytest.fixture(scope="session")
+def chalice_client():
     from chalice.test import Client
 
     from app import app
 
     with Client(app, stage_name="test") as c:
-        yield c
+        yield RelayingClient(c)
 
 
-KEYS_PARAMETER = "/apim-users/tests/management-keys"
-# Fixtures whose state lives in the pytest process: an http test that uses one tests nothing real.
-IN_PROCESS_FIXTURES = frozenset({"aws", "client", "clock"})
+@pytest.fixture
+def client(aws, chalice_client):
+    """chalice.test.Client on the in-process app (one for the session; it keeps no state);
+    after each request the outbox relay runs over the outbox stream (tests/support.py:
+    RelayingClient), so the emails a request caused have gone out, as in AWS within a second."""
+    return RelayingClient(chalice_client)
 
 
-@pytest.fixture(scope="session")
-def api_live_server(tmp_path_factory):
-    """The live stack of the http variant, with the in-process tests' keys and portal URL."""
-    keys = json.dumps({"primary": "test-primary-key", "secondary": "test-secondary-key"})
-    with live_stack(
-        tmp_path_factory.mktemp("api-over-http"),
-        extra_env={"APIM_KEYS_PARAMETER": KEYS_PARAMETER, "PORTAL_URL": "http://127.0.0.1:8000"},
-        ssm_parameters={KEYS_PARAMETER: keys},
-    ) as server:
-        yield replace(server, token=admin_token(hours=4))
+def pytest_generate_tests(metafunc):
+    if "api" in metafunc.fixturenames and metafunc.definition.get_closest_marker("wire"):
+        metafunc.parametrize(
+            "api",
+            [
+                pytest.param("in-process", id="in-process"),
+                pytest.param("http", id="http", marks=pytest.mark.integration),
+            ],
+            indirect=True,
+        )
 
 
-def _in_process_only_reason(node) -> str | None:
-    marker = node.get_closest_marker("in_process_only")
-    if marker is None:
-        return None
-    reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
-    if not reason:
-        pytest.fail("@pytest.mark.in_process_only needs a reason", pytrace=False)
-    return reason
-
-
-@pytest.fixture(params=["in-process", "http"])
+@pytest.fixture
 def api(request):
-    if request.param == "in-process":
-        yield Api(request.getfixturevalue("client"))
-        return
-    reason = _in_process_only_reason(request.node)
-    if reason is not None:
-        pytest.skip(f"in-process only: {reason}")
+    if getattr(request, "param", "in-process") == "in-process":
+        return Api(request.getfixturevalue("client"))
     used = sorted(IN_PROCESS_FIXTURES & set(request.node.fixturenames))
     if used:
         pytest.fail(
             f"{request.node.name} uses {', '.join(used)}, which the live server never sees: "
-            "mark it @pytest.mark.in_process_only(reason=...)",
+            "a @pytest.mark.wire test talks to the app through `api` only",
             pytrace=False,
         )
-    server = request.getfixturevalue("api_live_server")
+    server = request.getfixturevalue("live_server")
     server.reset()
     http = HttpApi(server, server.token)
-    yield http
-    http.close()
-
-
-@pytest.fixture
-def clock(aws):
-    from tests.support import MovableClock
-
-    moving = MovableClock()
-    wire(clock=moving)
-    return moving
+    request.addfinalizer(http.close)
+    return http

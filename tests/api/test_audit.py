@@ -31,6 +31,7 @@ def trail(api, expression):
     return reply.json["value"]
 
 
+@pytest.mark.wire
 def test_create_block_activate_and_delete_are_recorded_with_actor_and_values(api):
     created = api.create_user("ada", "ada@example.com", note="first")
     request_id = created.headers["x-ms-request-id"]
@@ -98,8 +99,7 @@ def test_failed_changes_leave_no_event(api):
     assert events(api, "bob") == []
 
 
-@pytest.mark.in_process_only(reason="stages a transaction through the in-process store")
-def test_a_cancelled_transaction_leaves_neither_change_nor_event(api):
+def test_a_cancelled_transaction_leaves_neither_change_nor_event(api, wired):
     from tests.api.test_transactions import ConflictingTx, a_user
 
     store = services().store
@@ -122,8 +122,7 @@ def _target(user):
     return user_target(user)
 
 
-@pytest.mark.in_process_only(reason="accepts the link and moves the clock in-process")
-def test_invitation_events_name_who_acted(api, client, clock):
+def test_invitation_events_name_who_acted(api, client, clock, wired):
     api.put(
         "/users/ivy",
         {
@@ -173,7 +172,6 @@ def test_invitation_events_name_who_acted(api, client, clock):
     assert expired["actor"]["kind"] == "system"
 
 
-@pytest.mark.in_process_only(reason="uses the portal through the in-process client")
 def test_reset_signin_and_token_events(api, client):
     api.create_user("dev", "dev@example.com", password="the first passphrase")
     api.call("POST", "/users/dev/confirmations/password/send")
@@ -211,7 +209,6 @@ def test_reset_signin_and_token_events(api, client):
     assert failed["target"]["id"] == "nobody@example.com"
 
 
-@pytest.mark.in_process_only(reason="uses the portal through the in-process client")
 def test_throttled_requests_are_recorded(api, client):
     for _ in range(6):
         client.http.post(
@@ -277,7 +274,6 @@ def test_user_events_page_newest_first(api):
     assert len(seen) == 6 and seen == sorted(seen, reverse=True)
 
 
-@pytest.mark.in_process_only(reason="moves the in-process clock by 40 days")
 def test_audit_trail_filters_by_action_actor_and_time_across_months(api, clock):
     api.create_user("old")
     clock.advance(days=40)
@@ -295,7 +291,6 @@ def test_audit_trail_filters_by_action_actor_and_time_across_months(api, clock):
     assert api.get("/auditEvents?$filter=colour eq 'x'").status == 400
 
 
-@pytest.mark.in_process_only(reason="reads the item in the in-process moto table")
 def test_events_expire_after_the_retention(api):
     api.create_user("ada")
     table = boto3.resource("dynamodb").Table(get_settings().audit_table)
@@ -311,8 +306,7 @@ def test_events_expire_after_the_retention(api):
     assert abs((purge - event_time) - timedelta(days=400)) < timedelta(seconds=2)
 
 
-@pytest.mark.in_process_only(reason="uses the portal through the in-process client and its clock")
-def test_signup_own_password_change_and_expired_reset_link_events(api, client, clock):
+def test_signup_own_password_change_and_expired_reset_link_events(api, client, clock, wired):
     api.put(
         "/users/sam",
         {

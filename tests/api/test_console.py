@@ -163,6 +163,7 @@ def test_the_cookie_is_secure_outside_the_local_stage(client, admin, monkeypatch
     from chalicelib.config import get_settings
 
     monkeypatch.setenv("APIM_STAGE", "prod")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://api.example.com")
     get_settings.cache_clear()
     try:
         browser = Console(client)
@@ -177,6 +178,7 @@ def test_the_cookie_is_secure_outside_the_local_stage(client, admin, monkeypatch
         assert "; Secure" in browser.last_set_cookie
     finally:
         monkeypatch.delenv("APIM_STAGE")
+        monkeypatch.delenv("PUBLIC_BASE_URL")
         get_settings.cache_clear()
 
 

@@ -1,15 +1,9 @@
 """An email change kills what was bound to the old address: links, and emails not yet sent."""
 
-import pytest
-
 from chalicelib.bootstrap import services
 from tests.api.test_invitations import INVITE_PATH, FailingMailer, invite, portal_get, portal_post
 from tests.api.test_signin_and_reset import PASSWORD, RESET_PATH, post_form, send_reset, sign_in
 from tests.support import mail_to, wire
-
-pytestmark = pytest.mark.in_process_only(
-    reason="reads the emails from in-process moto SES and moves the in-process clock"
-)
 
 
 def change_email(api, user_id, email):

@@ -2,13 +2,13 @@
 
 import json
 
-import boto3
 import pytest
 
 from chalicelib.keys import forget_cached_keys
-from tests.support import admin_token, error_of, unwire
+from tests.support import admin_token, error_of
 
 
+@pytest.mark.wire
 def test_unknown_route_is_404_with_error_body(api):
     for path in ["/nothing", "/a/b/c/d/e/f/g/h/i/j", "/"]:
         reply = api.get(path, absolute=True)
@@ -22,6 +22,7 @@ def test_unknown_sub_resource_is_404(api):
     assert error_of(reply)["code"] == "ResourceNotFound"
 
 
+@pytest.mark.wire
 def test_wrong_method_is_405_with_error_body(api):
     api.create_user("u1")
     for method, path in [("POST", "/users/u1"), ("DELETE", "/users"), ("PUT", "/users/u1/groups")]:
@@ -30,6 +31,7 @@ def test_wrong_method_is_405_with_error_body(api):
         assert error_of(reply)["code"] == "MethodNotAllowed"
 
 
+@pytest.mark.wire
 def test_api_version_is_required(api):
     reply = api.get("/users", api_version=None)
     assert reply.status == 400
@@ -71,6 +73,7 @@ def test_instance_names_compare_case_insensitively(api):
     assert api.get(path, absolute=True).status == 200
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize(
     "authorization",
     [
@@ -105,6 +108,7 @@ def test_token_of_another_identifier_is_401(api):
     assert reply.status == 401
 
 
+@pytest.mark.wire
 def test_bearer_form_and_secondary_key_and_compact_form_are_accepted(api):
     from datetime import UTC, datetime, timedelta
 
@@ -121,31 +125,39 @@ def test_bearer_form_and_secondary_key_and_compact_form_are_accepted(api):
     assert reply.status == 200
 
 
-@pytest.mark.in_process_only(
-    reason="sets APIM_KEYS_PARAMETER in this process and writes SSM through in-process moto"
-)
-def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch):
-    boto3.client("ssm").put_parameter(
-        Name="/apim/keys",
-        Type="SecureString",
-        Value=json.dumps({"primary": "ssm-primary", "secondary": "ssm-secondary"}),
-    )
+def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch, wired):
+    """SSM answers through botocore's Stubber on the service's own client: moto's SSM costs a
+    second and a half to load, and every test over HTTP already reads the keys from the live
+    stack's SSM (tests/conftest.py: ``live_server``)."""
+    from botocore.stub import Stubber
+
+    from chalicelib.keys import _ssm_client
+
+    def keys_stored(primary, secondary):
+        value = json.dumps({"primary": primary, "secondary": secondary})
+        answer = {"Parameter": {"Name": "/apim/keys", "Type": "SecureString", "Value": value}}
+        asked = {"Name": "/apim/keys", "WithDecryption": True}
+        ssm.add_response("get_parameter", answer, asked)
+
     monkeypatch.setenv("APIM_KEYS_PARAMETER", "/apim/keys")
-    unwire()
-    forget_cached_keys()
-    assert api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 200
-    assert api.get("/users", headers={"Authorization": admin_token("ssm-primary")}).status == 200
-    assert api.get("/users", headers={"Authorization": admin_token()}).status == 401
-    # Rotation: a new secondary is picked up once the cached pair is refreshed.
-    boto3.client("ssm").put_parameter(
-        Name="/apim/keys",
-        Type="SecureString",
-        Overwrite=True,
-        Value=json.dumps({"primary": "ssm-primary", "secondary": "rotated"}),
-    )
-    forget_cached_keys()
-    assert api.get("/users", headers={"Authorization": admin_token("rotated")}).status == 200
-    assert api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 401
+    wired.reload()
+    with Stubber(_ssm_client("us-east-1")) as ssm:
+        keys_stored("ssm-primary", "ssm-secondary")  # read once, then cached
+        assert (
+            api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 200
+        )
+        assert (
+            api.get("/users", headers={"Authorization": admin_token("ssm-primary")}).status == 200
+        )
+        assert api.get("/users", headers={"Authorization": admin_token()}).status == 401
+        # Rotation: a new secondary is picked up once the cached pair is refreshed.
+        keys_stored("ssm-primary", "rotated")
+        forget_cached_keys()
+        assert api.get("/users", headers={"Authorization": admin_token("rotated")}).status == 200
+        assert (
+            api.get("/users", headers={"Authorization": admin_token("ssm-secondary")}).status == 401
+        )
+        ssm.assert_no_pending_responses()
 
 
 def test_every_offending_field_is_reported_at_once(api):
@@ -189,6 +201,7 @@ def test_required_fields(api):
     assert targets == {"email", "firstName", "lastName"}
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize(
     "body",
     [
@@ -206,6 +219,7 @@ def test_malformed_bodies_are_400_never_500(api, body):
     assert error_of(reply)["code"] == "ValidationError"
 
 
+@pytest.mark.wire
 def test_huge_body_is_400(api):
     body = {
         "properties": {
@@ -220,6 +234,7 @@ def test_huge_body_is_400(api):
     assert "too large" in error_of(reply)["message"]
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize(
     "user_id",
     ["a" * 81, "a*b", "a%23b", "a&b", "a+b", "a:b", "a<b", "a>b", "a%3Fb", "%20a", "a%2Fb"],
@@ -233,6 +248,7 @@ def test_invalid_ids_are_400(api, user_id):
     assert error_of(reply)["details"][0]["target"] == "userId"
 
 
+@pytest.mark.wire
 def test_percent_encoded_ids_are_decoded(api):
     api.create_user("a%20b")
     reply = api.get("/users/a%20b")

@@ -8,10 +8,6 @@ import pytest
 from chalicelib.bootstrap import services
 from tests.support import error_of, mail_to, sent_mail, unwire, wire
 
-pytestmark = pytest.mark.in_process_only(
-    reason="reads the emails from in-process moto SES and moves the in-process clock"
-)
-
 INVITE_PATH = "/confirm/invitation"
 
 
@@ -210,7 +206,7 @@ def test_inviting_a_pending_user_again_replaces_the_link(api, client, clock):
     assert portal_get(client, old).status_code == 410
 
 
-def test_expired_invitation_is_no_duplicate_for_a_new_invite(api, clock):
+def test_expired_invitation_is_no_duplicate_for_a_new_invite(api, clock, wired):
     invite(api)
     clock.advance(hours=49)
     services().sweep.run()
@@ -255,7 +251,7 @@ def test_ses_failure_keeps_the_invitation_and_the_sweep_delivers_it(api, client,
 
 
 def test_ses_rejecting_an_unverified_sender_is_retried_after_the_fix(
-    api, client, clock, monkeypatch
+    api, client, clock, monkeypatch, wired
 ):
     monkeypatch.setenv("SENDER_EMAIL", "unverified@example.com")
     unwire()
@@ -364,7 +360,7 @@ def test_deleting_a_user_kills_the_link_even_if_the_id_comes_back(api, client):
     assert portal_get(client, token).status_code == 410
 
 
-def test_links_use_the_configured_portal_url_not_the_host_header(api, monkeypatch):
+def test_links_use_the_configured_portal_url_not_the_host_header(api, monkeypatch, wired):
     monkeypatch.setenv("PORTAL_URL", "https://developer.example.com/")
     unwire()
     api.put(

@@ -11,8 +11,6 @@ from chalicelib.bootstrap import services
 from chalicelib.logs import JsonFormatter, logger
 from tests.support import mail_to
 
-pytestmark = pytest.mark.in_process_only(reason="captures the logs of the in-process app")
-
 
 @pytest.fixture
 def captured():
@@ -40,7 +38,7 @@ def form(client, path, fields):
     )
 
 
-def test_main_flows_log_no_secret(api, client, captured):
+def test_main_flows_log_no_secret(api, client, captured, wired):
     secrets = ["first secret passphrase", "second secret passphrase", "third secret passphrase"]
     api.create_user("dev", "dev@example.com", password=secrets[0])
     api.put(

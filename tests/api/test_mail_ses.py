@@ -4,24 +4,29 @@ import email
 import email.policy
 import socket
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from chalicelib.mail.render import render
-from chalicelib.mail.sender import MailFailed, MemoryMailer, OutgoingEmail, SesMailer
+from chalicelib.mail.sender import (
+    MailFailed,
+    MemoryMailer,
+    OutgoingEmail,
+    SesMailer,
+    forget_send_rates,
+)
 from chalicelib.mail.templates import default_template
 
 SENDER = "noreply@example.com"
 
 
 @pytest.fixture
-def ses():
-    with mock_aws():
-        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
-        yield
+def ses(aws):
+    """The session's in-process SES (tests/conftest.py): SENDER verified, nothing sent yet."""
+    from chalicelib.config import get_settings
+
+    assert get_settings().sender_email == SENDER
 
 
 def sent_messages():
@@ -156,6 +161,54 @@ def test_ses_error_codes_say_whether_to_retry(ses, code, status, retryable):
             mailer.send(outgoing())
     assert caught.value.retryable is retryable
     assert caught.value.code == code
+
+
+def test_throttling_is_told_apart_from_other_retryable_refusals(ses):
+    mailer = SesMailer(SENDER, "us-east-1")
+    with Stubber(mailer._ses()) as stub:
+        stub.add_client_error("send_raw_email", service_error_code="Throttling")
+        stub.add_client_error(
+            "send_raw_email", service_error_code="ServiceUnavailable", http_status_code=503
+        )
+        with pytest.raises(MailFailed) as throttled:
+            mailer.send(outgoing())
+        with pytest.raises(MailFailed) as unavailable:
+            mailer.send(outgoing())
+    assert throttled.value.throttled and throttled.value.retryable
+    assert not unavailable.value.throttled and unavailable.value.retryable
+
+
+ACCOUNT = {
+    "SendQuota": {"Max24HourSend": 50000.0, "MaxSendRate": 14.0, "SentLast24Hours": 3.0},
+    "SendingEnabled": True,
+    "ProductionAccessEnabled": True,
+}
+
+
+def test_the_send_rate_is_ses_s_own_read_once_per_container(ses):
+    forget_send_rates()
+    first = SesMailer(SENDER, "us-east-1")
+    with Stubber(first._sesv2()) as stub:
+        stub.add_response("get_account", ACCOUNT)
+        assert first.max_send_rate(fallback=1.0) == 14.0
+        stub.assert_no_pending_responses()
+    # Another mailer of the same container (a new Services) does not ask again: its own client
+    # would reach moto, which has no GetAccount, and get the fallback.
+    assert SesMailer(SENDER, "us-east-1").max_send_rate(fallback=1.0) == 14.0
+    forget_send_rates()
+
+
+def test_the_send_rate_falls_back_to_the_setting_when_ses_cannot_tell(ses):
+    forget_send_rates()
+    mailer = SesMailer(SENDER, "us-east-1")
+    with Stubber(mailer._sesv2()) as stub:
+        stub.add_client_error("get_account", service_error_code="AccessDeniedException")
+        assert mailer.max_send_rate(fallback=2.5) == 2.5
+    # Remembered for the hour: the next email does not ask again (had it asked, the stubber,
+    # with no answer left, would have failed it, and the fallback given now would be used).
+    with Stubber(mailer._sesv2()):
+        assert mailer.max_send_rate(fallback=3.0) == 2.5
+    forget_send_rates()
 
 
 def test_an_unreachable_endpoint_is_retryable(monkeypatch):

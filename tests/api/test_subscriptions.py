@@ -170,41 +170,6 @@ def test_subscription_validation(shop, props, target):
     assert shop.get("/subscriptions/bad").status == 404
 
 
-def test_approval_required_products_start_submitted(api):
-    api.create_user("dev")
-    api.put("/products/gold", {"properties": {"displayName": "Gold", "approvalRequired": True}})
-    reply = subscribe(api, scope="/products/gold")
-    assert reply.json["properties"]["state"] == "submitted"
-    key = secrets_of(api)["primaryKey"]
-    assert check(api, key, productId="gold")["reason"] == "subscription not active"
-    api.patch("/subscriptions/sub1", {"properties": {"state": "active"}}, headers={"If-Match": "*"})
-    assert check(api, key, productId="gold")["allowed"] is True
-
-
-def test_subscriptions_limit_is_enforced_per_user(shop):
-    subscribe(shop, "s1")
-    subscribe(shop, "s2")
-    third = shop.put(
-        "/subscriptions/s3",
-        {
-            "properties": {
-                "ownerId": "/users/dev",
-                "scope": "/products/starter",
-                "displayName": "s3",
-            }
-        },
-    )
-    assert third.status == 409
-    assert shop.get("/subscriptions/s3").status == 404
-    # A cancelled subscription gives its place back; another user has places of their own.
-    shop.patch(
-        "/subscriptions/s1", {"properties": {"state": "cancelled"}}, headers={"If-Match": "*"}
-    )
-    subscribe(shop, "s3")
-    shop.create_user("other")
-    subscribe(shop, "o1", owner="/users/other")
-
-
 def test_list_and_user_subscriptions(shop):
     shop.create_user("other")
     subscribe(shop, "a1")
@@ -335,7 +300,6 @@ def test_deleting_a_user_with_subscriptions(shop):
     assert check(shop, key, productId="starter")["reason"] == "unknown key"
 
 
-@pytest.mark.in_process_only(reason="deletes the owner through the in-process store")
 def test_a_deleted_owner_denies_even_if_the_subscription_stays(shop):
     # An ownerless path: the subscription outlives its owner only through a direct store change.
     subscribe(shop)
@@ -359,7 +323,6 @@ def authorizer_event(key=None, query_key=None, stage=None):
     }
 
 
-@pytest.mark.in_process_only(reason="invokes the authorizer through the in-process test client")
 def test_the_lambda_authorizer_allows_and_denies(shop, client):
     subscribe(shop, "api", scope="/apis/echoapi")
     key = secrets_of(shop, "api")["primaryKey"]
@@ -379,7 +342,6 @@ def test_the_lambda_authorizer_allows_and_denies(shop, client):
     assert none["policyDocument"]["Statement"][0]["Effect"] == "Deny"
 
 
-@pytest.mark.in_process_only(reason="invokes the authorizer through the in-process test client")
 def test_the_authorizer_checks_the_product_named_by_the_stage(shop, client):
     subscribe(shop)
     key = secrets_of(shop)["primaryKey"]

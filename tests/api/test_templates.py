@@ -138,6 +138,7 @@ def test_list_pages(api):
     ]
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize(
     "name", [INVITE, "InviteUserNotificationMessage", "INVITEusernotificationmessage"]
 )
@@ -323,12 +324,14 @@ def test_other_templates_need_no_link(api):
     assert reply.status == 201
 
 
+@pytest.mark.wire
 def test_more_than_100_kb_is_refused(api):
     body = "<p>{{ ConfirmUrl }}</p>" + "<p>" + "x" * (100 * 1024) + "</p>"
     message = refused(api.put(f"/templates/{INVITE}", template(body=body)))
     assert "100 KB" in message
 
 
+@pytest.mark.wire
 def test_a_template_just_under_100_kb_is_fine(api):
     # Larger than the general request limit (64 KB) and than half the template limit.
     body = "<p>{{ ConfirmUrl }}</p>" + "<p>" + "y" * (99 * 1024) + "</p>"
@@ -386,7 +389,6 @@ def test_a_body_that_is_not_json_or_has_no_properties_is_refused(api):
 # --- the emails that go out --------------------------------------------------------------------
 
 
-@pytest.mark.in_process_only(reason="reads the emails from in-process moto SES")
 def test_a_changed_invitation_template_is_used_for_the_next_invitation_and_delete_restores_it(api):
     before = invite(api, "ivy1")
     assert before.subject == "You are invited to join the Contoso developer network"
@@ -410,9 +412,6 @@ def test_a_changed_invitation_template_is_used_for_the_next_invitation_and_delet
     assert restored.text.split("http")[0] == before.text.split("http")[0]
 
 
-@pytest.mark.in_process_only(
-    reason="reads the email from in-process moto SES and opens its link with the test client"
-)
 def test_a_template_pasted_from_apim_renders_the_right_values(api, client):
     reply = api.put(
         f"/templates/{INVITE}", template(subject="Welcome, $DevFirstName!", body=APIM_INVITE_BODY)
@@ -431,7 +430,6 @@ def test_a_template_pasted_from_apim_renders_the_right_values(api, client):
     assert page.status_code == 200
 
 
-@pytest.mark.in_process_only(reason="reads the emails from in-process moto SES")
 def test_values_stay_escaped_in_a_custom_template(api):
     api.put(f"/templates/{INVITE}", template(body="<p>{{ DevFirstName }} {{ ConfirmUrl }}</p>"))
     mail = invite(api, "mal", first="<script>alert(1)</script>")
@@ -439,7 +437,6 @@ def test_values_stay_escaped_in_a_custom_template(api):
     assert "&lt;script&gt;" in mail.html
 
 
-@pytest.mark.in_process_only(reason="reads the emails from in-process moto SES")
 def test_the_welcome_and_farewell_emails_use_their_changed_templates(api):
     api.put(
         "/templates/newDeveloperNotificationMessage", template(subject="Hello {{ DevFirstName }}")
@@ -455,10 +452,7 @@ def test_the_welcome_and_farewell_emails_use_their_changed_templates(api):
 
 
 @pytest.mark.parametrize("name", SENT)
-@pytest.mark.in_process_only(
-    reason="asks the in-process wiring which template the mail service uses"
-)
-def test_every_sent_template_is_editable_and_is_what_the_mail_service_uses(api, name):
+def test_every_sent_template_is_editable_and_is_what_the_mail_service_uses(api, name, wired):
     subject = f"Changed {name} for {{{{ DevFirstName }}}}"
     assert api.put(f"/templates/{name}", template(subject=subject)).status == 201
     used = services().templates.email_template(name)
@@ -468,8 +462,7 @@ def test_every_sent_template_is_editable_and_is_what_the_mail_service_uses(api, 
     assert services().templates.email_template(name) == default_template(name)
 
 
-@pytest.mark.in_process_only(reason="writes a template row through the in-process store")
-def test_a_template_that_escapes_the_sandbox_can_never_render(api):
+def test_a_template_that_escapes_the_sandbox_can_never_render(api, wired):
     """Even written to the table behind the API's back, it is refused when an email is sent."""
     from datetime import UTC, datetime
 
@@ -539,8 +532,7 @@ def test_preview_validates_like_a_save(api):
     )
 
 
-@pytest.mark.in_process_only(reason="counts the DynamoDB calls of the in-process PynamoDB client")
-def test_template_reads_never_scan(api):
+def test_template_reads_never_scan(api, wired):
     from chalicelib.store.models import TemplateItem
 
     client = TemplateItem._get_connection().connection.client

@@ -9,10 +9,6 @@ from chalicelib.errors import EmailTaken, ServiceBusy
 from chalicelib.store.tx import CONFLICT_RETRIES
 from chalicelib.store.tx import DynamoTx as Tx
 
-pytestmark = pytest.mark.in_process_only(
-    reason="drives the in-process store's transactions directly"
-)
-
 
 class ConflictingTx(Tx):
     """DynamoDB cancels a transaction touching an item another one holds; moto never does."""
@@ -58,7 +54,7 @@ def test_a_conflict_is_retried_until_it_commits(api):
     assert api.get("/users/u1").status == 200
 
 
-def test_after_the_winner_commits_the_retry_sees_its_condition(api):
+def test_after_the_winner_commits_the_retry_sees_its_condition(api, wired):
     api.create_user("winner", "same@example.com")
     store = services().store
     tx = stage(store, a_user("loser", "SAME@example.com"), conflicts=1)

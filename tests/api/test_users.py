@@ -1,4 +1,7 @@
-"""The User operations of APIM's contract, through chalice's test client on moto."""
+"""The User operations of APIM's contract, through chalice's test client on moto.
+
+Over HTTP too (``wire``): the ETag and If-Match headers, HEAD and 204 answers without a body.
+"""
 
 import re
 
@@ -15,6 +18,7 @@ def props(**overrides):
     return {"properties": base}
 
 
+@pytest.mark.wire
 def test_create_answers_201_with_the_user_contract_and_an_etag(api):
     reply = api.put("/users/grace", props(note="admiral"))
     assert reply.status == 201
@@ -88,6 +92,7 @@ def test_email_keeps_the_case_it_was_typed_in(api):
     assert reply.json["properties"]["email"] == "Mixed.Case@Example.com"
 
 
+@pytest.mark.wire
 def test_get_and_head(api):
     created = api.create_user("grace")
     got = api.get("/users/grace")
@@ -100,6 +105,7 @@ def test_get_and_head(api):
     assert head.body == b""
 
 
+@pytest.mark.wire
 def test_get_and_head_of_a_missing_user_are_404(api):
     reply = api.get("/users/nobody")
     assert reply.status == 404
@@ -143,6 +149,7 @@ def test_patch_with_stale_if_match_is_412_and_changes_nothing(api):
     assert api.get("/users/grace").json["properties"]["note"] == "first"
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize("if_match", ["garbage", '"AAAAAAAAAAE="', 'W/"x"'])
 def test_patch_with_an_if_match_that_is_no_current_etag_is_412(api, if_match):
     api.create_user("grace")
@@ -150,6 +157,7 @@ def test_patch_with_an_if_match_that_is_no_current_etag_is_412(api, if_match):
     assert reply.status == 412
 
 
+@pytest.mark.wire
 def test_patch_accepts_unquoted_etag(api):
     created = api.create_user("grace")
     unquoted = created.etag.strip('"')
@@ -196,6 +204,7 @@ def test_patch_of_a_missing_user_is_404(api):
     assert reply.status == 404
 
 
+@pytest.mark.wire
 def test_delete_needs_if_match_and_frees_the_email(api):
     created = api.create_user("grace")
     assert api.delete("/users/grace").status == 400

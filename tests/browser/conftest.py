@@ -3,29 +3,28 @@
 Playwright never downloads a browser here: it launches ``/usr/bin/chromium``, which ``make test``
 installs with apt when it is missing. Without it these tests fail (they never skip), saying so.
 
-``live_server`` is the integration tests' fixture, re-exported (not moved): this directory gets a
-stack of its own. ``short_links_server`` is a second one whose password-reset links live about a
-second, so a link can really expire while the browser waits: chalice local takes
-``RESET_LIFETIME_MINUTES`` from the environment, because .chalice/config.json's local stage does
-not set it (a stage variable would win over the environment).
+``live_server`` is the session's live stack (tests/conftest.py). ``short_links_server`` is a second
+``chalice local`` on the same moto server whose password-reset links live about a second, so a
+link can really expire while the browser waits: chalice local takes ``RESET_LIFETIME_MINUTES``
+from the environment, because .chalice/config.json's local stage does not set it (a stage
+variable would win over the environment).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from chalicelib.cli import stage_environment
-from tests.integration.conftest import LiveServer, live_server, live_stack
+from tests.live_stack import LiveServer, live_stack
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
-
-__all__ = ["live_server"]
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,7 +44,9 @@ RESET_LINK_SECONDS = 1.2  # the lifetime of reset links on short_links_server
 
 
 @pytest.fixture(scope="session")
-def short_links_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def short_links_server(
+    tmp_path_factory: pytest.TempPathFactory, live_server: LiveServer
+) -> Iterator[LiveServer]:
     """A live stack whose password-reset links expire after RESET_LINK_SECONDS."""
     if "RESET_LIFETIME_MINUTES" in stage_environment("local"):
         pytest.fail(
@@ -55,9 +56,11 @@ def short_links_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
         )
     minutes = str(RESET_LINK_SECONDS / 60)
     with live_stack(
-        tmp_path_factory.mktemp("short-links"), extra_env={"RESET_LIFETIME_MINUTES": minutes}
+        tmp_path_factory.mktemp("short-links"),
+        extra_env={**live_server.settings, "RESET_LIFETIME_MINUTES": minutes},
+        backend=live_server,
     ) as server:
-        yield server
+        yield replace(server, token=live_server.token)
 
 
 @pytest.fixture(scope="session")

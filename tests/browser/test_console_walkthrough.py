@@ -19,14 +19,13 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
 
 from chalicelib.cli import project_dir
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
-from tests.integration.conftest import LiveServer, live_stack
+from tests.live_stack import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -96,11 +95,12 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[LiveServer]:
-    """A stack of its own: the Users page shows only this walk's users (and its screenshots)."""
-    with live_stack(tmp_path_factory.mktemp("console-browser")) as live:
-        yield live
+@pytest.fixture
+def server(live_server) -> LiveServer:
+    """The session's stack, made clean: the Users page shows only this walk's users (and its
+    screenshots)."""
+    live_server.reset()
+    return live_server
 
 
 def test_the_seed_page_step_by_step(server, browser):

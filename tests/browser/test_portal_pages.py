@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.browser.conftest import DESKTOP, PHONE, RESET_LINK_SECONDS, SCREENSHOTS
-from tests.integration.conftest import LiveServer
+from tests.live_stack import LiveServer
 
 try:
     from playwright.sync_api import expect

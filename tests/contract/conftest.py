@@ -1,10 +1,15 @@
-"""Contract tests reuse the live stack of the integration tests (moto server + chalice local).
+"""Contract tests run against the session's live stack (tests/conftest.py: ``live_server``).
 
-The fixture is re-exported, not moved: pytest gives this directory its own session-scoped
-instance, so the fuzzing runs against a server of their own, whose data and sign-in/reset
-throttling counters no integration test shares.
+The fuzzing starts from a clean server (no data and no sign-in or reset counters of other tests)
+and leaves one behind: what it created (templates changed, users, throttling counters) must not
+reach the tests that share the stack after it.
 """
 
-from tests.integration.conftest import live_server
+import pytest
 
-__all__ = ["live_server"]
+
+@pytest.fixture
+def clean_live_server(live_server):
+    live_server.reset()
+    yield live_server
+    live_server.reset()

@@ -98,7 +98,8 @@ def test_the_document_is_served_without_credentials_or_api_version():
     headers = {k.lower(): v for k, v in reply.headers.items()}
     assert headers["content-type"].startswith("application/json")
     served = json.loads(reply.body)
-    assert served["servers"] == [{"url": "http://api.example.com"}]
+    # The configured base (PUBLIC_BASE_URL, here the local default), never the Host header.
+    assert served["servers"] == [{"url": "http://127.0.0.1:8000"}]
     assert {k: v for k, v in served.items() if k != "servers"} == build_document()
 
 

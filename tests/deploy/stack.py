@@ -4,12 +4,17 @@
 the Chalice app and pyproject.toml:
 
 - ``.chalice/prod-resources.json``: the template ``chalice package --merge-template`` merges in: one
-  on-demand table per model (its keys, indexes and TTL attribute, point-in-time recovery, deletion
-  protection, kept when the stack goes), a log group per function, the stack parameters, and each
-  function's environment (table names from ``Ref``, the key parameter, the sender, the portal URL);
-- ``.chalice/policy-prod.json``: the one IAM policy of every function (``iam_policy_file`` of the
-  prod stage), least privilege: these tables and named indexes, SES for the sender only, the key
-  parameter, the functions' own log groups;
+  on-demand table per model (its keys, indexes, TTL attribute and stream, point-in-time recovery,
+  deletion protection, kept when the stack goes), a log group per function, the stack parameters,
+  each function's environment (table names from ``Ref``, the key parameter, the sender, the portal
+  URL), and the outbox relay's event source mapping (the outbox table's stream) with the SQS
+  queue that receives what it gives up on;
+- ``.chalice/policy-prod*.json``: each function's IAM policy, least privilege: these tables and
+  named indexes and the functions' own log groups for all; the key parameter for the API and the
+  authorizer (``policy-prod.json``, the prod stage's ``iam_policy_file``); SES for the sender only
+  and the account's send rate for the functions that send mail (the sweep, the relay), and the
+  outbox stream and failure queue for the relay (``policy-prod-<function>.json``, named per
+  function in .chalice/config.json, which ``--check`` verifies);
 - ``requirements.txt``: what ``chalice package`` vendors into the zip, i.e. pyproject's runtime
   dependencies without chalice itself (the packager adds its own runtime, ``chalice/app.py``).
 
@@ -31,6 +36,7 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parents[2]
 MERGE_TEMPLATE = PROJECT / ".chalice" / "prod-resources.json"
 POLICY = PROJECT / ".chalice" / "policy-prod.json"
+CONFIG = PROJECT / ".chalice" / "config.json"
 REQUIREMENTS = PROJECT / "requirements.txt"
 
 # What the store calls, as IAM actions (TransactWriteItems has no action of its own: each item
@@ -55,7 +61,8 @@ PARAMETERS: dict[str, Any] = {
     "PortalUrl": {
         "Type": "String",
         "Description": (
-            "Base of every link in emails (PORTAL_URL): the API's custom domain, or the "
+            "Public base URL of the service (PORTAL_URL and PUBLIC_BASE_URL): of every link in "
+            "emails and of nextLink, never the request's Host; the API's custom domain, or the "
             "EndpointURL output of a first deployment"
         ),
         "AllowedPattern": r"^https://\S+$",
@@ -96,8 +103,20 @@ PARAMETER_VARIABLES = {
     "APIM_KEYS_PARAMETER": {"Ref": "KeysParameterName"},
     "SENDER_EMAIL": {"Ref": "SenderEmail"},
     "PORTAL_URL": {"Ref": "PortalUrl"},
+    # Absolute URLs of the API (nextLink, the OpenAPI document's server): the same base.
+    "PUBLIC_BASE_URL": {"Ref": "PortalUrl"},
 }
 SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
+
+# The functions that send mail (Python names), and the one the outbox stream triggers.
+MAIL_SENDERS = ("sweep", "outbox_relay")
+RELAY = "outbox_relay"
+# The outbox relay's event source: new messages only, in batches of the dev follower's size
+# (chalicelib/relay.py), at most 1 s of batching, a failing batch split in two and retried a
+# few times, then handed to the failure queue (the sweep still sends those messages).
+RELAY_RECORD_AGE_SECONDS = 3600
+RELAY_FAILURES = "OutboxRelayFailures"
+FAILURE_RETENTION_SECONDS = 14 * 24 * 3600
 
 
 def cfn_name(name: str) -> str:
@@ -160,6 +179,9 @@ def table_resource(model: Any) -> dict[str, Any]:
     ttl = model._ttl_attribute()
     if ttl is not None:
         properties["TimeToLiveSpecification"] = {"AttributeName": ttl.attr_name, "Enabled": True}
+    stream = getattr(model.Meta, "stream_view_type", None)
+    if stream:
+        properties["StreamSpecification"] = {"StreamViewType": stream}
     properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
     properties["DeletionProtectionEnabled"] = True
     return {
@@ -211,18 +233,78 @@ def _check_variables(models: list[tuple[Any, str]]) -> None:
         raise SystemExit("; ".join(wrong))
 
 
-def function_names() -> list[str]:
-    """The logical ids of every Lambda function ``chalice package`` generates for the app."""
+def app_functions() -> dict[str, str]:
+    """Every Lambda function ``chalice package`` generates for the app: its name in config.json
+    (the Python name; ``api_handler`` for the API) and its logical id."""
     sys.path.insert(0, str(PROJECT))
     from app import app
 
-    names = [API_HANDLER] if app.routes else []
-    names += [cfn_name(source.name) for source in app.event_sources]
-    names += [cfn_name(function.name) for function in app.pure_lambda_functions]
-    names += [cfn_name(auth.name) for auth in app.builtin_auth_handlers]
+    names = {"api_handler": API_HANDLER} if app.routes else {}
+    names.update({source.name: cfn_name(source.name) for source in app.event_sources})
+    names.update({f.name: cfn_name(f.name) for f in app.pure_lambda_functions})
+    names.update({auth.name: cfn_name(auth.name) for auth in app.builtin_auth_handlers})
     if app.websocket_handlers:
         raise SystemExit("websocket handlers: add their functions to tests/deploy/stack.py")
+    if RELAY not in names or not set(MAIL_SENDERS) <= set(names):
+        raise SystemExit(f"app.py lacks one of {MAIL_SENDERS}: tests/deploy/stack.py names them")
     return names
+
+
+def function_names() -> list[str]:
+    """The logical ids of every Lambda function ``chalice package`` generates for the app."""
+    return list(app_functions().values())
+
+
+def policy_file(name: str) -> Path:
+    """The IAM policy file of a function (config.json name): its own for the mail senders."""
+    if name in MAIL_SENDERS:
+        return POLICY.with_name(f"policy-prod-{name.replace('_', '-')}.json")
+    return POLICY
+
+
+def relay_resources(outbox: str) -> dict[str, Any]:
+    """The outbox stream's event source mapping and the queue of batches it gave up on."""
+    from chalicelib.relay import BATCH_SIZE, MAX_RETRIES
+
+    relay = cfn_name(RELAY)
+    return {
+        f"{relay}Stream": {
+            "Type": "AWS::Lambda::EventSourceMapping",
+            "Properties": {
+                "EventSourceArn": {"Fn::GetAtt": [outbox, "StreamArn"]},
+                "FunctionName": {"Ref": relay},
+                # From the oldest record kept: messages recorded before the mapping existed too.
+                "StartingPosition": "TRIM_HORIZON",
+                "BatchSize": BATCH_SIZE,
+                "MaximumBatchingWindowInSeconds": 1,
+                "ParallelizationFactor": 1,
+                "BisectBatchOnFunctionError": True,
+                "MaximumRetryAttempts": MAX_RETRIES,
+                "MaximumRecordAgeInSeconds": RELAY_RECORD_AGE_SECONDS,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                # Claims and sends modify the items; only new messages need the relay.
+                "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": ["INSERT"]})}]},
+                "DestinationConfig": {
+                    "OnFailure": {"Destination": {"Fn::GetAtt": [RELAY_FAILURES, "Arn"]}}
+                },
+            },
+        },
+        RELAY_FAILURES: {
+            "Type": "AWS::SQS::Queue",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "MessageRetentionPeriod": FAILURE_RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+    }
+
+
+def _outbox_table(models: list[tuple[Any, str]]) -> str:
+    from chalicelib.store.models import OutboxItem
+
+    return next(table_resource_name(base) for model, base in models if model is OutboxItem)
 
 
 def merge_template(models: list[tuple[Any, str]], functions: list[str]) -> dict[str, Any]:
@@ -244,6 +326,7 @@ def merge_template(models: list[tuple[Any, str]], functions: list[str]) -> dict[
         }
     for model, base in models:
         resources[table_resource_name(base)] = table_resource(model)
+    resources.update(relay_resources(_outbox_table(models)))
     outputs = {
         table_resource_name(base): {"Value": {"Ref": table_resource_name(base)}}
         for _, base in models
@@ -255,6 +338,7 @@ def merge_template(models: list[tuple[Any, str]], functions: list[str]) -> dict[
             if function != API_HANDLER
         }
     )
+    outputs[f"{RELAY_FAILURES}Url"] = {"Value": {"Ref": RELAY_FAILURES}}
     return {
         "Metadata": {
             "apim-users": "Generated by `make deploy-files` (tests/deploy/stack.py); do not edit."
@@ -266,7 +350,10 @@ def merge_template(models: list[tuple[Any, str]], functions: list[str]) -> dict[
     }
 
 
-def policy(models: list[tuple[Any, str]], functions: list[str]) -> dict[str, Any]:
+def policy(
+    models: list[tuple[Any, str]], functions: list[str], names: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The policy of ``functions`` (logical ids), whose config.json names are ``names``."""
     tables = [{"Fn::GetAtt": [table_resource_name(base), "Arn"]} for _, base in models]
     indexes = [
         {"Fn::Sub": f"${{{table_resource_name(base)}.Arn}}/index/{index['IndexName']}"}
@@ -278,6 +365,26 @@ def policy(models: list[tuple[Any, str]], functions: list[str]) -> dict[str, Any
     statements: list[Any] = [
         {"Sid": "Tables", "Effect": "Allow", "Action": list(TABLE_ACTIONS), "Resource": tables},
         {"Sid": "Indexes", "Effect": "Allow", "Action": list(INDEX_ACTIONS), "Resource": indexes},
+    ]
+    if names & set(MAIL_SENDERS):
+        statements += _mail_statements(sender_domain)
+    if RELAY in names:
+        statements += _relay_statements(_outbox_table(models))
+    if not names & set(MAIL_SENDERS):
+        statements += _key_statements()
+    statements.append(
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [{"Fn::GetAtt": [f"{function}LogGroup", "Arn"]} for function in functions],
+        }
+    )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _mail_statements(sender_domain: dict[str, Any]) -> list[Any]:
+    return [
         {
             # SES authorizes against the address identity, or its domain's when only that is
             # verified; the condition keeps the From address to the configured one either way.
@@ -290,6 +397,46 @@ def policy(models: list[tuple[Any, str]], functions: list[str]) -> dict[str, Any
             ],
             "Condition": {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}},
         },
+        {
+            # The account's maximum send rate; GetAccount acts on no resource but the account.
+            "Sid": "ReadSendRate",
+            "Effect": "Allow",
+            "Action": ["ses:GetAccount"],
+            "Resource": "*",
+        },
+    ]
+
+
+def _relay_statements(outbox: str) -> list[Any]:
+    return [
+        {
+            # What the event source mapping does with the function's role.
+            "Sid": "ReadOutboxStream",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+            ],
+            "Resource": {"Fn::GetAtt": [outbox, "StreamArn"]},
+        },
+        {
+            "Sid": "ListOutboxStreams",
+            "Effect": "Allow",
+            "Action": ["dynamodb:ListStreams"],
+            "Resource": {"Fn::Sub": f"${{{outbox}.Arn}}/stream/*"},
+        },
+        {
+            "Sid": "RelayFailures",
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage"],
+            "Resource": {"Fn::GetAtt": [RELAY_FAILURES, "Arn"]},
+        },
+    ]
+
+
+def _key_statements() -> list[Any]:
+    return [
         {
             "Sid": "ReadKeys",
             "Effect": "Allow",
@@ -318,14 +465,33 @@ def policy(models: list[tuple[Any, str]], functions: list[str]) -> dict[str, Any
                 {"Ref": "AWS::NoValue"},
             ]
         },
-        {
-            "Sid": "Logs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [{"Fn::GetAtt": [f"{function}LogGroup", "Arn"]} for function in functions],
-        },
     ]
-    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policies(models: list[tuple[Any, str]]) -> dict[Path, dict[str, Any]]:
+    """Each policy file, with the functions that use it."""
+    grouped: dict[Path, dict[str, str]] = {}
+    for name, logical in app_functions().items():
+        grouped.setdefault(policy_file(name), {})[name] = logical
+    return {
+        path: policy(models, list(members.values()), frozenset(members))
+        for path, members in grouped.items()
+    }
+
+
+def _check_config() -> None:
+    """config.json's prod stage must give each function the policy file generated for it."""
+    prod = json.loads(CONFIG.read_text())["stages"]["prod"]
+    wrong = []
+    for name in app_functions():
+        given = (
+            prod.get("lambda_functions", {}).get(name, {}).get("iam_policy_file")
+            or prod["iam_policy_file"]
+        )
+        if given != policy_file(name).name:
+            wrong.append(f"{name}: {given} instead of {policy_file(name).name}")
+    if wrong:
+        raise SystemExit(".chalice/config.json prod stage: " + "; ".join(wrong))
 
 
 def runtime_requirements() -> str:
@@ -352,12 +518,12 @@ def generated() -> dict[Path, str]:
     """Every generated file and the text it should hold."""
     models = _models()
     _check_variables(models)
+    _check_config()
     functions = function_names()
-    return {
-        MERGE_TEMPLATE: _json(merge_template(models, functions)),
-        POLICY: _json(policy(models, functions)),
-        REQUIREMENTS: runtime_requirements(),
-    }
+    files = {MERGE_TEMPLATE: _json(merge_template(models, functions))}
+    files.update({path: _json(document) for path, document in policies(models).items()})
+    files[REQUIREMENTS] = runtime_requirements()
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ that make it, so a build never reuses a zip cached in the checkout's .chalice/de
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import re
@@ -23,9 +24,11 @@ from typing import Any
 
 import pytest
 
+from tests.deploy import bytecode
 from tests.deploy.stack import API_HANDLER, PARAMETERS
 
-pytestmark = pytest.mark.deploy
+# One worker builds the package and runs every test on it (`make test` uses --dist loadgroup).
+pytestmark = [pytest.mark.deploy, pytest.mark.xdist_group("deploy")]
 
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -39,6 +42,8 @@ PACKAGE_INPUTS = (
     "requirements.txt",
     ".chalice/config.json",
     ".chalice/policy-prod.json",
+    ".chalice/policy-prod-sweep.json",
+    ".chalice/policy-prod-outbox-relay.json",
     MERGE_TEMPLATE,
 )
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -48,13 +53,37 @@ PARAMETER_VALUES = {
     "SenderEmail": "noreply@contoso.example",
     "KeysKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 }
-# The only IAM resources allowed to hold a wildcard, and why.
+# The only IAM resources allowed to hold a wildcard, in which statement, and why.
 WILDCARD_EXCEPTIONS = {
     # Fn::GetAtt of a log group is "arn:...:log-group:<name>:*": the streams of that one group,
     # whose names Lambda chooses; CreateLogStream and PutLogEvents act on those streams.
-    "log streams of the functions' own log groups": re.compile(
-        rf"^arn:aws:logs:{REGION}:{ACCOUNT}:log-group:[^:*]+:\*$"
+    "log streams of the functions' own log groups": (
+        "Logs",
+        re.compile(rf"^arn:aws:logs:{REGION}:{ACCOUNT}:log-group:[^:*]+:\*$"),
     ),
+    # ses:GetAccount reads the account's own sending quota and has no resource to name.
+    "the account's send rate": ("ReadSendRate", re.compile(r"^\*$")),
+    # ListStreams names no stream: it is scoped to the streams of the outbox table.
+    "the outbox table's streams": (
+        "ListOutboxStreams",
+        re.compile(rf"^arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/[^/*]+/stream/\*$"),
+    ),
+}
+# The statements of each function's policy.
+POLICY_SIDS = {
+    API_HANDLER: {"Tables", "Indexes", "ReadKeys", "DecryptKeys", "Logs"},
+    "SubscriptionKeyAuthorizer": {"Tables", "Indexes", "ReadKeys", "DecryptKeys", "Logs"},
+    "Sweep": {"Tables", "Indexes", "SendMail", "ReadSendRate", "Logs"},
+    "OutboxRelay": {
+        "Tables",
+        "Indexes",
+        "SendMail",
+        "ReadSendRate",
+        "ReadOutboxStream",
+        "ListOutboxStreams",
+        "RelayFailures",
+        "Logs",
+    },
 }
 # Regexes over chalicelib/store: the PynamoDB calls the code makes, as IAM actions. A tripwire for
 # a new kind of call (a Scan, a ConditionCheck), not a proof.
@@ -131,6 +160,15 @@ def _build(folder: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # The step `make package` runs next: bytecode into the zip (tests/deploy/bytecode.py).
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.deploy.bytecode", str(folder / "out")],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
     (folder / "seconds").write_text(f"{time.monotonic() - started:.1f}")
 
 
@@ -180,10 +218,11 @@ def _probe(template: dict[str, Any], built: Path, folder: Path) -> None:
     unzipped.mkdir()
     with zipfile.ZipFile(built / "deployment.zip") as archive:
         archive.extractall(unzipped)
+    # Bytecode on, as in Lambda: no -B and no PYTHONDONTWRITEBYTECODE. A module whose .pyc were
+    # missing or stale would be compiled (zip_probe.py records it) and its .pyc written.
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -200,7 +239,12 @@ def _probe(template: dict[str, Any], built: Path, folder: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    (folder / "report.json").write_text(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    with zipfile.ZipFile(built / "deployment.zip") as archive:
+        shipped = set(archive.namelist())
+    on_disk = {str(p.relative_to(unzipped)) for p in unzipped.rglob("*") if p.is_file()}
+    report["written"] = sorted(on_disk - shipped)
+    (folder / "report.json").write_text(json.dumps(report))
 
 
 @pytest.fixture(scope="session")
@@ -219,7 +263,14 @@ def _arn(template: dict[str, Any], logical: str) -> str:
         return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
     if kind == "AWS::Logs::LogGroup":
         return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
+    if kind == "AWS::SQS::Queue":
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
     raise AssertionError(f"no Arn for {kind}")
+
+
+def _stream_arn(template: dict[str, Any], logical: str) -> str:
+    assert template["Resources"][logical]["Properties"]["StreamSpecification"]
+    return f"{_arn(template, logical)}/stream/2026-12-01T00:00:00.000"
 
 
 def _resolve(template: dict[str, Any], value: Any) -> Any:
@@ -236,6 +287,8 @@ def _resolve(template: dict[str, Any], value: Any) -> Any:
             return _parameter_value(template, argument)
         return _physical_name(argument)
     if function == "Fn::GetAtt":
+        if argument[1] == "StreamArn":
+            return _stream_arn(template, argument[0])
         assert argument[1] == "Arn", argument
         return _arn(template, argument[0])
     if function == "Fn::Sub":
@@ -257,15 +310,18 @@ def _resolve(template: dict[str, Any], value: Any) -> Any:
     raise AssertionError(f"unexpected {function}")
 
 
-def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every IAM statement of the template, both branches of an Fn::If, intrinsics resolved."""
+def _statements(template: dict[str, Any], role: str | None = None) -> list[dict[str, Any]]:
+    """Every IAM statement of the template (or of one role), both branches of an Fn::If,
+    intrinsics resolved."""
     documents = []
-    for role in _resources(template, "AWS::IAM::Role").values():
-        documents += [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
-    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-        documents += [
-            p["Properties"]["PolicyDocument"] for p in _resources(template, kind).values()
-        ]
+    for name, found_role in _resources(template, "AWS::IAM::Role").items():
+        if role is None or name == role:
+            documents += [p["PolicyDocument"] for p in found_role["Properties"].get("Policies", [])]
+    if role is None:
+        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents += [
+                p["Properties"]["PolicyDocument"] for p in _resources(template, kind).values()
+            ]
     found = []
     for document in documents:
         for statement in document["Statement"]:
@@ -292,12 +348,15 @@ def _resolve_condition(template: dict[str, Any], condition: Any) -> Any:
     }
 
 
-def _by_sid(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    statements = _statements(template)
-    sids = {s.get("Sid") for s in statements}
-    merged = {sid: next(s for s in statements if s.get("Sid") == sid) for sid in sids}
-    # Every function carries the same policy.
-    assert all(s == merged[s.get("Sid")] for s in statements)
+def _role_of(template: dict[str, Any], function: str) -> str:
+    return template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+def _by_sid(template: dict[str, Any], function: str) -> dict[str, dict[str, Any]]:
+    """One function's statements by Sid (each Sid once)."""
+    statements = _statements(template, _role_of(template, function))
+    merged = {s.get("Sid"): s for s in statements}
+    assert len(merged) == len(statements), [s.get("Sid") for s in statements]
     return merged
 
 
@@ -379,13 +438,15 @@ def test_every_model_has_its_table_in_the_template(template, probe):
         assert declared == expected, model
         ttl = properties.get("TimeToLiveSpecification", {}).get("AttributeName")
         assert ttl == created["TTL"], model
+        stream = properties.get("StreamSpecification", {}).get("StreamViewType")
+        assert stream == (created["Stream"] or {}).get("StreamViewType"), model
     assert used == set(tables), f"tables no model uses: {set(tables) - used}"
 
 
 def test_functions_get_every_table_name_from_a_ref(template):
     tables = set(_resources(template, "AWS::DynamoDB::Table"))
     functions = _resources(template, "AWS::Serverless::Function")
-    assert {API_HANDLER, "Sweep"} <= set(functions)
+    assert {API_HANDLER, "Sweep", "OutboxRelay"} <= set(functions)
     for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]
         refs = {k: v["Ref"] for k, v in variables.items() if k.endswith("_TABLE")}
@@ -395,6 +456,7 @@ def test_functions_get_every_table_name_from_a_ref(template):
         assert variables["APIM_KEYS_PARAMETER"] == {"Ref": "KeysParameterName"}, name
         assert variables["SENDER_EMAIL"] == {"Ref": "SenderEmail"}, name
         assert variables["PORTAL_URL"] == {"Ref": "PortalUrl"}, name
+        assert variables["PUBLIC_BASE_URL"] == {"Ref": "PortalUrl"}, name
         assert "APIM_PRIMARY_KEY" not in variables and "APIM_SECONDARY_KEY" not in variables
         assert function["Properties"]["Runtime"] == "python3.11"
         assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": f"{name}LogGroup"}}
@@ -420,7 +482,11 @@ def test_iam_is_least_privilege(template):
             assert "*" not in action, statement
         for resource in statement["Resource"]:
             if "*" in resource:
-                reasons = [r for r, p in WILDCARD_EXCEPTIONS.items() if p.match(resource)]
+                reasons = [
+                    reason
+                    for reason, (sid, pattern) in WILDCARD_EXCEPTIONS.items()
+                    if statement.get("Sid") == sid and pattern.match(resource)
+                ]
                 assert reasons, f"wildcard resource {resource} in {statement['Sid']}"
     assert not any(
         r["Properties"].get("ManagedPolicyArns")
@@ -428,44 +494,114 @@ def test_iam_is_least_privilege(template):
     )
     assert "DefaultRole" not in template["Resources"], "the prod stage sets autogen_policy false"
 
-    sid = _by_sid(template)
-    assert set(sid) == {"Tables", "Indexes", "SendMail", "ReadKeys", "DecryptKeys", "Logs"}
+    functions = _resources(template, "AWS::Serverless::Function")
+    assert set(functions) == set(POLICY_SIDS)
+    # Each function has a role of its own.
+    assert len({_role_of(template, f) for f in functions}) == len(functions)
     tables = _resources(template, "AWS::DynamoDB::Table")
-    assert set(sid["Tables"]["Resource"]) == {_arn(template, name) for name in tables}
     indexes = {
         f"{_arn(template, name)}/index/{index['IndexName']}"
         for name, table in tables.items()
         for index in table["Properties"].get("GlobalSecondaryIndexes", [])
     }
-    assert set(sid["Indexes"]["Resource"]) == indexes
-    assert sid["Indexes"]["Action"] == ["dynamodb:Query"]
-
     sender = PARAMETER_VALUES["SenderEmail"]
     identity = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/"
-    assert sid["SendMail"]["Action"] == ["ses:SendRawEmail"]
-    assert set(sid["SendMail"]["Resource"]) == {identity + sender, identity + "contoso.example"}
-    assert sid["SendMail"]["Condition"] == {"StringEquals": {"ses:FromAddress": sender}}
-
     parameter = PARAMETERS["KeysParameterName"]["Default"]
-    assert sid["ReadKeys"]["Action"] == ["ssm:GetParameter"]
-    assert sid["ReadKeys"]["Resource"] == [f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{parameter}"]
-    # Only when the parameter is encrypted with a customer-managed key, and only through SSM.
-    assert sid["DecryptKeys"]["Action"] == ["kms:Decrypt"]
-    assert sid["DecryptKeys"]["Resource"] == [PARAMETER_VALUES["KeysKmsKeyArn"]]
-    assert sid["DecryptKeys"]["Condition"] == {
-        "StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}
+    log_groups = {}
+    for function, expected in POLICY_SIDS.items():
+        sid = _by_sid(template, function)
+        # Requests send no mail: only the sweep and the relay may; only the relay reads the
+        # outbox stream; only the API and the authorizer read the management keys.
+        assert set(sid) == expected, function
+        assert set(sid["Tables"]["Resource"]) == {_arn(template, name) for name in tables}
+        assert set(sid["Indexes"]["Resource"]) == indexes
+        assert sid["Indexes"]["Action"] == ["dynamodb:Query"]
+        if "SendMail" in sid:
+            assert sid["SendMail"]["Action"] == ["ses:SendRawEmail"]
+            assert set(sid["SendMail"]["Resource"]) == {
+                identity + sender,
+                identity + "contoso.example",
+            }
+            assert sid["SendMail"]["Condition"] == {"StringEquals": {"ses:FromAddress": sender}}
+            assert sid["ReadSendRate"]["Action"] == ["ses:GetAccount"]
+        if "ReadKeys" in sid:
+            assert sid["ReadKeys"]["Action"] == ["ssm:GetParameter"]
+            assert sid["ReadKeys"]["Resource"] == [
+                f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{parameter}"
+            ]
+            # Only when the parameter is encrypted with a customer-managed key, and only
+            # through SSM.
+            assert sid["DecryptKeys"]["Action"] == ["kms:Decrypt"]
+            assert sid["DecryptKeys"]["Resource"] == [PARAMETER_VALUES["KeysKmsKeyArn"]]
+            assert sid["DecryptKeys"]["Condition"] == {
+                "StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}
+            }
+        assert sid["Logs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+        log_groups[function] = set(sid["Logs"]["Resource"])
+    # Each function writes to its own log group (the API and the authorizer share one policy).
+    for function, groups in log_groups.items():
+        assert _arn(template, f"{function}LogGroup") in groups
+        assert all(
+            _arn(template, f"{g}LogGroup") not in groups
+            for g in {"Sweep", "OutboxRelay"} - {function}
+        )
+    relay = _by_sid(template, "OutboxRelay")
+    outbox_stream = _stream_arn(template, "OutboxTable")
+    assert relay["ReadOutboxStream"]["Resource"] == [outbox_stream]
+    assert set(relay["ReadOutboxStream"]["Action"]) == {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
     }
-    functions = _resources(template, "AWS::Serverless::Function")
-    assert set(sid["Logs"]["Resource"]) == {_arn(template, f"{f}LogGroup") for f in functions}
-    assert sid["Logs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert relay["ListOutboxStreams"]["Action"] == ["dynamodb:ListStreams"]
+    assert relay["RelayFailures"] == {
+        "Sid": "RelayFailures",
+        "Effect": "Allow",
+        "Action": ["sqs:SendMessage"],
+        "Resource": [_arn(template, "OutboxRelayFailures")],
+        "Condition": None,
+    }
+
+
+def test_the_relay_follows_the_outbox_stream_and_gives_up_into_a_queue(template):
+    outbox = template["Resources"]["OutboxTable"]["Properties"]
+    assert outbox["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert all(
+        "StreamSpecification" not in table["Properties"]
+        for name, table in _resources(template, "AWS::DynamoDB::Table").items()
+        if name != "OutboxTable"
+    )
+    relay = template["Resources"]["OutboxRelay"]["Properties"]
+    assert relay["Handler"] == "app.outbox_relay"
+    assert relay["Timeout"] == 300
+    assert "Events" not in relay  # the mapping below is its only trigger
+    (mapping,) = _resources(template, "AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["EventSourceArn"] == {"Fn::GetAtt": ["OutboxTable", "StreamArn"]}
+    assert properties["FunctionName"] == {"Ref": "OutboxRelay"}
+    assert properties["StartingPosition"] == "TRIM_HORIZON"
+    assert properties["BatchSize"] == 50
+    assert 0 < properties["MaximumBatchingWindowInSeconds"] <= 1
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert properties["MaximumRetryAttempts"] == 3
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    [pattern] = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"]}
+    destination = properties["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["OutboxRelayFailures", "Arn"]}
+    queue = template["Resources"]["OutboxRelayFailures"]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
 def test_dynamodb_actions_are_what_the_store_calls(template):
     source = "\n".join(p.read_text() for p in sorted((PROJECT / "chalicelib/store").glob("*.py")))
     called = {action for pattern, action in STORE_CALLS.items() if re.search(pattern, source)}
-    statements = _by_sid(template)
-    granted = set(statements["Tables"]["Action"]) | set(statements["Indexes"]["Action"])
-    assert granted == called
+    for function in _resources(template, "AWS::Serverless::Function"):
+        statements = _by_sid(template, function)
+        granted = set(statements["Tables"]["Action"]) | set(statements["Indexes"]["Action"])
+        assert granted == called, function
 
 
 def test_the_zip_holds_the_templates_and_the_pinned_dependencies(built):
@@ -480,7 +616,7 @@ def test_the_zip_holds_the_templates_and_the_pinned_dependencies(built):
     }
     assert {n for n in names if n.startswith("templates/")} == expected
     assert {"app.py", "chalice/app.py", "chalicelib/mail/templates.py"} <= names
-    assert not any(n.startswith("vendor/") or n.endswith(".pyc") for n in names)
+    assert not any(n.startswith("vendor/") for n in names)
     assert unzipped_size < LAMBDA_UNZIPPED_LIMIT
     installed = {}
     for name in names:
@@ -496,9 +632,46 @@ def test_the_zip_holds_the_templates_and_the_pinned_dependencies(built):
     assert "chalice" not in installed and "click" not in installed
 
 
+def test_make_package_adds_bytecode_after_chalice_package():
+    makefile = (PROJECT / "Makefile").read_text()
+    recipe = makefile.split("\npackage:", 1)[1].split("\n\n", 1)[0]
+    steps = [line.strip() for line in recipe.splitlines()[1:]]
+    chalice = next(i for i, s in enumerate(steps) if "chalice package" in s)
+    assert "$(BIN)/python -m tests.deploy.bytecode build/package" in steps[chalice + 1 :]
+
+
+def test_the_zip_holds_unchecked_hash_bytecode_for_every_module(built, template):
+    """One .pyc per source, for the runtime's Python, valid whatever the files' mtimes are."""
+    with zipfile.ZipFile(built / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        sources = {n: archive.read(n) for n in names if n.endswith(".py")}
+        pycs = {n: archive.read(n) for n in names if n.endswith(".pyc")}
+    runtimes = {
+        f["Properties"]["Runtime"]
+        for f in _resources(template, "AWS::Serverless::Function").values()
+    }
+    assert runtimes == {bytecode.RUNTIME}, "the .pyc files are this interpreter's"
+    assert len(sources) > 300
+    assert set(pycs) == {bytecode.pyc_name(n) for n in sources}, "one .pyc per source, no other"
+    assert f"chalicelib/__pycache__/keys.{sys.implementation.cache_tag}.pyc" in pycs
+    for name, source in sources.items():
+        header = pycs[bytecode.pyc_name(name)][:16]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, name
+        assert int.from_bytes(header[4:8], "little") == bytecode.UNCHECKED_HASH_FLAGS, name
+        assert header[8:] == importlib.util.source_hash(source), name
+
+
+def test_the_unzipped_package_imports_from_its_bytecode(probe):
+    # Lambda's import, bytecode on: every module of the zip came from its .pyc (none compiled
+    # from source) and nothing was written beside the package.
+    assert probe["compiled_from_source"] == []
+    assert probe["written"] == []
+    assert probe["from_bytecode"] > 300, "the check above saw the zip's modules"
+    assert "chalicelib.keys" in probe["from_bytecode_sample"]
+
+
 def test_the_unzipped_package_serves_pages_mail_and_the_api(probe):
     assert probe["outside_zip"] == []
-    assert probe["bytecode"] == []
     assert probe["templates_dir"].endswith("/unzipped/templates")
 
     emails = probe["emails"]
@@ -515,6 +688,8 @@ def test_the_unzipped_package_serves_pages_mail_and_the_api(probe):
     assert pages["portal.css"]["type"].startswith("text/css")
 
     assert probe["put_user"]["status"] == 201, probe["put_user"]["body"]
+    # The invitation's email went out through the relay function, not the request.
+    assert probe["relay"] == {"batchItemFailures": []}
     assert probe["get_user"]["status"] == 200
     assert json.loads(probe["get_user"]["body"])["properties"]["state"] == "pending"
     assert probe["unauthenticated"]["status"] == 401

@@ -1,13 +1,17 @@
 """Runs the unzipped deployment package the way Lambda would, against moto; prints a JSON report.
 
 Started by test_package.py as ``python -S -c <this file> <site-packages>`` with the unzipped
-folder as working directory and PYTHONDONTWRITEBYTECODE=1: the folder comes first on sys.path and
+folder as working directory and bytecode on, as in Lambda: the folder comes first on sys.path and
 the project checkout is nowhere on it (-S also skips the editable install's import hook), so
 everything the service imports must come from the zip. The dev venv's site-packages is appended
 only for moto, which the zip does not carry. The environment holds the prod stage's variables as
 the template sets them, with Refs resolved to made-up physical names.
+
+Every module the import system compiles from source is recorded, from the first import on: with
+the zip's unchecked-hash .pyc files, none of the zip's should be.
 """
 
+import importlib.machinery
 import json
 import os
 import sys
@@ -17,6 +21,17 @@ from pathlib import Path
 ROOT = Path.cwd().resolve()
 sys.path.append(sys.argv[1])
 report: dict = {}
+
+compiled_from_source: list[str] = []
+_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+
+
+def _recording_source_to_code(self, data, path, *, _optimize=-1):
+    compiled_from_source.append(str(path))
+    return _source_to_code(self, data, path, _optimize=_optimize)
+
+
+importlib.machinery.SourceFileLoader.source_to_code = _recording_source_to_code
 
 # Lambda's init: importing the handler module must not need AWS (moto is not imported yet, so a
 # client made at import time would show up below as a failed call to real AWS).
@@ -62,6 +77,22 @@ def outside_zip() -> list[str]:
     return sorted(found)
 
 
+def in_zip(path: str) -> bool:
+    return Path(path).resolve().is_relative_to(ROOT)
+
+
+def zip_modules_from_bytecode() -> list[str]:
+    """The zip's modules that were loaded from a .py's bytecode (not compiled, not native)."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None) or ""
+        if origin.endswith(".py") and in_zip(origin) and spec.cached and in_zip(spec.cached):
+            if Path(spec.cached).exists() and origin not in compiled_from_source:
+                found.append(name)
+    return sorted(found)
+
+
 def describe_tables() -> dict:
     from chalicelib.store.models import ALL_MODELS
 
@@ -84,6 +115,7 @@ def describe_tables() -> dict:
                 for index in table.get("GlobalSecondaryIndexes", [])
             ],
             "TTL": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
+            "Stream": table.get("StreamSpecification"),
         }
     return tables
 
@@ -117,6 +149,33 @@ def call(client, method: str, path: str, **kw) -> dict:
         "body": (reply.body or b"").decode("utf-8", "replace"),
         "etag": headers.get("etag"),
     }
+
+
+def share_one_botocore_session() -> None:
+    """PynamoDB's connections (one per model) share one botocore session, as in
+    tests/in_process.py: each session would parse botocore's data again (seconds in all)."""
+    import botocore.session
+    import pynamodb.connection.base
+
+    shared = botocore.session.get_session()
+    pynamodb.connection.base.get_session = lambda: shared
+
+
+def outbox_stream_records(settings) -> list:
+    """Every record of the outbox table's stream, read through moto's Streams API."""
+    arn = boto3.client("dynamodb").describe_table(TableName=settings.outbox_table)["Table"][
+        "LatestStreamArn"
+    ]
+    streams = boto3.client(
+        "dynamodbstreams", endpoint_url=f"https://streams.dynamodb.{settings.region}.amazonaws.com"
+    )
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += streams.get_records(ShardIterator=iterator)["Records"]
+    return records
 
 
 def main() -> None:
@@ -161,6 +220,10 @@ def main() -> None:
             "portal.css": call(client, "GET", "/portal.css"),
         }
         report["put_user"] = call(client, "PUT", users, headers=auth, body=json.dumps(invite))
+        # The request only recorded the invitation's email; the relay function sends it, as the
+        # event source mapping would invoke it with the outbox stream's new records.
+        records = outbox_stream_records(settings)
+        report["relay"] = client.lambda_.invoke("outbox_relay", {"Records": records}).payload
         report["get_user"] = call(client, "GET", users, headers=auth)
         report["unauthenticated"] = call(client, "GET", users)
         event = client.events.generate_cw_event(
@@ -200,8 +263,14 @@ def main() -> None:
     ]
 
 
+share_one_botocore_session()
 with mock_aws():
     main()
 report["outside_zip"] = outside_zip()
-report["bytecode"] = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("__pycache__"))
+report["compiled_from_source"] = sorted(
+    str(Path(p).resolve().relative_to(ROOT)) for p in compiled_from_source if in_zip(p)
+)
+loaded = zip_modules_from_bytecode()
+report["from_bytecode"] = len(loaded)
+report["from_bytecode_sample"] = [m for m in loaded if m.startswith(("app", "chalicelib"))]
 print(json.dumps(report))

@@ -262,3 +262,38 @@ def test_fifty_new_connections_at_the_same_moment_are_all_answered_at_once(dev):
     assert {status for status, _ in answers.values()} == {404}, answers
     retried = {n: r for n, (_, r) in answers.items() if r}
     assert not retried, f"{len(retried)}/{BURST} connections were dropped and retried: {retried}"
+
+
+def test_an_invitation_is_printed_by_the_relay_with_a_link_that_opens(dev):
+    """The request only records the email; the dev process's relay, following the embedded
+    backend's stream, sends it and prints it with its link (as the stream-triggered function
+    sends it in AWS)."""
+    server, _ = dev
+    api = Api(server)
+    user_id = f"inv-{uuid.uuid4().hex[:12]}"
+    body = {
+        "properties": {
+            "email": f"{user_id}@example.com",
+            "firstName": "Ivy",
+            "lastName": "Invitee",
+            "confirmation": "invite",
+        }
+    }
+    status, answer = api.call("PUT", f"/users/{user_id}", body)
+    assert status == 201, answer
+    start = server.wait_for(f"mail to {user_id}@example.com: ", timeout=60)
+    link_line = server.lines[start + 1]
+    assert link_line.startswith("  link: http://127.0.0.1:")
+    link = urlsplit(link_line.split("link: ", 1)[1])
+    assert link.path == "/confirm/invitation"
+    conn = http.client.HTTPConnection(link.hostname or LOOPBACK, link.port or 80, timeout=30)
+    try:
+        conn.request("GET", f"{link.path}?{link.query}")
+        page = conn.getresponse()
+        assert page.status == 200
+        assert f"{user_id}@example.com" in page.read().decode()
+    finally:
+        conn.close()
+    status, views = api.call("GET", f"/users/{user_id}/invitations")
+    assert status == 200 and isinstance(views, dict)
+    assert views["value"][0]["delivery"]["state"] == "sent"

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 from chalicelib.api.html import relative_root
 from chalicelib.api.routing import _make_call
+from chalicelib.config import get_settings
 
 
 def request(path, headers=None):
@@ -16,11 +17,28 @@ def request(path, headers=None):
     )
 
 
-def test_behind_api_gateway_links_keep_the_stage_and_pages_do_not_count_it():
-    call = _make_call(request("/api/confirm/invitation"), {}, "/confirm/invitation")
-    assert call.link(b="2") == "https://api.example.test/api/confirm/invitation?a=1&b=2"
+def test_behind_api_gateway_links_keep_the_stage_and_pages_do_not_count_it(monkeypatch):
+    # Deployed, the stage is in the public base URL, and the path's stage is not repeated.
+    monkeypatch.setenv("APIM_STAGE", "prod")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://api.example.test/api")
+    get_settings.cache_clear()
+    try:
+        call = _make_call(
+            request("/api/confirm/invitation", {"host": "evil.example"}), {}, "/confirm/invitation"
+        )
+        assert call.link(b="2") == "https://api.example.test/api/confirm/invitation?a=1&b=2"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
     assert relative_root(call.route) == "../"
     # ../portal.css from /api/confirm/invitation is /api/portal.css: inside the stage.
+
+
+def test_a_route_with_ids_keeps_only_its_own_segments():
+    path, route = "/v1/users/a%20b/groups", "/users/{userId}/groups"
+    call = _make_call(request(path), {"userId": "a%20b"}, route)
+    assert call.route_path() == "/users/a%20b/groups"
+    assert _make_call(request("/api/"), {}, "/").route_path() == "/"
 
 
 def test_path_ids_are_decoded():

@@ -1,9 +1,18 @@
-"""A live dev stack for integration tests: moto server + ``chalice local``, both on loopback.
+"""The live dev stack: moto server + ``chalice local``, both on loopback, for the HTTP tiers.
 
-moto runs in a child process of its own: in-process tests elsewhere use ``mock_aws``, which resets
-moto's in-process backends and would wipe a ThreadedMotoServer living in the pytest process.
-Tables and the SES sender are created by a third, short-lived child, so neither the environment
-nor PynamoDB's cached connections of the pytest process ever point at the moto server.
+tests/conftest.py starts one per session (per xdist worker) as ``live_server``, shared by every
+test that needs real HTTP: the API's wire replay, the integration tests (Azure SDK, races), the
+schemathesis runs and the browser tests. A test that needs a clean server calls
+``LiveServer.reset()``, which puts the moto server back to its start-up state
+(``/moto-api/reset``, then the captured tables, SES identities and SSM parameters again, through
+boto3 clients given the endpoint explicitly, so the pytest process's environment never names it),
+and empties the mail drop. ``live_stack(..., backend=server)`` starts one more ``chalice local``
+with other settings on the same moto server (the browser's short-lived reset links).
+
+moto runs in a child process of its own: in-process tests use ``mock_aws``, which would catch
+the calls of a ThreadedMotoServer living in the pytest process. Tables and the SES sender are
+created by a third, short-lived child, so neither the environment nor PynamoDB's cached
+connections of the pytest process ever point at the moto server.
 
 The moto child serves one request at a time. ``python -m moto.server`` (and ThreadedMotoServer)
 run requests on parallel threads, and moto 5.2.5's TransactWriteItems is not isolated between
@@ -12,6 +21,10 @@ started, which can hold another transaction's half-done write. Under 30 racing s
 resurrects user rows of requests that were answered 409 (seen in about 1 round in 6 with boto3
 alone, no service code involved). Real DynamoDB transactions are atomic, so the backend of these
 tests must be too; chalice local still serves the racing requests in parallel.
+
+chalice local runs no relay: the stack's third process is ``apim-users relay``, which follows the
+outbox table's stream on the moto server and sends what it announces, as the stream-triggered
+function does in AWS. ``LiveServer.mail_to`` first waits until it has caught up.
 
 Other test directories reuse this machinery: ``live_stack()`` starts a stack with extra
 environment (tests/api's http variant, tests/browser's short-lived links), and
@@ -35,7 +48,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from chalicelib.cli import (
@@ -48,6 +60,7 @@ from chalicelib.cli import (
     wait_for_http,
 )
 from chalicelib.domain.sas import management_token
+from tests.fault_proxy import FaultProxy
 
 STARTUP_TIMEOUT = 60.0
 API_VERSION = "2024-05-01"
@@ -55,7 +68,12 @@ SERVICE_PATH = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local"
     "/providers/Microsoft.ApiManagement/service/local"
 )
-CREATE_BACKEND = "from chalicelib.cli import create_backend_resources; create_backend_resources()"
+# `apim-users create-tables`' function, its PynamoDB connections sharing one botocore session
+# (tests/in_process.py says why): the child takes about a second instead of five.
+CREATE_BACKEND = (
+    "from tests.in_process import share_one_botocore_session; share_one_botocore_session(); "
+    "from chalicelib.cli import create_backend_resources; create_backend_resources()"
+)
 # moto's own server app (as moto.server's main builds it), with one request served at a time.
 SERIAL_MOTO_SERVER = """
 import sys, threading
@@ -86,6 +104,9 @@ class LiveServer:
     mail_dir: Path  # the dev-server mail drop: every email the service sends, as .eml
     moto_endpoint: str = ""  # the moto server behind the stack (AWS_ENDPOINT_URL of chalice local)
     baseline: Baseline | None = field(default=None, repr=False, compare=False)
+    # Between the service and moto when asked for (live_stack(fault_proxy=True)).
+    proxy: FaultProxy | None = field(default=None, repr=False, compare=False)
+    settings: Mapping[str, str] = field(default_factory=dict)  # the extra_env it started with
 
     def reset(self) -> None:
         """Back to the state the stack started in: empty tables, the SES sender, no mail.
@@ -96,13 +117,38 @@ class LiveServer:
         """
         if self.baseline is None:
             raise RuntimeError("this LiveServer was made without a baseline; it cannot reset")
+        # What the last test caused is sent first, so no late email lands in the next one's.
+        self.relay_settled()
         requests.post(f"{self.moto_endpoint}/moto-api/reset", timeout=30).raise_for_status()
         self.baseline.restore(self.moto_endpoint)
         for path in self.mail_dir.glob("*.eml"):
             path.unlink(missing_ok=True)
 
+    def relay_settled(self, timeout: float = 30.0) -> None:
+        """Until the relay has handled every message the outbox holds: none is waiting for its
+        first attempt or in the middle of one (those that failed wait for the sweep)."""
+        dynamodb = _aws_client(self.moto_endpoint, "dynamodb")
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = 0
+            for name in dynamodb.list_tables()["TableNames"]:
+                if not name.endswith("-outbox"):
+                    continue
+                for page in dynamodb.get_paginator("scan").paginate(TableName=name):
+                    busy += sum(
+                        1
+                        for item in page["Items"]
+                        if item["state"]["S"] == "queued" and "last_error" not in item
+                    )
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the relay left {busy} emails unsent for {timeout:.0f}s")
+            time.sleep(0.05)
+
     def mail_to(self, address: str) -> list[EmailMessage]:
-        """Every message sent to ``address``, oldest first, parsed."""
+        """Every message sent to ``address``, oldest first, parsed (once the relay is done)."""
+        self.relay_settled()
         found = []
         for path in sorted(self.mail_dir.glob("*.eml")):
             message = message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -202,21 +248,22 @@ class Baseline:
 
     @classmethod
     def capture(cls, endpoint: str) -> Baseline:
-        dynamodb = _aws_client(endpoint, "dynamodb")
-        tables, ttl = [], []
+        baseline = cls([], [], [], [])  # its clients are made once, and kept for restore
+        dynamodb = baseline._client(endpoint, "dynamodb")
         for name in sorted(dynamodb.list_tables()["TableNames"]):
-            tables.append(_create_table_args(dynamodb.describe_table(TableName=name)["Table"]))
+            table = dynamodb.describe_table(TableName=name)["Table"]
+            baseline.tables.append(_create_table_args(table))
             state = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
             if state.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
-                ttl.append((name, state["AttributeName"]))
-        identities = _aws_client(endpoint, "ses").list_identities()["Identities"]
-        ssm = _aws_client(endpoint, "ssm")
-        parameters = []
+                baseline.ttl.append((name, state["AttributeName"]))
+        ses = baseline._client(endpoint, "ses")
+        baseline.identities.extend(ses.list_identities()["Identities"])
+        ssm = baseline._client(endpoint, "ssm")
         for page in ssm.get_paginator("describe_parameters").paginate():
             for meta in page["Parameters"]:
                 found = ssm.get_parameter(Name=meta["Name"], WithDecryption=True)["Parameter"]
-                parameters.append((meta["Name"], meta["Type"], found["Value"]))
-        return cls(tables, ttl, identities, parameters)
+                baseline.parameters.append((meta["Name"], meta["Type"], found["Value"]))
+        return baseline
 
     def restore(self, endpoint: str) -> None:
         """Create it all again on a moto server that was just reset."""
@@ -322,6 +369,19 @@ def _create_backend(env: dict[str, str], deadline: float, log: Path) -> None:
         raise _fail(f"creating the tables failed (exit code {done.returncode}).", log)
 
 
+def _start_relay(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``apim-users relay``: the outbox relay beside chalice local, on the same backend."""
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.cli", "relay"],
+            cwd=project_dir(),
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def _wait_for_chalice(process: subprocess.Popen[bytes], port: int, deadline: float, log: Path):
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -346,53 +406,71 @@ def live_stack(
     logs: Path,
     extra_env: Mapping[str, str] | None = None,
     ssm_parameters: Mapping[str, str] | None = None,
+    fault_proxy: bool = False,
+    backend: LiveServer | None = None,
 ) -> Iterator[LiveServer]:
     """moto server + ``chalice local`` on loopback, until the block ends; logs go to ``logs``.
 
     ``extra_env`` is added last to the children's environment (it may replace ``PORTAL_URL``); in
     chalice local the keys that .chalice/config.json's local stage lists still win over it.
     ``ssm_parameters`` (name to value) are put into the moto server as SecureStrings before
-    chalice local starts.
+    chalice local starts. ``fault_proxy`` puts a FaultProxy (tests/fault_proxy.py) between the
+    service and moto (the server's ``proxy``); set-up and ``reset`` still reach moto directly.
+    With ``backend``, no moto server is started: this ``chalice local``
+    uses that stack's (its tables, SES and SSM, and its ``reset``), and only its own settings
+    and mail drop differ.
     """
     moto_log, chalice_log = logs / "moto.log", logs / "chalice.log"
     started = time.monotonic()
     deadline = started + STARTUP_TIMEOUT
     with ExitStack() as cleanup:
-        moto_port = free_port()
-        endpoint = f"http://{LOOPBACK}:{moto_port}"
-        moto = _start_moto(moto_port, moto_log)
-        cleanup.callback(stop_process, moto)
-        _wait_for_moto(moto, endpoint, deadline, moto_log)
+        if backend is None:
+            moto_port = free_port()
+            endpoint = f"http://{LOOPBACK}:{moto_port}"
+            moto = _start_moto(moto_port, moto_log)
+            cleanup.callback(stop_process, moto)
+            _wait_for_moto(moto, endpoint, deadline, moto_log)
+        else:
+            endpoint = backend.moto_endpoint
 
         env = _child_env(endpoint)
-        env["MAIL_DROP_DIR"] = str(logs / "mail")
-        _create_backend({**env, **(extra_env or {})}, deadline, moto_log)
+        # Stacks on one backend share its relay (one follower of the stream) and its mail drop.
+        mail_dir = logs / "mail" if backend is None else backend.mail_dir
+        env["MAIL_DROP_DIR"] = str(mail_dir)
+        if backend is None:
+            _create_backend({**env, **(extra_env or {})}, deadline, moto_log)
         if ssm_parameters:
             ssm = _aws_client(endpoint, "ssm")
             for name, value in ssm_parameters.items():
                 ssm.put_parameter(Name=name, Type="SecureString", Value=value, Overwrite=True)
-        baseline = Baseline.capture(endpoint)
+        baseline = Baseline.capture(endpoint) if backend is None else backend.baseline
 
+        proxy = None
+        if fault_proxy:
+            proxy = FaultProxy(endpoint)
+            cleanup.callback(proxy.close)
+            env["AWS_ENDPOINT_URL"] = proxy.url
         port = free_port()
         env["PORTAL_URL"] = f"http://{LOOPBACK}:{port}"
         env.update(extra_env or {})
         with _fds_to(chalice_log):
             chalice = start_chalice_local(port, env=env)
         cleanup.callback(stop_process, chalice)
+        relay = _start_relay(env, logs / "relay.log") if backend is None else None
+        if relay is not None:
+            cleanup.callback(stop_process, relay)
         _wait_for_chalice(chalice, port, deadline, chalice_log)
+        if relay is not None and relay.poll() is not None:
+            raise _fail(f"the relay exited with code {relay.returncode}.", logs / "relay.log")
 
         yield LiveServer(
             base_url=f"http://{LOOPBACK}:{port}",
             service_path=SERVICE_PATH,
             token=_sign_token(),
             startup_seconds=time.monotonic() - started,
-            mail_dir=logs / "mail",
+            mail_dir=mail_dir,
             moto_endpoint=endpoint,
             baseline=baseline,
+            proxy=proxy,
+            settings=dict(extra_env or {}),
         )
-
-
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_stack(tmp_path_factory.mktemp("live-server")) as server:
-        yield server

@@ -1,0 +1,100 @@
+"""The outbox relay's edges: the Lambda handler of the outbox stream, and a follower of that
+stream for places without Lambda (``apim-users dev``, the test stacks, the in-process tests).
+
+In AWS, an event source mapping (tests/deploy/stack.py writes it into the prod template) reads
+the outbox table's stream and invokes ``outbox_relay`` (app.py) with batches of new messages;
+the function answers with the records it did not handle (``ReportBatchItemFailures``), and the
+mapping hands those over again, splits failing batches, and gives up after a few retries (the
+sweep then sends what is left). ``StreamFollower`` does the same with the Streams API: it reads
+what the stream gained, hands it to the same handler in batches of the same size, and retries
+what the handler returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.bootstrap import services
+from chalicelib.logs import logger
+
+if TYPE_CHECKING:
+    from chalicelib.store.stream import OutboxStream
+
+log = logger()
+
+# Records per invocation and retries of a failing record, as in the prod event source mapping.
+BATCH_SIZE = 50
+MAX_RETRIES = 3
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def handle_stream_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One batch of the outbox stream: send each new message once; answer what is left."""
+    time_left = None
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+
+        def time_left() -> float:
+            return float(context.get_remaining_time_in_millis()) / 1000
+
+    outcome = services().relay.handle_records(event.get("Records") or [], time_left)
+    counts = outcome.report.as_dict()
+    if any(counts.values()) or outcome.unhandled:
+        log.info("relay batch", extra={"relay": {**counts, "unhandled": len(outcome.unhandled)}})
+    return {"batchItemFailures": [{"itemIdentifier": s} for s in outcome.unhandled]}
+
+
+class StreamFollower:
+    """Reads the outbox stream and hands each batch to ``handler``, as Lambda would."""
+
+    def __init__(
+        self,
+        handler: Handler = handle_stream_event,
+        endpoint_url: str | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self._handler = handler
+        self._endpoint_url = endpoint_url
+        self._batch_size = batch_size
+        self._stream: OutboxStream | None = None
+        # Records the handler gave back, with the retries they have had.
+        self._pending: list[tuple[dict[str, Any], int]] = []
+
+    def _reader(self) -> OutboxStream:
+        if self._stream is None:
+            from chalicelib.store.stream import OutboxStream
+
+            region = services().settings.region
+            self._stream = OutboxStream(region, self._endpoint_url)
+        return self._stream
+
+    def drain(self) -> int:
+        """Hand over every record the stream gained since the last call; returns how many."""
+        # The composition root binds the models to this stage's tables (the stream's table too).
+        services().store  # noqa: B018
+        queue = self._pending + [(record, 0) for record in self._reader().read()]
+        self._pending = []
+        for start in range(0, len(queue), self._batch_size):
+            batch = queue[start : start + self._batch_size]
+            answer = self._handler({"Records": [record for record, _ in batch]}, None)
+            failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
+            for record, retries in batch:
+                if record["dynamodb"]["SequenceNumber"] not in failed:
+                    continue
+                if retries < MAX_RETRIES:
+                    self._pending.append((record, retries + 1))
+                else:
+                    log.warning("relay gave up on a record; the sweep sends its message later")
+        return len(queue)
+
+    def follow(self, stop: threading.Event, interval: float = 0.1) -> None:
+        """Drain every ``interval`` seconds until ``stop`` is set; errors are printed, not fatal
+        (a backend being reset, a table not there yet)."""
+        while not stop.wait(interval):
+            try:
+                self.drain()
+            except Exception as exc:
+                print(f"relay: {type(exc).__name__}: {exc}", flush=True)
+                stop.wait(1.0)
