@@ -12,7 +12,7 @@ from chalicelib.bootstrap import services
 from chalicelib.domain.etag import ANY
 from chalicelib.domain.users import UserChanges, UserState, read_draft
 from chalicelib.errors import LastAdministrator, StateConflict
-from tests.support import Api, error_of
+from tests.support import error_of
 
 
 def make_admin(user_id: str, first: str = "Grace", last: str = "Hopper"):
@@ -20,11 +20,6 @@ def make_admin(user_id: str, first: str = "Grace", last: str = "Hopper"):
     user, _ = services().accounts.create_or_replace(user_id, read_draft({"properties": body}), None)
     assert services().groups.add_administrator(user.id)
     return user
-
-
-@pytest.fixture
-def api(client):
-    return Api(client)
 
 
 def test_the_only_administrator_cannot_be_blocked_or_deleted(api, aws):

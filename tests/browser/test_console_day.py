@@ -1,16 +1,16 @@
 """Issue 17 in a real browser: an administrator's day in the console, at 1366 px and at 390 px.
 
-Playwright drives Debian's chromium against a live stack of its own. At each width the same walk:
-the administrator's own page offers no Block or Delete; the Users list sorts from its headers,
-pages forward and back, shows 50 a page and a Pending view with expiry dates; a blocked user is
-offered Activate but not Reset password, and a bad email in the edit form is said in plain words;
-a user is edited in place; a subscription is approved from the user's page; a 120-character name
-leaves every badge on one line; groups explain how to make one and say when a user was already a
-member; a template's HTML preview shows at once and Reset to default asks first; + Add, + Invite
-and Delete move the focus to their panel; a user without a password gets a one-click email;
-signing in again returns to the page asked for; an unknown address is the console's 404; bulk
-Block asks once, listing the users; the export downloads CSV. axe-core (axe-playwright-python)
-finds no violation on any console page visited, at either width.
+Playwright drives Debian's chromium against the session's live stack, reset for this module. At
+each width the same walk: the administrator's own page offers no Block or Delete; the Users list
+sorts from its headers, pages forward and back, shows 50 a page and a Pending view with expiry
+dates; a blocked user is offered Activate but not Reset password, and a bad email in the edit form
+is said in plain words; a user is edited in place; a subscription is approved from the user's page;
+a 120-character name leaves every badge on one line; groups explain how to make one and say when a
+user was already a member; a template's HTML preview shows at once and Reset to default asks first;
++ Add, + Invite and Delete move the focus to their panel; a user without a password gets a
+one-click email; signing in again returns to the page asked for; an unknown address is the
+console's 404; bulk Block asks once, listing the users; the export downloads CSV. axe-core
+(axe-playwright-python) finds no violation on any console page visited, at either width.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_console_walkthrough import create_admin
 from tests.http_api import HttpApi
-from tests.integration.conftest import LiveServer, live_stack
+from tests.live_stack import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -42,9 +42,10 @@ LONG_LAST = "von Hohenzollern-Sigmaringen"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[LiveServer]:
-    with live_stack(tmp_path_factory.mktemp("console-day")) as live:
-        yield live
+def server(live_server) -> Iterator[LiveServer]:
+    """The session's stack, made clean once for this module's walks (which share its admin)."""
+    live_server.reset()
+    yield live_server
 
 
 @pytest.fixture(scope="module")
