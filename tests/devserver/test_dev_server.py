@@ -282,6 +282,10 @@ def test_an_invitation_is_printed_by_the_relay_with_a_link_that_opens(dev):
     status, answer = api.call("PUT", f"/users/{user_id}", body)
     assert status == 201, answer
     start = server.wait_for(f"mail to {user_id}@example.com: ", timeout=60)
+    # The link is printed on the next line, which the reader may not have taken in yet.
+    deadline = time.monotonic() + 10
+    while len(server.lines) <= start + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     link_line = server.lines[start + 1]
     assert link_line.startswith("  link: http://127.0.0.1:")
     link = urlsplit(link_line.split("link: ", 1)[1])
