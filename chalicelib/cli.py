@@ -441,7 +441,12 @@ def cmd_remove_admin(args: argparse.Namespace) -> int:
     user = find_user_by_email(args.email)
     if user is None:
         raise SystemExit(f"apim-users: no account has the email {args.email}.")
-    services().groups.remove_administrator(user.id)
+    from chalicelib.errors import DomainError
+
+    try:
+        services().groups.remove_administrator(user.id)
+    except DomainError as exc:
+        raise SystemExit(f"apim-users: {exc.message}") from None
     print(f"{user.email} is no longer an administrator.")
     return 0
 

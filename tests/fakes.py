@@ -49,7 +49,7 @@ from tests.support import MovableClock, VirtualTimer
 
 # DynamoDB's limit of writes in one TransactWriteItems (moto has none).
 MAX_TX_ITEMS = 100
-_ORDER = {"delete": 1, "put": 2, "update": 3}
+_ORDER = {"check": 0, "delete": 1, "put": 2, "update": 3}
 
 Condition = Callable[[Any], bool]
 OnFail = Callable[[], Exception] | None
@@ -116,6 +116,8 @@ class FakeTx:
                     raise write.on_fail()
             raise ConditionFailed("The conditional request failed")
         for write in ordered:
+            if write.kind == "check":
+                continue
             if write.kind == "delete":
                 write.table.pop(write.key, None)
             elif write.kind == "put":
@@ -197,6 +199,9 @@ class FakeUsers:
                 lambda owner: owner == old.id,
                 _user_changed,
             )
+
+    def stage_check(self, tx: Any, user: User, on_fail: Callable[[], Exception]) -> None:
+        _stage(tx).add("check", self.rows, user.id, None, _version_is(user.version), on_fail)
 
     def stage_delete(self, tx: Any, user: User) -> None:
         _stage(tx).add("delete", self.rows, user.id, None, _version_is(user.version), _user_changed)
@@ -636,6 +641,19 @@ class FakeGroups:
     def stage_remove_member(self, tx: Any, membership: Membership) -> None:
         key = (membership.group_key, membership.user_id)
         _stage(tx).add("delete", self.members_rows, key, None, None, None)
+
+    def stage_check_member(
+        self, tx: Any, membership: Membership, on_fail: Callable[[], Exception]
+    ) -> None:
+        def unchanged(current: Membership | None) -> bool:
+            return (
+                current is not None
+                and current.generation == membership.generation
+                and current.user_since == membership.user_since
+            )
+
+        key = (membership.group_key, membership.user_id)
+        _stage(tx).add("check", self.members_rows, key, None, unchanged, on_fail)
 
     def members(
         self, key: str, after_user_id: str | None, budget: int, page_size: int

@@ -25,9 +25,11 @@ from chalicelib.domain.paging import READ_BUDGET, Page
 from chalicelib.domain.users import User, UserState, filter_record
 from chalicelib.errors import (
     IdTaken,
+    LastAdministrator,
     MethodNotAllowed,
     PreconditionFailed,
     ResourceNotFound,
+    StateConflict,
 )
 from chalicelib.services.audit import Audit, Target, user_target
 from chalicelib.services.committed import after_commit
@@ -67,6 +69,9 @@ class GroupStore(Protocol):
         self, tx: Tx, membership: Membership, on_present: Callable[[], Exception]
     ) -> None: ...
     def stage_remove_member(self, tx: Tx, membership: Membership) -> None: ...
+    def stage_check_member(
+        self, tx: Tx, membership: Membership, on_fail: Callable[[], Exception]
+    ) -> None: ...
     def members(
         self, key: str, after_user_id: str | None, budget: int, page_size: int
     ) -> Iterator[Membership]: ...
@@ -401,8 +406,40 @@ class GroupService:
         return self._add(_built_in(ADMINISTRATORS), self._users.require(user_id))
 
     def remove_administrator(self, user_id: str) -> None:
-        """Take an account out of Administrators (the system's; the API's DELETE stays 405)."""
-        self._remove(_built_in(ADMINISTRATORS), self._users.require(user_id))
+        """Take an account out of Administrators (the system's; the API's DELETE stays 405).
+
+        Refused for the last active administrator, as blocking or deleting it is: nobody could
+        use the console any more. The other administrator found is checked unchanged in the same
+        transaction, so two racing removals cannot both succeed.
+        """
+        group = _built_in(ADMINISTRATORS)
+        user = self._users.require(user_id)
+        membership = self._groups.membership(group.key, user.id)
+        if membership is None or not membership.applies_to(group, user):
+            return
+        tx = self._store.transaction()
+        if user.state is UserState.ACTIVE:
+            other = self.other_active_administrator(user)
+            row = None if other is None else self._groups.membership(group.key, other.id)
+            if other is None or row is None:
+                raise LastAdministrator(
+                    f"{user.first_name} {user.last_name} is the last active administrator, so "
+                    "the account stays one: nobody could use the console any more. Make another "
+                    "administrator first (apim-users create-admin)."
+                )
+
+            # Both the other account and its membership: two administrators removing each other
+            # at once change only membership rows, which the account's version does not see.
+            def raced() -> Exception:
+                return StateConflict(
+                    "Another administrator's account changed at the same moment; try again."
+                )
+
+            self._users.stage_check(tx, other, raced)
+            self._groups.stage_check_member(tx, row, raced)
+        self._groups.stage_remove_member(tx, membership)
+        self._audit.stage(tx, "group.member_removed", user_target(user), _membership(group))
+        tx.commit()
 
     def is_administrator(self, user: User) -> bool:
         """One consistent GetItem: is this account (not a former one of its id) an admin?"""

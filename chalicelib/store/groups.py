@@ -158,6 +158,15 @@ class GroupRepository:
     def stage_remove_member(self, tx: Tx, membership: Membership) -> None:
         writes(tx).delete(_membership_item(membership), None, None)
 
+    def stage_check_member(
+        self, tx: Tx, membership: Membership, on_fail: Callable[[], Exception]
+    ) -> None:
+        """Fail the caller's transaction unless the membership row is still there, as read."""
+        condition = (GroupItem.generation == membership.generation) & (
+            GroupItem.user_since == membership.user_since
+        )
+        writes(tx).check(_membership_item(membership), condition, on_fail)
+
     def members(
         self, key: str, after_user_id: str | None, budget: int, page_size: int
     ) -> Iterator[Membership]:

@@ -368,6 +368,8 @@ def test_a_developer_token_in_the_console_cookie_is_not_a_session(client, admin)
 
 def test_a_demoted_administrator_is_out_on_the_next_request(console, admin):
     assert console.get("/console/users").status == 200
+    deputy = make_user("admin2", "deputy@example.com")  # the last administrator stays one
+    services().groups.add_administrator(deputy.id)
     services().groups.remove_administrator(admin.id)
     page = console.get("/console/users")
     assert page.status == 303

@@ -112,3 +112,53 @@ def test_the_remaining_administrator_is_checked_in_the_same_transaction(aws):
     store.users.stage_replace(tx, boss, replace(boss, note="checked", version=boss.version + 1))
     tx.commit()
     assert services().accounts.get("boss").note == "checked"
+
+
+def test_remove_admin_refuses_the_last_active_administrator(aws, capsys):
+    from chalicelib.cli import main
+
+    make_admin("boss")
+    with pytest.raises(SystemExit) as refused:
+        main(["remove-admin", "--email", "boss@example.com"])
+    assert "Grace Hopper is the last active administrator" in str(refused.value)
+    assert "apim-users create-admin" in str(refused.value)
+    assert services().groups.is_administrator(services().accounts.get("boss"))
+    # With a second active administrator, the first can step down; then the second cannot.
+    make_admin("deputy", "Ada", "Lovelace")
+    assert main(["remove-admin", "--email", "boss@example.com"]) == 0
+    assert "boss@example.com is no longer an administrator" in capsys.readouterr().out
+    assert not services().groups.is_administrator(services().accounts.get("boss"))
+    with pytest.raises(SystemExit, match="Ada Lovelace is the last active administrator"):
+        main(["remove-admin", "--email", "deputy@example.com"])
+
+
+def test_a_blocked_administrator_can_always_be_removed(aws):
+    make_admin("boss")
+    make_admin("deputy", "Ada", "Lovelace")
+    services().accounts.update("deputy", UserChanges(state=UserState.BLOCKED), ANY)
+    services().groups.remove_administrator("deputy")  # not active: no console access to keep
+    assert not services().groups.is_administrator(services().accounts.get("deputy"))
+
+
+def test_two_administrators_removing_each_other_at_once_cannot_both_succeed(aws):
+    """The removal checks, in its own transaction, that the administrator who stays still is
+    one: the other's removal committing in between fails it, and nothing is written."""
+    boss = make_admin("boss")
+    make_admin("deputy", "Ada", "Lovelace")
+    groups = services().groups
+    real_other = groups.other_active_administrator
+
+    def deputy_leaves_meanwhile(user):
+        other = real_other(user)
+        groups.other_active_administrator = real_other  # the deputy's own removal reads as usual
+        groups.remove_administrator("deputy")
+        return other
+
+    groups.other_active_administrator = deputy_leaves_meanwhile
+    try:
+        with pytest.raises(StateConflict):
+            groups.remove_administrator(boss.id)
+    finally:
+        groups.other_active_administrator = real_other
+    assert groups.is_administrator(services().accounts.get("boss"))
+    assert not groups.is_administrator(services().accounts.get("deputy"))
