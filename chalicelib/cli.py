@@ -451,6 +451,15 @@ def cmd_remove_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fill_order_keys(_: argparse.Namespace) -> int:
+    apply_stage_defaults(os.environ.get("APIM_STAGE", "local"))
+    from chalicelib.bootstrap import services
+
+    filled = services().accounts.fill_order_keys()
+    print(f"{filled} account(s) given the sort keys of the console's sorted lists.")
+    return 0
+
+
 def tcp_port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -493,6 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     demote = sub.add_parser("remove-admin", help="take an account out of Administrators")
     demote.add_argument("--email", required=True)
     demote.set_defaults(run=cmd_remove_admin)
+    fill = sub.add_parser(
+        "fill-order-keys",
+        help="once after upgrading: sort keys on accounts stored before the sorted lists",
+    )
+    fill.set_defaults(run=cmd_fill_order_keys)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

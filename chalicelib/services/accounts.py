@@ -302,3 +302,8 @@ class AccountService:
         """Developers (every account is in it) and the account's custom groups, in id order."""
         user = self._users.require(user_id)
         return self._groups.groups_of(user) if self._groups else [DEVELOPERS]
+
+    def fill_order_keys(self) -> int:
+        """Give accounts stored before the sorted lists existed their sort keys (a one-off after
+        an upgrade: ``apim-users fill-order-keys``); the number of accounts given them."""
+        return self._users.fill_order_keys()

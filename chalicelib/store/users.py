@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from pynamodb.attributes import UnicodeAttribute
+from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import GlobalSecondaryIndex
 
@@ -12,7 +13,7 @@ from chalicelib.domain.tx import Tx
 from chalicelib.domain.users import Identity, User, UserOrder, UserSort, UserState, order_key
 from chalicelib.errors import EmailTaken, IdTaken, PreconditionFailed, ResourceNotFound
 from chalicelib.store.models import LIST_PARTITION, EmailLockItem, IdentityMap, UserItem
-from chalicelib.store.tx import dynamodb_errors, writes
+from chalicelib.store.tx import dynamodb_errors, is_condition_failure, writes
 
 
 def _to_user(item: UserItem) -> User:
@@ -135,6 +136,38 @@ class UserRepository:
             for item in UserItem.email_index.query(email_key, limit=1):
                 return _to_user(item)
         return None
+
+    def fill_order_keys(self) -> int:
+        """Write the sorted indexes' keys on every account stored without them; the number done.
+
+        Accounts written before the sorted lists existed have no keys, so no sorted page shows
+        them. One Scan for the ones missing a key, then one conditional update each: an account
+        changed meanwhile got its keys from that write, and is left alone.
+        """
+        missing = (
+            UserItem.sort_name.does_not_exist()
+            | UserItem.sort_state.does_not_exist()
+            | UserItem.sort_registered.does_not_exist()
+        )
+        filled = 0
+        with dynamodb_errors():
+            for item in UserItem.scan(missing):
+                user = _to_user(item)
+                try:
+                    item.update(
+                        actions=[
+                            UserItem.sort_name.set(order_key(user, UserSort.NAME)),
+                            UserItem.sort_state.set(order_key(user, UserSort.STATE)),
+                            UserItem.sort_registered.set(order_key(user, UserSort.REGISTERED)),
+                        ],
+                        condition=UserItem.version == user.version,
+                    )
+                except PynamoDBException as exc:
+                    if not is_condition_failure(exc):
+                        raise
+                    continue
+                filled += 1
+        return filled
 
     def iterate(self, after_id: str | None, budget: int, page_size: int) -> Iterator[User]:
         """Users in id order after ``after_id``, reading at most ``budget`` items."""

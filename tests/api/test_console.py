@@ -668,6 +668,30 @@ def test_the_list_sorts_by_every_column_both_ways_from_its_headers(clock, consol
     assert emails_on(by_name) == ["mary@example.com", "ada@example.com"]
 
 
+def test_accounts_stored_before_the_sorted_lists_appear_after_fill_order_keys(console, capsys):
+    """An upgraded deployment's accounts have no sort keys, so no sorted page shows them until
+    ``apim-users fill-order-keys`` writes them (their versions, hence ETags, unchanged)."""
+    from chalicelib.cli import main
+    from chalicelib.store.models import UserItem
+
+    make_user("old1", "old1@example.com", firstName="Old", lastName="Timer")
+    make_user("old2", "old2@example.com", firstName="Older", lastName="Timer")
+    for user_id in ("old1", "old2"):  # as the first release wrote them
+        UserItem(id=user_id).update(
+            actions=[UserItem.sort_name.remove(), UserItem.sort_registered.remove()]
+        )
+    version = services().accounts.get("old1").version
+    assert emails_on(console.get("/console/users?sort=name")) == [ADMIN_EMAIL]
+    assert main(["fill-order-keys"]) == 0
+    assert "2 account(s) given the sort keys" in capsys.readouterr().out
+    for sort in ("name", "registered", "state", "email"):
+        shown = emails_on(console.get(f"/console/users?sort={sort}"))
+        assert sorted(shown) == sorted([ADMIN_EMAIL, "old1@example.com", "old2@example.com"])
+    assert services().accounts.get("old1").version == version
+    assert main(["fill-order-keys"]) == 0  # nothing left to do
+    assert "0 account(s)" in capsys.readouterr().out
+
+
 def test_paging_goes_forward_and_back_in_any_order(console):
     for n in range(44):
         make_user(f"p{n:02d}", f"p{n:02d}@example.com", firstName=f"P{n:02d}")
