@@ -392,3 +392,10 @@ class RecipientGone(Exception):
 
 class RecipientLimit(StateConflict):
     """The notification has as many recipients as it may have (409)."""
+
+
+def recipient_limit() -> RecipientLimit:
+    return RecipientLimit(
+        f"The notification has {MAX_RECIPIENTS} recipients, as many as it may have; "
+        "remove one first."
+    )

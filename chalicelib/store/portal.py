@@ -11,13 +11,13 @@ from chalicelib.domain.portal import (
     Recipient,
     RecipientGone,
     RecipientKind,
-    RecipientLimit,
     RecipientTaken,
     Setting,
     SettingName,
     SignInSettings,
     SignUpSettings,
     TermsOfService,
+    recipient_limit,
 )
 from chalicelib.domain.tx import Tx
 from chalicelib.errors import PreconditionFailed
@@ -158,10 +158,7 @@ class PortalRepository:
             PortalItem(pk=COUNTS, sk=recipient.notification.value),
             [PortalItem.recipients.add(1)],
             PortalItem.recipients.does_not_exist() | (PortalItem.recipients < MAX_RECIPIENTS),
-            lambda: RecipientLimit(
-                f"The notification has {MAX_RECIPIENTS} recipients, as many as it may have; "
-                "remove one first."
-            ),
+            recipient_limit,
         )
 
     def stage_remove_recipient(self, tx: Tx, recipient: Recipient) -> None:
