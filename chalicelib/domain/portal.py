@@ -13,7 +13,8 @@ from chalicelib.errors import FieldProblem, MalformedRequest, StateConflict, Val
 
 # Stored versions start here; an instance nobody configured answers its defaults at this version.
 DEFAULT_VERSION = 1
-TERMS_MAX = 100_000
+# Within the 64 KB request limit (MAX_BODY_BYTES) that every management body has.
+TERMS_MAX = 50_000
 URL_MAX = 2000
 # The key is HMAC-SHA512's: APIM generates 64 random bytes; fewer than 32 would be a weak key.
 KEY_MIN_BYTES = 32
