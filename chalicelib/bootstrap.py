@@ -12,12 +12,16 @@ from chalicelib.domain.passwords import HashParameters
 if TYPE_CHECKING:
     from chalicelib.mail.pacing import SendPacer, Timer
     from chalicelib.mail.sender import Mailer, SesMailer
+    from chalicelib.mail.templates import EmailTemplate
     from chalicelib.services.accounts import AccountService
     from chalicelib.services.audit import Audit
+    from chalicelib.services.delegation import DelegationService
     from chalicelib.services.groups import GroupService, GroupStore
     from chalicelib.services.invitations import InvitationService
     from chalicelib.services.mailing import MailService
+    from chalicelib.services.notifications import NotificationService
     from chalicelib.services.passwords import PasswordService
+    from chalicelib.services.portal import PortalService
     from chalicelib.services.relay import OutboxRelay
     from chalicelib.services.sessions import SessionService
     from chalicelib.services.subscriptions import KeyCheck, ProductService, SubscriptionService
@@ -122,15 +126,44 @@ class Services:
     def relay(self) -> OutboxRelay:
         from chalicelib.services.relay import OutboxRelay
 
-        # Each email uses the admin's version of its template, or the default.
+        # Each email uses the admin's version of its template, or the default; each developer
+        # email sent is copied to the BCC notification's recipients.
         return OutboxRelay(
             self.store,
-            self.templates.email_template,
+            self.email_template,
             self.mailer,
             self.pacer,
             self.settings,
             self.clock,
+            bcc=self.notifications.bcc_copies,
         )
+
+    def email_template(self, name: str) -> EmailTemplate:
+        """The relay's template source: a publisher notification's email, or APIM's template
+        (the admin's version, or the default)."""
+        from chalicelib.mail.templates import PUBLISHER_TEMPLATE_NAMES, publisher_template
+
+        if name in PUBLISHER_TEMPLATE_NAMES:
+            return publisher_template(name)
+        return self.templates.email_template(name)
+
+    @cached_property
+    def portal(self) -> PortalService:
+        from chalicelib.services.portal import PortalService
+
+        return PortalService(self.store, self.clock, audit=self.audit)
+
+    @cached_property
+    def notifications(self) -> NotificationService:
+        from chalicelib.services.notifications import NotificationService
+
+        return NotificationService(self.store, self.settings, self.clock)
+
+    @cached_property
+    def delegation(self) -> DelegationService:
+        from chalicelib.services.delegation import DelegationService
+
+        return DelegationService(self.store)
 
     @cached_property
     def invitations(self) -> InvitationService:

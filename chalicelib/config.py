@@ -42,6 +42,7 @@ class Settings:
     subscriptions_table: str
     subscription_keys_table: str
     audit_table: str
+    portal_table: str
     audit_retention_days: int
     sender_email: str
     organization_name: str
@@ -145,6 +146,7 @@ def get_settings() -> Settings:
         subscriptions_table=env("SUBSCRIPTIONS_TABLE", f"{prefix}-subscriptions"),
         subscription_keys_table=env("SUBSCRIPTION_KEYS_TABLE", f"{prefix}-subscription-keys"),
         audit_table=env("AUDIT_TABLE", f"{prefix}-audit"),
+        portal_table=env("PORTAL_TABLE", f"{prefix}-portal"),
         audit_retention_days=_int("AUDIT_RETENTION_DAYS", 400),
         sender_email=env("SENDER_EMAIL", "noreply@example.com"),
         organization_name=env("ORGANIZATION_NAME", "Contoso"),

@@ -28,6 +28,16 @@ from chalicelib.domain.custom_groups import Membership, StoredGroup
 from chalicelib.domain.email_templates import StoredTemplate
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
 from chalicelib.domain.messages import Delivery, Message, MessageTaken
+from chalicelib.domain.portal import (
+    MAX_RECIPIENTS,
+    NotificationName,
+    Recipient,
+    RecipientGone,
+    RecipientTaken,
+    Setting,
+    SettingName,
+    recipient_limit,
+)
 from chalicelib.domain.subscriptions import (
     LIVE_STATES,
     Product,
@@ -709,6 +719,82 @@ class FakeTemplates:
         )
 
 
+def _setting_changed() -> Exception:
+    return PreconditionFailed("The settings were changed meanwhile; read them again.")
+
+
+class FakePortal:
+    """Portal settings by name and notification recipients: a PortalStore."""
+
+    def __init__(self) -> None:
+        self.settings_rows: dict[SettingName, Setting] = {}
+        self.recipient_rows: dict[tuple[str, str, str], Recipient] = {}
+        self.counts: dict[str, int] = {}
+
+    def setting(self, name: SettingName) -> Setting | None:
+        return self.settings_rows.get(name)
+
+    def settings(self) -> dict[SettingName, Setting]:
+        return dict(self.settings_rows)
+
+    def stage_put_setting(
+        self, tx: Any, new: Setting, old_version: int | None, now: datetime
+    ) -> None:
+        from chalicelib.store.portal import setting_name_of
+
+        condition = absent if old_version is None else _version_is(old_version)
+        _stage(tx).add(
+            "put", self.settings_rows, setting_name_of(new), new, condition, _setting_changed
+        )
+
+    @staticmethod
+    def _key(recipient: Recipient) -> tuple[str, str, str]:
+        return (recipient.notification.value, recipient.kind.value, recipient.key)
+
+    def recipients(self, notification: NotificationName | None = None) -> list[Recipient]:
+        # DynamoDB's order: by sort key (notification, kind, key).
+        return [
+            r
+            for k, r in sorted(self.recipient_rows.items())
+            if notification is None or r.notification is notification
+        ]
+
+    def has_recipient(self, recipient: Recipient) -> bool:
+        return self._key(recipient) in self.recipient_rows
+
+    def stage_add_recipient(self, tx: Any, recipient: Recipient) -> None:
+        name = recipient.notification.value
+        _stage(tx).add(
+            "put",
+            self.recipient_rows,
+            self._key(recipient),
+            recipient,
+            absent,
+            lambda: RecipientTaken(recipient.key),
+        )
+        _stage(tx).add(
+            "update",
+            self.counts,
+            name,
+            lambda current: (current or 0) + 1,
+            lambda current: (current or 0) < MAX_RECIPIENTS,
+            recipient_limit,
+        )
+
+    def stage_remove_recipient(self, tx: Any, recipient: Recipient) -> None:
+        _stage(tx).add(
+            "delete",
+            self.recipient_rows,
+            self._key(recipient),
+            None,
+            lambda current: current is not None,
+            lambda: RecipientGone(recipient.key),
+        )
+        _stage(tx).add(
+            "update", self.counts, recipient.notification.value, lambda c: (c or 0) - 1, None, None
+        )
+
+
 class FakeStore:
     """The Store of the services: every fake repository, and transactions across them."""
 
@@ -720,6 +806,7 @@ class FakeStore:
         self.products = FakeProducts()
         self.subscriptions = FakeSubscriptions()
         self.audit = FakeAudit(audit_retention)
+        self.portal = FakePortal()
 
     def transaction(self) -> FakeTx:
         return FakeTx()

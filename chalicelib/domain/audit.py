@@ -10,7 +10,15 @@ from typing import Any
 
 # Fields whose values never enter an event; only the fact that they changed does.
 SECRET_FIELDS = frozenset(
-    {"password", "password_hash", "passwordHash", "token_epoch", "primaryKey", "secondaryKey"}
+    {
+        "password",
+        "password_hash",
+        "passwordHash",
+        "token_epoch",
+        "primaryKey",
+        "secondaryKey",
+        "validationKey",
+    }
 )
 REDACTED = "(changed)"
 

@@ -40,6 +40,9 @@ class Message:
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str | None = None
+    # To a recipient of a publisher notification (its own email, or a BCC copy of a developer's):
+    # sent to the address recorded, whatever its user's address is now, and never copied again.
+    publisher: bool = False
 
 
 class MessageTaken(Exception):

@@ -1,4 +1,4 @@
-"""APIM's 14 email templates: names, titles, parameters, and the defaults in templates/email/."""
+"""APIM's 14 email templates and the 3 publisher notifications' emails, from templates/email/."""
 
 from __future__ import annotations
 
@@ -72,6 +72,8 @@ _PARAMETERS: dict[str, tuple[str, str]] = {
     "ProdName": ("Product name", "Name-of-the-product"),
     "QuotaResetDate": ("Quota reset date", "When-the-quota-starts-again"),
     "SubDeclineReason": ("Decline reason", "Why-the-subscription-request-was-declined"),
+    "SubId": ("Subscription id", "Identifier-of-the-subscription"),
+    "SubName": ("Subscription name", "Name-of-the-subscription"),
     "SubPrimaryKey": ("Subscription primary key", "Primary-key-of-the-subscription"),
     "SubStartDate": ("Subscription start date", "When-the-subscription-started"),
     "SubTerm": ("Subscription term", "How-long-the-subscription-lasts"),
@@ -191,6 +193,38 @@ _SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
+# The emails of publisher notifications (domain/portal.py: SENT_NOTIFICATIONS), named after the
+# notification. APIM offers no editable template for them: they are not among TEMPLATE_NAMES,
+# and only the relay's template source (bootstrap) knows them.
+_SUBSCRIPTION = ("ProdId", "ProdName", "SubId", "SubName")
+_PUBLISHER_SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "RequestPublisherNotificationMessage": (
+        "Subscription requests (requiring approval)",
+        "Sent to the notification's recipients when a developer asks for a subscription that "
+        "needs approval.",
+        (*_DEV, "DevEmail", *_SUBSCRIPTION, "OrganizationName", "DevPortalUrl"),
+    ),
+    "PurchasePublisherNotificationMessage": (
+        "New subscriptions",
+        "Sent to the notification's recipients when a product subscription becomes active.",
+        (*_DEV, "DevEmail", *_SUBSCRIPTION, "SubStartDate", "OrganizationName", "DevPortalUrl"),
+    ),
+    "AccountClosedPublisher": (
+        "Close account message",
+        "Sent to the notification's recipients when a developer closes their account.",
+        (*_DEV, "DevEmail", "OrganizationName", "DevPortalUrl"),
+    ),
+}
+PUBLISHER_TEMPLATE_NAMES: tuple[str, ...] = tuple(_PUBLISHER_SPECS)
+
+
+def publisher_template(name: str) -> EmailTemplate:
+    """A publisher notification's email (files read once per container); KeyError if none."""
+    if name not in _PUBLISHER_SPECS:
+        raise KeyError(name)
+    return _load(name)
+
+
 def canonical_name(name: str) -> str | None:
     """The camelCase template name matching ``name`` case-insensitively, or None."""
     return _BY_LOWER.get(name.lower())
@@ -216,7 +250,7 @@ def template_parameters(name: str) -> tuple[TemplateParameter, ...]:
 
 @cache
 def _load(name: str) -> EmailTemplate:
-    title, description, _ = _SPECS[name]
+    title, description, parameters = _SPECS.get(name) or _PUBLISHER_SPECS[name]
     folder = templates_dir() / "email"
     return EmailTemplate(
         name=name,
@@ -226,7 +260,7 @@ def _load(name: str) -> EmailTemplate:
         subject=(folder / f"{name}.subject.txt").read_text(encoding="utf-8").strip(),
         html=(folder / f"{name}.html").read_text(encoding="utf-8"),
         text=(folder / f"{name}.txt").read_text(encoding="utf-8"),
-        parameters=template_parameters(name),
+        parameters=tuple(TemplateParameter(p, *_PARAMETERS[p]) for p in parameters),
     )
 
 

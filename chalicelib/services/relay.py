@@ -14,6 +14,10 @@ Whatever happens after a successful send (recording it) is conditional on the cl
 claim's own transaction it replaces the link's token hash (only if the link is still pending with
 the hash it read), and the raw token lives only in this process's memory until SES has it.
 Whatever token the request made is never mailed, so nobody can have seen it.
+
+**BCC.** Once a developer email is recorded sent, its copies for the ``BCC`` notification's
+recipients are staged in the outbox (services/notifications.py: ``bcc_copies``), each at most
+once, and go out like any message; a copy withholds a one-time link's token.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from chalicelib.logs import logger
 from chalicelib.services.ports import MailerFactory, Pacer, Store, TemplateSource
 
 log = logger()
+
+# Stages the BCC copies of a developer email just sent (services/notifications.py: bcc_copies).
+BccCopier = Callable[[Message, Link | None], Sequence[Message]]
 
 # Times SES may say "too fast" to one attempt before it is left for the sweep's retry.
 THROTTLE_RETRIES = 4
@@ -89,7 +96,10 @@ class OutboxRelay:
         pacer: Pacer,
         settings: Settings,
         clock: Clock,
+        *,
+        bcc: BccCopier | None = None,
     ) -> None:
+        self._bcc = bcc
         self._store = store
         self._templates = templates
         self._mailer = mailer
@@ -156,8 +166,10 @@ class OutboxRelay:
             return
         now = self._clock()
         outbox = self._store.outbox
-        if message.template != CLOSED and (
-            user is None or user.email_key != email_key(message.to_email)
+        if (
+            not message.publisher
+            and message.template != CLOSED
+            and (user is None or user.email_key != email_key(message.to_email))
         ):
             # The farewell goes to the address of the account that was deleted; anything else
             # only to the address its account still has.
@@ -241,8 +253,20 @@ class OutboxRelay:
                 return Delivery.FAILED
             self._store.outbox.mark_retry(message, error, now + retry_delay(message.attempts))
             return Delivery.QUEUED
-        self._store.outbox.mark_sent(message, self._clock())
+        if self._store.outbox.mark_sent(message, self._clock()):
+            self._copy(message, link)
         return Delivery.SENT
+
+    def _copy(self, message: Message, link: Link | None) -> None:
+        """The BCC copies of a developer email, once it is recorded sent (only the sender whose
+        claim recorded it gets here, so they are staged once). The email itself went out: a
+        failure here loses its copies, never the email or the batch."""
+        if self._bcc is None or message.publisher:
+            return
+        try:
+            self._bcc(message, link)
+        except Exception:
+            log.exception("relay: the BCC copies of message %s were not staged", message.id)
 
     def _send_paced(self, email: Any) -> None:
         """Send when the pacer allows; "too fast" from SES is retried here, within seconds."""

@@ -11,6 +11,7 @@ from chalicelib.store.audit import AuditRepository
 from chalicelib.store.counters import CounterRepository
 from chalicelib.store.links import LinkRepository
 from chalicelib.store.outbox import OutboxRepository
+from chalicelib.store.portal import PortalRepository
 from chalicelib.store.products import ProductRepository
 from chalicelib.store.subscriptions import SubscriptionRepository
 from chalicelib.store.tx import DynamoTx
@@ -33,6 +34,7 @@ class DynamoStore:
         self.products = ProductRepository()
         self.subscriptions = SubscriptionRepository()
         self.audit = AuditRepository(timedelta(days=settings.audit_retention_days))
+        self.portal = PortalRepository()
 
     def transaction(self) -> DynamoTx:
         if self._connection is None:

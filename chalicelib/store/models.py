@@ -224,6 +224,8 @@ class OutboxItem(Model):
     last_error = UnicodeAttribute(null=True)
     due = UnicodeAttribute(null=True)
     purge_at = TTLAttribute(null=True)
+    # A publisher notification's email or a BCC copy (Message.publisher); absent: a developer's.
+    publisher = BooleanAttribute(null=True)
 
     due_index = OutboxDueIndex()
 
@@ -492,6 +494,38 @@ class AuditItem(Model):
     by_month = AuditTimeIndex()
 
 
+class PortalItem(Model):
+    """The developer portal's settings and the recipients of publisher notifications.
+
+    ``pk = settings, sk = signin|signup|delegation``: a stored setting (none: the default);
+    ``pk = recipients, sk = <Notification>#user#<id>`` or ``#email#<address, lower case>``: one
+    recipient, so every notification's recipients are one Query; ``pk = counts,
+    sk = <Notification>``: how many recipients it has, which a conditional update keeps bounded.
+    """
+
+    class Meta:
+        table_name = "portal"
+        billing_mode = "PAY_PER_REQUEST"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    version = NumberAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+    # Settings.
+    enabled = BooleanAttribute(null=True)
+    terms_text = UnicodeAttribute(null=True)
+    terms_enabled = BooleanAttribute(null=True)
+    terms_consent_required = BooleanAttribute(null=True)
+    url = UnicodeAttribute(null=True)
+    # Shown only by listSecrets; encrypted at rest by DynamoDB, never in a GET.
+    validation_key = UnicodeAttribute(null=True)
+    subscriptions_enabled = BooleanAttribute(null=True)
+    user_registration_enabled = BooleanAttribute(null=True)
+    # Recipients: the user id or the address as given; counts: the number of recipients.
+    value = UnicodeAttribute(null=True)
+    recipients = NumberAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserItem,
     EmailLockItem,
@@ -504,6 +538,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SubscriptionItem,
     KeyItem,
     AuditItem,
+    PortalItem,
 )
 
 
@@ -521,6 +556,7 @@ def bind_tables(settings: Settings) -> None:
         SubscriptionItem: settings.subscriptions_table,
         KeyItem: settings.subscription_keys_table,
         AuditItem: settings.audit_table,
+        PortalItem: settings.portal_table,
     }
     for model, name in names.items():
         if model.Meta.table_name != name or getattr(model.Meta, "region", None) != settings.region:

@@ -33,6 +33,7 @@ def _to_message(item: OutboxItem) -> Message:
         attempts=int(item.attempts or 0),
         sent_at=item.sent_at,
         last_error=item.last_error,
+        publisher=bool(item.publisher),
     )
 
 
@@ -50,6 +51,7 @@ def _to_item(message: Message) -> OutboxItem:
         next_attempt_at=message.next_attempt_at,
         created_at=message.created_at,
         due=DUE if message.state is Delivery.QUEUED else None,
+        publisher=message.publisher or None,
     )
 
 
