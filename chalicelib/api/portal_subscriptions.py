@@ -266,7 +266,6 @@ def _regenerate(call: Call, developer: Developer, fields: dict[str, str]) -> Res
 
 def _rename(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
     sid = fields.get("subscription", "")
-    services().subscriptions.own(developer.user, sid)
     try:
         name = read_portal_name(fields.get("name"))
     except ValidationFailed as exc:
@@ -275,6 +274,7 @@ def _rename(call: Call, developer: Developer, fields: dict[str, str]) -> Respons
             developer,
             400,
             panel=("rename", sid),
+            error="The name was not changed: " + exc.details[0].message,
             errors={"name": exc.details[0].message},
             values={"name": fields.get("name", "")[:200]},
         )
@@ -284,9 +284,10 @@ def _rename(call: Call, developer: Developer, fields: dict[str, str]) -> Respons
 
 def _cancel(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
     sid = fields.get("subscription", "")
-    own = services().subscriptions.own(developer.user, sid)
     if fields.get("confirm") != "yes":
-        # Without the confirmation's own button (a forged or replayed form), ask first.
+        # Without the confirmation's own button (a forged or replayed form), ask first; the
+        # question is only for the developer's own subscription (404 otherwise).
+        own = services().subscriptions.own(developer.user, sid)
         return _subscriptions_page(
             call,
             developer,
@@ -410,7 +411,15 @@ def subscribe(call: Call, developer: Developer, fields: dict[str, str]) -> Respo
         )
     except ValidationFailed as exc:
         errors = {d.target: d.message for d in reversed(exc.details)}
-        return _products_page(call, developer, 400, failed=product_id, errors=errors, values=values)
+        return _products_page(
+            call,
+            developer,
+            400,
+            failed=product_id,
+            error="Nothing was subscribed: " + exc.details[0].message,
+            errors=errors,
+            values=values,
+        )
     except ResourceNotFound:
         return _products_page(
             call,

@@ -246,6 +246,7 @@ def test_a_bad_name_is_said_next_to_the_field(api, dev, name, problem):
     refused = subscribe(dev, "gold", name)
     assert refused.status == 400
     assert problem in refused.section("product-gold")
+    assert refused.alert() == "Nothing was subscribed: " + problem
     assert subscriptions_of("dev") == []
 
 

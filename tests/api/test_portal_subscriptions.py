@@ -185,6 +185,10 @@ def test_another_developers_subscription_is_not_found_and_never_leaks(dev, api, 
         assert all(k not in refused.raw for k in keys.values())
         nosuch = act(eve, action, "0123456789abcdef01234567", **fields)
         assert (nosuch.status, nosuch.alert()) == (refused.status, refused.alert())
+    # A bad name is refused before anything is read: the same answer for any id.
+    bad = act(eve, "rename", theirs, name="")
+    assert bad.status == 400 and "Enter a name" in bad.alert()
+    assert "Secret project" not in bad.raw
     for path in (f"{SUBS}?rename={theirs}", f"{SUBS}?cancel={theirs}"):
         page = eve.get(path)
         assert page.status == 200 and "Secret project" not in page.raw
