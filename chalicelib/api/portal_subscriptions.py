@@ -21,6 +21,7 @@ from chalice import Response
 from chalicelib import context
 from chalicelib.api import html
 from chalicelib.api.docs import form_body, ours, page_responses, query_param
+from chalicelib.api.errors import status_and_code
 from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
 from chalicelib.api.portal import page
 from chalicelib.api.routing import Call, Router
@@ -28,6 +29,7 @@ from chalicelib.bootstrap import services
 from chalicelib.domain.subscriptions import KEY_SLOTS, SubscriptionState, read_portal_name
 from chalicelib.domain.users import User
 from chalicelib.errors import (
+    DomainError,
     LimitReached,
     MalformedRequest,
     NotAuthenticated,
@@ -138,9 +140,25 @@ def _signed_in(view: Shown) -> Callable[[Call], Response]:
             developer = _developer(call)
         except _SignedOut:
             return _to_signin(call)
-        return view(call, developer)
+        try:
+            return view(call, developer)
+        except DomainError as exc:
+            return _problem(call, exc)
 
     return handle
+
+
+def _problem(call: Call, exc: DomainError) -> Response:
+    """What no page can show next to a field (the store busy, say): a page, never JSON."""
+    status, _ = status_and_code(exc)
+    return page(
+        "problem.html",
+        call.route,
+        status,
+        title="That did not work",
+        message=exc.message,
+        advice="Nothing was changed. Try again in a moment.",
+    )
 
 
 def _checked_form(view: Posted) -> Callable[[Call], Response]:
@@ -166,7 +184,10 @@ def _checked_form(view: Posted) -> Callable[[Call], Response]:
                 message=FORM_REFUSED,
                 advice="Nothing was changed.",
             )
-        return view(call, developer, fields)
+        try:
+            return view(call, developer, fields)
+        except DomainError as exc:
+            return _problem(call, exc)
 
     return handle
 
