@@ -25,6 +25,7 @@ from chalicelib.api.errors import status_and_code
 from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
 from chalicelib.api.portal import page
 from chalicelib.api.routing import Call, Router
+from chalicelib.api.signin import SESSION_COOKIE
 from chalicelib.bootstrap import services
 from chalicelib.domain.subscriptions import KEY_SLOTS, SubscriptionState, read_portal_name
 from chalicelib.domain.users import User
@@ -43,7 +44,6 @@ from chalicelib.services.subscriptions import OwnSubscription, ProductOffer
 router = Router(management=False)
 SUBSCRIPTIONS = "/portal/subscriptions"
 PRODUCTS = "/portal/products"
-SESSION_COOKIE = "apim_session"
 CSRF_PURPOSE = "portal"
 # What a redirect after a change says; {name} is the subscription's name.
 DONE = {
