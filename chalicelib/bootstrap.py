@@ -266,7 +266,13 @@ class Services:
     def subscriptions(self) -> SubscriptionService:
         from chalicelib.services.subscriptions import SubscriptionService
 
-        return SubscriptionService(self.store, self.clock, audit=self.audit)
+        return SubscriptionService(
+            self.store,
+            self.clock,
+            audit=self.audit,
+            mail=self.mail,
+            groups_of=self.groups.groups_of,
+        )
 
     @cached_property
     def key_check(self) -> KeyCheck:

@@ -94,6 +94,10 @@ class HasSubscriptions(StateConflict):
     """The account (or product) still has subscriptions, and deleting them was not asked for."""
 
 
+class LimitReached(StateConflict):
+    """The user already holds as many subscriptions to the product as it allows."""
+
+
 class Throttled(DomainError):
     """Too many attempts from this account or address in the current window."""
 

@@ -49,6 +49,7 @@ from chalicelib.domain.users import User
 from chalicelib.errors import (
     EmailTaken,
     IdTaken,
+    LimitReached,
     LinkUnusable,
     PreconditionFailed,
     ResourceNotFound,
@@ -462,7 +463,7 @@ def _key_taken() -> Exception:
 
 
 def _limit_reached() -> Exception:
-    return StateConflict("The user already has the most subscriptions this product allows.")
+    return LimitReached("The user already has the most subscriptions this product allows.")
 
 
 def _counted(sub: Subscription) -> tuple[str, str] | None:
@@ -513,7 +514,7 @@ class FakeSubscriptions:
         if before:
             tx.add("update", self.live, before, lambda n: (n or 0) - 1, None, None)
         if after:
-            condition = None if limit is None else (lambda n: n is None or n < limit)
+            condition = None if limit is None else (lambda n: (n or 0) < limit)
             tx.add("update", self.live, after, lambda n: (n or 0) + 1, condition, _limit_reached)
 
     def stage_create(self, tx: Any, sub: Subscription, limit: int | None) -> None:

@@ -528,7 +528,10 @@ def _subscription(call: Call, admin: Admin, user: User, fields: dict[str, str]) 
             ),
         )
     try:
-        services().subscriptions.update(sub.id, SubscriptionInput(state=wanted.to), expected)
+        # The console always tells the developer, as APIM's own portal does.
+        services().subscriptions.update(
+            sub.id, SubscriptionInput(state=wanted.to), expected, notify=True
+        )
     except PreconditionFailed:
         return user_page(
             call,

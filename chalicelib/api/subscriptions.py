@@ -206,9 +206,9 @@ def get_subscription(call: Call) -> Response:
 )
 def put_subscription(call: Call) -> Response:
     sid = _sid(call)
-    call.flag("notify")
+    notify = call.flag("notify")
     given = read_subscription(call.json(), get_settings().service_path, create=True)
-    sub, created = services().subscriptions.put(sid, given, call.if_match())
+    sub, created = services().subscriptions.put(sid, given, call.if_match(), notify)
     return json_response(subscription_entity(sub), 201 if created else 200, sub.version)
 
 
@@ -217,9 +217,9 @@ def put_subscription(call: Call) -> Response:
     PATCH=apim("Subscription_Update"),
 )
 def patch_subscription(call: Call) -> Response:
-    call.flag("notify")
+    notify = call.flag("notify")
     given = read_subscription(call.json(), get_settings().service_path, create=False)
-    sub = services().subscriptions.update(_sid(call), given, call.require_if_match())
+    sub = services().subscriptions.update(_sid(call), given, call.require_if_match(), notify)
     return json_response(subscription_entity(sub), etag_version=sub.version)
 
 

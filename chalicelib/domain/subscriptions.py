@@ -9,8 +9,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.text import name_characters_problem
 from chalicelib.domain.users import BodyReader, id_problem, properties_of
-from chalicelib.errors import FieldProblem
+from chalicelib.errors import FieldProblem, ValidationFailed
 
 
 class ProductState(StrEnum):
@@ -33,6 +34,62 @@ class SubscriptionState(StrEnum):
 LIVE_STATES = frozenset(
     {SubscriptionState.SUBMITTED, SubscriptionState.ACTIVE, SubscriptionState.SUSPENDED}
 )
+
+# The states whose keys a developer may see and regenerate: a request awaiting approval, a
+# rejected one and an ended one have keys that never worked or never will again.
+KEY_STATES = frozenset({SubscriptionState.ACTIVE, SubscriptionState.SUSPENDED})
+# What a developer may cancel (a request awaiting approval is withdrawn the same way).
+CANCELLABLE_STATES = LIVE_STATES
+KEY_SLOTS = ("primary", "secondary")
+PORTAL_NAME_MAX = 100
+
+# The developer's emails of APIM's subscription flow (templates/email/).
+REQUEST_MAIL = "requestDeveloperNotificationMessage"
+PURCHASE_MAIL = "purchaseDeveloperNotificationMessage"
+REJECT_MAIL = "rejectDeveloperNotificationMessage"
+# The publishers' notifications of the same events (names of APIM's NotificationName).
+REQUEST_PUBLISHER = "RequestPublisherNotificationMessage"
+PURCHASE_PUBLISHER = "PurchasePublisherNotificationMessage"
+
+
+def developer_mail(before: SubscriptionState | None, after: SubscriptionState) -> str | None:
+    """The email a state change sends its owner (``before`` None: the subscription is new).
+
+    A purchase is announced when a subscription first becomes active (created active, or a
+    request approved), never when a suspended one is activated again; a rejection only ends a
+    request.
+    """
+    if before is after:
+        return None
+    if after is SubscriptionState.ACTIVE and before in {None, SubscriptionState.SUBMITTED}:
+        return PURCHASE_MAIL
+    if after is SubscriptionState.SUBMITTED and before is None:
+        return REQUEST_MAIL
+    if after is SubscriptionState.REJECTED and before is SubscriptionState.SUBMITTED:
+        return REJECT_MAIL
+    return None
+
+
+def publisher_notice(before: SubscriptionState | None, after: SubscriptionState) -> str | None:
+    """The publishers' notification of the same change: a new request, or a purchase."""
+    mail = developer_mail(before, after)
+    return {REQUEST_MAIL: REQUEST_PUBLISHER, PURCHASE_MAIL: PURCHASE_PUBLISHER}.get(mail or "")
+
+
+def read_portal_name(value: str | None, target: str = "name") -> str:
+    """The name a developer gives a subscription: one line of 1 to 100 characters."""
+    name = (value or "").strip()
+    if not name:
+        raise ValidationFailed([FieldProblem(target, "Enter a name for the subscription.")])
+    if len(name) > PORTAL_NAME_MAX:
+        raise ValidationFailed(
+            [FieldProblem(target, f"Use at most {PORTAL_NAME_MAX} characters for the name.")]
+        )
+    if name_characters_problem(name):
+        raise ValidationFailed(
+            [FieldProblem(target, "The name must be one line without control characters.")]
+        )
+    return name
 
 
 @dataclass(frozen=True)

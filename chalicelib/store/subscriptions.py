@@ -12,7 +12,7 @@ from chalicelib.domain.subscriptions import (
     key_hash,
 )
 from chalicelib.domain.tx import Tx
-from chalicelib.errors import IdTaken, PreconditionFailed, StateConflict
+from chalicelib.errors import IdTaken, LimitReached, PreconditionFailed, StateConflict
 from chalicelib.store.models import KeyItem, SubscriptionItem
 from chalicelib.store.tx import dynamodb_errors, writes
 
@@ -106,7 +106,7 @@ def _key_taken() -> Exception:
 
 
 def _limit_reached() -> Exception:
-    return StateConflict("The user already has the most subscriptions this product allows.")
+    return LimitReached("The user already has the most subscriptions this product allows.")
 
 
 class SubscriptionRepository:
@@ -142,8 +142,12 @@ class SubscriptionRepository:
             writes(tx).update(_limit_item(*before), [SubscriptionItem.live.add(-1)], None, None)
         if after:
             condition = None
-            if limit is not None:
+            if limit is not None and limit > 0:
                 condition = SubscriptionItem.live.does_not_exist() | (SubscriptionItem.live < limit)
+            elif limit is not None:
+                # A limit of 0 allows none: a missing counter must fail too, and
+                # ``live < 0`` is false both for a counter at 0 and for no counter at all.
+                condition = SubscriptionItem.live < 0
             writes(tx).update(
                 _limit_item(*after), [SubscriptionItem.live.add(1)], condition, _limit_reached
             )

@@ -10,7 +10,7 @@ from chalicelib.domain.custom_groups import Membership, StoredGroup
 from chalicelib.domain.email_templates import StoredTemplate
 from chalicelib.domain.groups import Group
 from chalicelib.domain.subscriptions import Product, ProductState, Subscription, SubscriptionState
-from chalicelib.errors import IdTaken, PreconditionFailed, StateConflict
+from chalicelib.errors import IdTaken, LimitReached, PreconditionFailed, StateConflict
 from chalicelib.mail.templates import TemplateParameter
 
 NOW = datetime(2026, 3, 1, 9, 15, 0, 500000, tzinfo=UTC)
@@ -325,3 +325,15 @@ def test_a_template_is_saved_over_what_was_read_and_deleted_back_to_the_default(
         commit(store, lambda tx: templates.stage_delete(tx, first))
     commit(store, lambda tx: templates.stage_delete(tx, second))
     assert templates.get("inviteUserNotificationMessage") is None
+
+
+def test_a_limit_of_zero_refuses_even_the_first_subscription(backend):
+    store = backend.store
+    subs = store.subscriptions
+    with pytest.raises(LimitReached):
+        commit(store, lambda tx: subs.stage_create(tx, a_subscription("s1"), 0))
+    assert subs.get("s1") is None and subs.key("s1-primary") is None
+    # A place given back under a limit of 1 can be taken again; a full one cannot.
+    commit(store, lambda tx: subs.stage_create(tx, a_subscription("s1"), 1))
+    with pytest.raises(LimitReached):
+        commit(store, lambda tx: subs.stage_create(tx, a_subscription("s2"), 1))

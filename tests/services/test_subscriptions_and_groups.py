@@ -10,7 +10,7 @@ from chalicelib.domain.custom_groups import GroupChanges
 from chalicelib.domain.etag import ANY
 from chalicelib.domain.subscriptions import read_product, read_subscription
 from chalicelib.domain.users import UserChanges, UserState
-from chalicelib.errors import StateConflict
+from chalicelib.errors import LimitReached, StateConflict
 from chalicelib.services.groups import MEMBERSHIPS_IN_ACCOUNT_TX
 from tests.services.conftest import create_user
 
@@ -109,3 +109,11 @@ def test_deleting_a_user_in_more_groups_than_a_transaction_holds_removes_them_al
     svc.accounts.delete("ada", ANY)
     assert svc.group_store.members_rows == {}
     assert len(svc.group_store.rows) == count
+
+
+def test_a_limit_of_zero_allows_no_subscription(svc):
+    create_user(svc, "dev", "dev@example.com")
+    put_product(svc, "closed", state="published", subscriptionsLimit=0)
+    with pytest.raises(LimitReached):
+        subscribe(svc, "s1", scope="/products/closed")
+    assert svc.store.subscriptions.get("s1") is None

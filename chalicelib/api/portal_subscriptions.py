@@ -1,0 +1,463 @@
+"""The developer's subscriptions and products pages: keys on request, subscribe, rename, cancel.
+
+Server-rendered forms that work without JavaScript, under the pages' strict headers (no script,
+nothing from other origins). The developer is the one the ``apim_session`` cookie names; every
+POST carries ``csrf``, an HMAC of that session's token, and is refused (403, nothing read or
+changed) without it. A key is only ever in the answer to the POST that asked to show it, never in
+a GET page or a URL. A subscription id of another developer is answered exactly as an id that
+does not exist (404).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from chalice import Response
+
+from chalicelib import context
+from chalicelib.api import html
+from chalicelib.api.docs import form_body, ours, page_responses, query_param
+from chalicelib.api.errors import status_and_code
+from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
+from chalicelib.api.portal import page
+from chalicelib.api.routing import Call, Router
+from chalicelib.api.signin import SESSION_COOKIE
+from chalicelib.bootstrap import services
+from chalicelib.domain.subscriptions import KEY_SLOTS, SubscriptionState, read_portal_name
+from chalicelib.domain.users import User
+from chalicelib.errors import (
+    DomainError,
+    LimitReached,
+    MalformedRequest,
+    NotAuthenticated,
+    PreconditionFailed,
+    ResourceNotFound,
+    StateConflict,
+    ValidationFailed,
+)
+from chalicelib.services.subscriptions import OwnSubscription, ProductOffer
+
+router = Router(management=False)
+SUBSCRIPTIONS = "/portal/subscriptions"
+PRODUCTS = "/portal/products"
+CSRF_PURPOSE = "portal"
+# What a redirect after a change says; {name} is the subscription's name.
+DONE = {
+    "subscribed": "Your subscription “{name}” is active. Its keys are below.",
+    "requested": (
+        "Your request “{name}” was sent. It waits for approval; we will email you once it has "
+        "been reviewed."
+    ),
+    "renamed": "The subscription is now called “{name}”.",
+    "cancelled": "The subscription “{name}” is cancelled: its keys no longer work.",
+    "regenerated-primary": (
+        "The subscription “{name}” has a new primary key; the previous one no longer works."
+    ),
+    "regenerated-secondary": (
+        "The subscription “{name}” has a new secondary key; the previous one no longer works."
+    ),
+}
+FORM_REFUSED = (
+    "This form did not carry a valid security token, so nothing was changed. Open the page "
+    "again and resubmit."
+)
+NOT_YOURS = "That subscription does not exist, or it is not yours. The page lists yours."
+STATE_WORDS = {
+    SubscriptionState.SUBMITTED: "Awaiting approval",
+    SubscriptionState.ACTIVE: "Active",
+    SubscriptionState.SUSPENDED: "Suspended",
+    SubscriptionState.REJECTED: "Rejected",
+    SubscriptionState.CANCELLED: "Cancelled",
+    SubscriptionState.EXPIRED: "Expired",
+}
+
+
+@dataclass(frozen=True)
+class Developer:
+    """The developer signed in for this request, and the CSRF token of their session."""
+
+    user: User
+    csrf: str
+
+
+class _SignedOut(Exception):
+    """Internal: no live session; the view answers with a redirect to the sign-in page."""
+
+
+# --- the session (to be replaced by api/portal_session.py's current_developer at the merge) ---
+
+
+def _developer(call: Call) -> Developer:
+    """The developer of the ``apim_session`` cookie; refused after a block, a deletion, a new
+    password or the token's expiry (one read of the user)."""
+    token = html.cookie(call, SESSION_COOKIE)
+    if not token:
+        raise _SignedOut
+    try:
+        user = services().sessions.authenticate(token, call.source_ip)
+    except NotAuthenticated:
+        raise _SignedOut from None
+    context.act_as(user.id, "user")
+    return Developer(user, csrf_token(CSRF_PURPOSE, token))
+
+
+def _to_signin(call: Call) -> Response:
+    """303 to the sign-in page, which returns to this page; a dead cookie is forgotten."""
+    target = call.route_path()
+    if call.method == "GET" and call.query:
+        target += "?" + urlencode(call.query)
+    location = html.relative_root(call.route) + "signin?next=" + quote(target, safe="/")
+    response = html.redirect(location, PAGE_HEADERS)
+    if html.cookie(call, SESSION_COOKIE):
+        response.headers["Set-Cookie"] = html.set_cookie(SESSION_COOKIE, "", "/", 0)
+    return response
+
+
+def _page_answers(*statuses: str) -> dict[str, dict[str, Any]]:
+    """A page's answers, and the 303 of a change done (or of a developer not signed in)."""
+    answers = page_responses(statuses=statuses)
+    answers["303"] = {
+        "description": "Done: back to the page, saying what changed; or not signed in: to the "
+        "sign-in page, which returns here.",
+    }
+    return answers
+
+
+Shown = Callable[[Call, Developer], Response]
+Posted = Callable[[Call, Developer, dict[str, str]], Response]
+
+
+def _signed_in(view: Shown) -> Callable[[Call], Response]:
+    """A GET page for the signed-in developer; everyone else goes to the sign-in page."""
+
+    @functools.wraps(view)
+    def handle(call: Call) -> Response:
+        try:
+            developer = _developer(call)
+        except _SignedOut:
+            return _to_signin(call)
+        try:
+            return view(call, developer)
+        except DomainError as exc:
+            return _problem(call, exc)
+
+    return handle
+
+
+def _problem(call: Call, exc: DomainError) -> Response:
+    """What no page can show next to a field (the store busy, say): a page, never JSON."""
+    status, _ = status_and_code(exc)
+    return page(
+        "problem.html",
+        call.route,
+        status,
+        title="That did not work",
+        message=exc.message,
+        advice="Nothing was changed. Try again in a moment.",
+    )
+
+
+def _checked_form(view: Posted) -> Callable[[Call], Response]:
+    """A POST of the signed-in developer, refused (403, nothing changed) without its CSRF."""
+
+    @functools.wraps(view)
+    def handle(call: Call) -> Response:
+        try:
+            developer = _developer(call)
+        except _SignedOut:
+            return _to_signin(call)
+        try:
+            fields = html.form_fields(call)
+        except MalformedRequest:
+            fields = {}
+        token = html.cookie(call, SESSION_COOKIE)
+        if not csrf_ok(CSRF_PURPOSE, token, fields.get("csrf", "")):
+            return page(
+                "problem.html",
+                call.route,
+                403,
+                title="The form was refused",
+                message=FORM_REFUSED,
+                advice="Nothing was changed.",
+            )
+        try:
+            return view(call, developer, fields)
+        except DomainError as exc:
+            return _problem(call, exc)
+
+    return handle
+
+
+# --- the subscriptions page --------------------------------------------------------------------
+
+
+def _subscriptions_page(
+    call: Call,
+    developer: Developer,
+    status: int = 200,
+    *,
+    shown: tuple[str, str, str] | None = None,
+    panel: tuple[str, str] | None = None,
+    error: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """The developer's subscriptions; ``shown`` is (id, slot, key) of the one key asked for;
+    ``panel`` (kind, id) opens a rename form or a cancel confirmation."""
+    owned = services().subscriptions.of_developer(developer.user)
+    by_id = {own.subscription.id: own for own in owned}
+    if panel is None:
+        for kind in ("rename", "cancel"):
+            sid = call.query.get(kind, "")
+            if sid in by_id:
+                panel = (kind, sid)
+    if panel is not None and (
+        panel[1] not in by_id or (panel[0] == "cancel" and not by_id[panel[1]].cancellable)
+    ):
+        panel = None
+    return page(
+        "subscriptions.html",
+        call.route,
+        status,
+        title="Your subscriptions",
+        developer=developer.user,
+        csrf=developer.csrf,
+        owned=owned,
+        shown=shown,
+        panel=panel,
+        slots=KEY_SLOTS,
+        states=STATE_WORDS,
+        submitted=SubscriptionState.SUBMITTED,
+        message=None if status != 200 or shown else _done_message(call, by_id),
+        error=error,
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+def _done_message(call: Call, by_id: dict[str, OwnSubscription]) -> str | None:
+    """The message a redirect asked for; the name comes from the store, never from the URL."""
+    template = DONE.get(call.query.get("done", ""))
+    own = by_id.get(call.query.get("s", ""))
+    if template is None or own is None:
+        return None
+    return template.format(name=own.subscription.display_name)
+
+
+@router.route(
+    SUBSCRIPTIONS,
+    GET=ours(
+        "PortalSubscriptions_Show",
+        "The signed-in developer's subscriptions: product, state, dates; keys stay hidden until "
+        "asked for with a POST. Signed out: 303 to the sign-in page.",
+        params=[
+            query_param("rename", "A subscription id: opens its rename form.", type="string"),
+            query_param(
+                "cancel", "A subscription id: asks to confirm its cancellation.", type="string"
+            ),
+        ],
+        responses=_page_answers(),
+    ),
+)
+@_signed_in
+def show_subscriptions(call: Call, developer: Developer) -> Response:
+    return _subscriptions_page(call, developer)
+
+
+def _back(sid: str, done: str) -> Response:
+    """303 to the subscriptions page (relative to /portal/), saying what was done."""
+    return html.redirect("subscriptions?" + urlencode({"done": done, "s": sid}), PAGE_HEADERS)
+
+
+def _show_key(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    sid, slot = fields.get("subscription", ""), fields.get("key", "")
+    key = services().subscriptions.key_of(developer.user, sid, slot)
+    return _subscriptions_page(call, developer, shown=(sid, slot, key))
+
+
+def _regenerate(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    sid, slot = fields.get("subscription", ""), fields.get("key", "")
+    services().subscriptions.regenerate_own(developer.user, sid, slot)
+    return _back(sid, f"regenerated-{slot}")
+
+
+def _rename(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    sid = fields.get("subscription", "")
+    try:
+        name = read_portal_name(fields.get("name"))
+    except ValidationFailed as exc:
+        return _subscriptions_page(
+            call,
+            developer,
+            400,
+            panel=("rename", sid),
+            error="The name was not changed: " + exc.details[0].message,
+            errors={"name": exc.details[0].message},
+            values={"name": fields.get("name", "")[:200]},
+        )
+    services().subscriptions.rename(developer.user, sid, name)
+    return _back(sid, "renamed")
+
+
+def _cancel(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    sid = fields.get("subscription", "")
+    if fields.get("confirm") != "yes":
+        # Without the confirmation's own button (a forged or replayed form), ask first; the
+        # question is only for the developer's own subscription (404 otherwise).
+        own = services().subscriptions.own(developer.user, sid)
+        return _subscriptions_page(
+            call,
+            developer,
+            400,
+            panel=("cancel", own.id),
+            error="Confirm the cancellation: its keys stop working at once.",
+        )
+    services().subscriptions.cancel(developer.user, sid)
+    return _back(sid, "cancelled")
+
+
+_SUBSCRIPTION_ACTIONS: dict[str, Posted] = {
+    "show": _show_key,
+    "regenerate": _regenerate,
+    "rename": _rename,
+    "cancel": _cancel,
+}
+
+
+@router.route(
+    SUBSCRIPTIONS,
+    POST=ours(
+        "PortalSubscriptions_Act",
+        "One action on one of the developer's own subscriptions: show a key (the page, with "
+        "that key), regenerate a key, rename, or cancel (confirm=yes). Changes answer 303 back "
+        "to the page; another developer's subscription is 404.",
+        body=form_body("csrf", "action", "subscription", "key", "name", "confirm"),
+        responses=_page_answers("400", "403", "404", "409"),
+    ),
+)
+@_checked_form
+def act_on_subscription(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    action = _SUBSCRIPTION_ACTIONS.get(fields.get("action", ""))
+    if action is None:
+        return _subscriptions_page(call, developer, 400, error="Choose one of the page's buttons.")
+    try:
+        return action(call, developer, fields)
+    except ResourceNotFound:
+        return _subscriptions_page(call, developer, 404, error=NOT_YOURS)
+    except ValidationFailed as exc:
+        return _subscriptions_page(call, developer, 400, error=exc.details[0].message)
+    except StateConflict as exc:
+        return _subscriptions_page(call, developer, 409, error=exc.message)
+    except PreconditionFailed:
+        # An administrator changed it between the read and the write.
+        return _subscriptions_page(call, developer, 409, error=_CHANGED_MEANWHILE)
+
+
+_CHANGED_MEANWHILE = (
+    "The subscription was changed meanwhile, so nothing was done. The page shows it as it is "
+    "now; try again."
+)
+
+
+# --- the products page -------------------------------------------------------------------------
+
+
+def _products_page(
+    call: Call,
+    developer: Developer,
+    status: int = 200,
+    *,
+    failed: str | None = None,
+    error: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """The products the developer may see; ``failed`` is the product whose form is shown again
+    with ``errors`` next to its fields."""
+    offers: list[ProductOffer] = services().subscriptions.catalogue(developer.user)
+    return page(
+        "products.html",
+        call.route,
+        status,
+        title="Products",
+        developer=developer.user,
+        csrf=developer.csrf,
+        offers=offers,
+        failed=failed,
+        error=error,
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@router.route(
+    PRODUCTS,
+    GET=ours(
+        "PortalProducts_Show",
+        "The published products the signed-in developer's groups may see, with their terms and "
+        "a subscribe form where the developer may still subscribe. Signed out: 303 to sign-in.",
+        responses=_page_answers(),
+    ),
+)
+@_signed_in
+def show_products(call: Call, developer: Developer) -> Response:
+    return _products_page(call, developer)
+
+
+@router.route(
+    PRODUCTS,
+    POST=ours(
+        "PortalProducts_Subscribe",
+        "Subscribes the developer to a product they may see: active at once, or awaiting "
+        "approval; the product's terms must be accepted (acceptTerms=yes) and its limit per "
+        "developer holds under concurrent requests. 303 to the subscriptions page.",
+        body=form_body("csrf", "action", "product", "name", "acceptTerms"),
+        responses=_page_answers("400", "403", "404", "409"),
+    ),
+)
+@_checked_form
+def subscribe(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    if fields.get("action") != "subscribe":
+        return _products_page(call, developer, 400, error="Choose one of the page's buttons.")
+    product_id = fields.get("product", "")
+    values = {"name": fields.get("name", "")[:200], "acceptTerms": fields.get("acceptTerms", "")}
+    try:
+        name = read_portal_name(fields.get("name"))
+        sub = services().subscriptions.subscribe(
+            developer.user, product_id, name, fields.get("acceptTerms") == "yes"
+        )
+    except ValidationFailed as exc:
+        errors = {d.target: d.message for d in reversed(exc.details)}
+        return _products_page(
+            call,
+            developer,
+            400,
+            failed=product_id,
+            error="Nothing was subscribed: " + exc.details[0].message,
+            errors=errors,
+            values=values,
+        )
+    except ResourceNotFound:
+        return _products_page(
+            call,
+            developer,
+            404,
+            error="That product does not exist, or it is not offered to you. The page lists "
+            "the products you can subscribe to.",
+        )
+    except LimitReached:
+        return _products_page(
+            call,
+            developer,
+            409,
+            error="You already have as many subscriptions to this product as it allows. "
+            "Cancel one on your subscriptions page to subscribe again.",
+        )
+    except StateConflict as exc:
+        return _products_page(call, developer, 409, error=exc.message)
+    done = "requested" if sub.state is SubscriptionState.SUBMITTED else "subscribed"
+    return _back(sub.id, done)
