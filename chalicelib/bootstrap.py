@@ -272,6 +272,7 @@ class Services:
             audit=self.audit,
             mail=self.mail,
             groups_of=self.groups.groups_of,
+            publishers=self.notifications,
         )
 
     @cached_property

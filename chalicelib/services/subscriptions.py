@@ -12,8 +12,10 @@ from chalicelib.domain.audit import REDACTED, diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.groups import DEVELOPERS, Group
+from chalicelib.domain.messages import Message
 from chalicelib.domain.odata import ALL_FUNCTIONS, ALL_OPS, EQ_ONLY, FieldSpec
 from chalicelib.domain.paging import Page
+from chalicelib.domain.portal import NotificationName
 from chalicelib.domain.subscriptions import (
     CANCELLABLE_STATES,
     KEY_SLOTS,
@@ -221,36 +223,22 @@ def _apply_product(product: Product, given: ProductInput) -> Product:
 
 
 class PublisherNotices(Protocol):
-    """Where the publishers hear of a developer's request or purchase.
+    """Where the publishers hear of a developer's request or purchase (services.notifications).
 
-    The one call point for APIM's ``RequestPublisherNotificationMessage`` and
-    ``PurchasePublisherNotificationMessage``: staged in the transaction of the change, to the
-    recipients configured under ``notifications``. The notifications work provides the
-    implementation; until then ``NoPublisherNotices`` stages nothing.
+    APIM's ``RequestPublisherNotificationMessage`` and ``PurchasePublisherNotificationMessage``,
+    staged in the transaction of the change to the recipients configured under
+    ``notifications``.
     """
 
     def stage(
         self,
         tx: Tx,
-        notification: str,
-        subscription: Subscription,
-        product: Product | None,
+        name: NotificationName,
         developer: User,
-    ) -> None: ...
-
-
-class NoPublisherNotices:
-    """No recipients configured (the notifications resource does not exist yet)."""
-
-    def stage(
-        self,
-        tx: Tx,
-        notification: str,
-        subscription: Subscription,
-        product: Product | None,
-        developer: User,
-    ) -> None:
-        return None
+        *,
+        product: Product | None = None,
+        subscription: Subscription | None = None,
+    ) -> builtins.list[Message]: ...
 
 
 @dataclass(frozen=True)
@@ -309,7 +297,7 @@ class SubscriptionService:
         audit: Audit,
         mail: MailService,
         groups_of: Callable[[User], builtins.list[Group]],
-        publishers: PublisherNotices | None = None,
+        publishers: PublisherNotices,
     ) -> None:
         self._audit = audit
         self._store = store
@@ -318,7 +306,7 @@ class SubscriptionService:
         self._clock = clock
         self._mail = mail
         self._groups_of = groups_of
-        self._publishers = publishers or NoPublisherNotices()
+        self._publishers = publishers
 
     def get(self, sid: str, owner_id: str | None = None) -> Subscription:
         sub = self._subscriptions.get(sid)
@@ -435,7 +423,9 @@ class SubscriptionService:
         self._mail.stage(tx, template, owner, extra=_mail_values(sub, product))
         notice = publisher_notice(before, sub.state)
         if notice is not None:
-            self._publishers.stage(tx, notice, sub, product, owner)
+            self._publishers.stage(
+                tx, NotificationName(notice), owner, product=product, subscription=sub
+            )
 
     def _change(
         self, existing: Subscription, given: SubscriptionInput, notify: bool = False

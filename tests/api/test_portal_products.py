@@ -163,6 +163,32 @@ def test_subscribing_to_an_approval_product_waits_with_the_request_email(api, de
     assert "Awaiting approval" in page.body
 
 
+def test_publishers_hear_of_the_request_and_of_the_approval(api, dev):
+    """RequestPublisherNotificationMessage and PurchasePublisherNotificationMessage go to the
+    recipients configured under notifications (a user's address and a plain one)."""
+    api.create_user("boss", "boss@example.com")
+    assert (
+        api.put("/notifications/RequestPublisherNotificationMessage/recipientUsers/boss").status
+        == 201
+    )
+    purchase = "/notifications/PurchasePublisherNotificationMessage/recipientEmails"
+    assert api.put(f"{purchase}/sales@example.com").status == 201
+    put_product(api, "gold", displayName="Gold plan", approvalRequired=True)
+    sid = new_sid(subscribe(dev, "gold"))
+    [request] = [m for m in mail_to("boss@example.com") if "Gold plan" in m.text]
+    assert "dev@example.com" in request.text and "Dee" in request.text
+    assert mail_to("sales@example.com") == []  # nothing bought yet
+    approved = api.patch(
+        f"/subscriptions/{sid}?notify=true",
+        {"properties": {"state": "active"}},
+        headers={"If-Match": "*"},
+    )
+    assert approved.status == 200, approved.body
+    [sale] = mail_to("sales@example.com")
+    assert "Gold plan" in sale.text and "dev@example.com" in sale.text
+    assert len([m for m in mail_to("boss@example.com") if "Gold plan" in m.text]) == 1
+
+
 def test_terms_are_shown_and_must_be_accepted(api, dev):
     put_product(api, "gold", terms="No reselling of the data.")
     page = dev.get(PRODUCTS)
