@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from chalicelib.services.invitations import InvitationService
     from chalicelib.services.mailing import MailService
     from chalicelib.services.passwords import PasswordService
+    from chalicelib.services.profile import ProfileService
     from chalicelib.services.relay import OutboxRelay
     from chalicelib.services.sessions import SessionService
     from chalicelib.services.subscriptions import KeyCheck, ProductService, SubscriptionService
@@ -220,6 +221,19 @@ class Services:
             self.settings,
             self.clock,
             self.hashing,
+            audit=self.audit,
+        )
+
+    @cached_property
+    def profile(self) -> ProfileService:
+        from chalicelib.services.profile import ProfileService
+
+        return ProfileService(
+            self.store,
+            self.accounts,
+            self.invitations,
+            self.throttle,
+            self.clock,
             audit=self.audit,
         )
 
