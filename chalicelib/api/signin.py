@@ -32,6 +32,14 @@ from chalicelib.api.portal import (
     set_password,
     show_password_form,
 )
+from chalicelib.api.portal_session import (
+    MESSAGES,
+    SESSION_COOKIE,
+    current_developer,
+    safe_next,
+    see_other,
+    session_cookie,
+)
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
@@ -40,7 +48,6 @@ from chalicelib.errors import NotAuthenticated, Throttled
 
 router = Router(management=False)
 RESET = "/confirm-v2/password"
-SESSION_COOKIE = "apim_session"
 RESET_ACCEPTED = (
     "If an account exists for this address, we sent it an email with a link to choose a new "
     "password."
@@ -59,10 +66,6 @@ def pad_to_floor(
         sleep(remaining)
 
 
-def _session_cookie(token: str, max_age: int) -> str:
-    return html.set_cookie(SESSION_COOKIE, token, "/", max_age)
-
-
 def _token_header(token: str) -> str:
     return f'token="{token}",refresh="true"'
 
@@ -79,20 +82,33 @@ def _basic_credentials(call: Call) -> tuple[str, str] | None:
     return (email, password) if sep else None
 
 
-def _signed_in(call: Call, user: User, token: str, seconds: int) -> Response:
+def _signed_in(call: Call, user: User, token: str, seconds: int, target: str = "") -> Response:
+    """JSON callers get the token; a person is sent to the page they asked for (``target``,
+    a checked portal path) or the portal's home, with the session cookie."""
     headers = {"ocp-apim-sas-token": _token_header(token)}
     if wants_json(call) or _basic_credentials(call):
         body = {"value": token, "userId": user.id, "expiresIn": seconds}
         return json_response(body, headers=headers)
-    response = page(
-        "done.html",
-        call.route,
-        title="You are signed in",
-        message=f"Welcome back, {user.first_name}. You are signed in as {user.email}.",
-    )
+    response = see_other(call, target)
     response.headers.update(headers)
-    response.headers["Set-Cookie"] = _session_cookie(token, seconds)
+    response.headers["Set-Cookie"] = session_cookie(token, seconds)
     return response
+
+
+def _signin_form(
+    call: Call, status: int = 200, email: str = "", error: str | None = None, target: str = ""
+) -> Response:
+    return page(
+        "signin.html",
+        call.route,
+        status,
+        title="Sign in",
+        action="signin",
+        email=email,
+        error=error,
+        message=MESSAGES.get(call.query.get("m", "")) if status == 200 else None,
+        next=target,
+    )
 
 
 @router.route(
@@ -100,7 +116,11 @@ def _signed_in(call: Call, user: User, token: str, seconds: int) -> Response:
     GET=ours("SignIn_Show", "The sign-in form.", responses=page_responses()),
 )
 def signin_page(call: Call) -> Response:
-    return page("signin.html", call.route, title="Sign in", action="signin", email="", error=None)
+    """The form; a developer already signed in goes on to the page asked for."""
+    target = safe_next(call.query.get("next", ""))
+    if current_developer(call) is not None:
+        return see_other(call, target)
+    return _signin_form(call, target=target)
 
 
 @router.route(
@@ -118,9 +138,11 @@ def signin_page(call: Call) -> Response:
 def sign_in(call: Call) -> Response:
     """JSON ``{email, password}``, a form, or a Basic Authorization header."""
     credentials = _basic_credentials(call)
+    target = ""
     if credentials is None:
         fields = form(call)
         credentials = (fields.get("email", ""), fields.get("password", ""))
+        target = safe_next(fields.get("next", ""))
     email, password = credentials
     try:
         user, token, _ = services().sessions.sign_in(email, password, call.source_ip)
@@ -128,17 +150,9 @@ def sign_in(call: Call) -> Response:
         if wants_json(call) or _basic_credentials(call):
             return error_response(exc)
         status = 429 if isinstance(exc, Throttled) else 401
-        return page(
-            "signin.html",
-            call.route,
-            status,
-            title="Sign in",
-            action="signin",
-            email=email,
-            error=exc.message,
-        )
+        return _signin_form(call, status, email[:254], exc.message, target)
     seconds = int(get_settings().session_hours * 3600)
-    return _signed_in(call, user, token, seconds)
+    return _signed_in(call, user, token, seconds, target)
 
 
 @router.route(
