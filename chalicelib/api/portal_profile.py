@@ -73,8 +73,9 @@ def _plain(problems: list[FieldProblem], values: dict[str, str]) -> dict[str, st
         message = found.message
         for name, label in _LABELS.items():
             message = message.replace(f"'{name}'", label)
-        is_length = "characters" in message and "must have" in message
-        errors[found.target] = otherwise if otherwise and is_length else message
+        # A length or an address's form: the page's own sentence (the API's names a property).
+        malformed = "must have" in message or "is not a valid" in message
+        errors[found.target] = otherwise if otherwise and malformed else message
     return errors
 
 
