@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import time
 from collections.abc import Callable
 
@@ -24,7 +25,7 @@ from chalicelib.api.docs import (
 )
 from chalicelib.api.envelope import json_response, user_entity
 from chalicelib.api.errors import error_response
-from chalicelib.api.html import wants_json
+from chalicelib.api.html import csrf_ok, csrf_token, wants_json
 from chalicelib.api.portal import (
     PasswordLink,
     form,
@@ -48,6 +49,9 @@ from chalicelib.errors import NotAuthenticated, Throttled
 
 router = Router(management=False)
 RESET = "/confirm-v2/password"
+SIGNIN_COOKIE = "apim_signin"
+_SIGNIN = "portal-signin"
+FORM_EXPIRED = "This form has expired. Please sign in again."
 RESET_ACCEPTED = (
     "If an account exists for this address, we sent it an email with a link to choose a new "
     "password."
@@ -98,7 +102,10 @@ def _signed_in(call: Call, user: User, token: str, seconds: int, target: str = "
 def _signin_form(
     call: Call, status: int = 200, email: str = "", error: str | None = None, target: str = ""
 ) -> Response:
-    return page(
+    """The form, with a fresh pre-session value in a cookie of the sign-in page and the
+    form's CSRF token bound to it: a form posted from another site signs nobody in."""
+    nonce = secrets.token_urlsafe(24)
+    response = page(
         "signin.html",
         call.route,
         status,
@@ -108,7 +115,14 @@ def _signin_form(
         error=error,
         message=MESSAGES.get(call.query.get("m", "")) if status == 200 else None,
         next=target,
+        signin_csrf=csrf_token(_SIGNIN, nonce),
     )
+    response.headers["Set-Cookie"] = html.set_cookie(SIGNIN_COOKIE, nonce, call.path, 3600)
+    return response
+
+
+def _form_from_this_site(call: Call, fields: dict[str, str]) -> bool:
+    return csrf_ok(_SIGNIN, html.cookie(call, SIGNIN_COOKIE), fields.get("csrf", ""))
 
 
 @router.route(
@@ -143,6 +157,9 @@ def sign_in(call: Call) -> Response:
         fields = form(call)
         credentials = (fields.get("email", ""), fields.get("password", ""))
         target = safe_next(fields.get("next", ""))
+        # A script (JSON) cannot be made to post by another site; a form can.
+        if not wants_json(call) and not _form_from_this_site(call, fields):
+            return _signin_form(call, 403, credentials[0][:254], FORM_EXPIRED, target)
     email, password = credentials
     try:
         user, token, _ = services().sessions.sign_in(email, password, call.source_ip)

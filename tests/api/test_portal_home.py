@@ -36,10 +36,15 @@ class Person:
         return self._keep(self.client.http.post(path, headers=headers, body=urlencode(fields)))
 
     def sign_in(self, email="dev@example.com", password=PASSWORD, next_page=None):
-        fields = {"email": email, "password": password}
+        """The form, as a browser fills it: from the sign-in page, with its cookie and token."""
+        form = self.client.http.get("/signin")
+        nonce = form.headers["Set-Cookie"].split(";")[0]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', text(form)).group(1)
+        fields = {"email": email, "password": password, "csrf": csrf}
         if next_page is not None:
             fields["next"] = next_page
-        return self.post("/signin", fields)
+        headers = {**FORM, "Cookie": "; ".join(c for c in (self.cookie, nonce) if c)}
+        return self._keep(self.client.http.post("/signin", headers=headers, body=urlencode(fields)))
 
     def csrf(self, path="/portal/profile"):
         found = re.search(r'name="csrf" value="([^"]+)"', self.get(path).body.decode())
@@ -149,6 +154,21 @@ def test_sign_in_never_returns_to_another_site_or_page(dev, person, hostile):
     form = person.client.http.get("/signin?" + urlencode({"next": hostile}))
     assert form.status_code == 200
     assert 'name="next"' not in text(form)
+
+
+def test_a_sign_in_form_posted_from_elsewhere_signs_nobody_in(dev, client):
+    forged = post_form(client, "/signin", {"email": "dev@example.com", "password": PASSWORD})
+    assert forged.status_code == 403
+    assert "This form has expired" in text(forged)
+    assert "apim_session" not in forged.headers.get("Set-Cookie", "")
+    page = client.http.get("/signin")
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("apim_signin=") and "HttpOnly" in cookie and "Path=/signin" in cookie
+    # The token of one form does not go with another form's cookie.
+    other = client.http.get("/signin").headers["Set-Cookie"].split(";")[0]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', text(page)).group(1)
+    fields = {"email": "dev@example.com", "password": PASSWORD, "csrf": csrf}
+    assert post_form(client, "/signin", fields, Cookie=other).status_code == 403
 
 
 def test_a_leading_slash_is_accepted_and_resolved_from_the_app_root(dev, person):

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -47,6 +48,14 @@ def post_json(client, path, body, **headers):
     return client.http.post(
         path, headers={"Content-Type": "application/json", **headers}, body=json.dumps(body)
     )
+
+
+def sign_in_form(client, fields):
+    """The sign-in form as a browser posts it: its page's cookie and CSRF token with it."""
+    page = client.http.get("/signin")
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.body.decode()).group(1)
+    return post_form(client, "/signin", {**fields, "csrf": csrf}, Cookie=cookie)
 
 
 def sign_in(client, email="dev@example.com", password=PASSWORD):
@@ -243,14 +252,14 @@ def test_sign_in_with_basic_authorization(dev, client):
 def test_sign_in_form_sets_a_session_cookie(dev, client):
     page = client.http.get("/signin")
     assert page.status_code == 200 and 'autocomplete="current-password"' in page.body.decode()
-    reply = post_form(client, "/signin", {"email": "dev@example.com", "password": PASSWORD})
+    reply = sign_in_form(client, {"email": "dev@example.com", "password": PASSWORD})
     # A person lands on the portal's home, signed in.
     assert reply.status_code == 303 and reply.headers["Location"] == "./"
     cookie = reply.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     session = cookie.split(";")[0]
     assert client.http.get("/me", headers={"Cookie": session}).status_code == 200
-    wrong = post_form(client, "/signin", {"email": "dev@example.com", "password": "nope nope"})
+    wrong = sign_in_form(client, {"email": "dev@example.com", "password": "nope nope"})
     assert wrong.status_code == 401
     assert "not correct" in wrong.body.decode()
 
@@ -300,7 +309,7 @@ def test_an_address_guessing_one_account_is_stopped_but_the_owner_elsewhere_gets
         assert sign_in(client, email="other@example.com").status_code == 200
     with from_address(client, OWNER):
         assert sign_in(client).status_code == 200
-        form = post_form(client, "/signin", {"email": "dev@example.com", "password": PASSWORD})
+        form = sign_in_form(client, {"email": "dev@example.com", "password": PASSWORD})
         assert form.status_code == 303
     assert tried == 10
     clock.advance(hours=1)
