@@ -7,10 +7,11 @@ import pytest
 from chalicelib.bootstrap import services
 from chalicelib.domain.etag import ANY
 from chalicelib.domain.users import UserChanges
+from tests.api.test_invitations import FailingMailer
 from tests.api.test_portal_home import Person, text
 from tests.api.test_signin_and_reset import PASSWORD, RESET_PATH, send_reset
 from tests.api.test_subscriptions import STARTER, check, secrets_of, subscribe
-from tests.support import mail_to
+from tests.support import mail_to, wire
 
 EMAIL_PATH = "/confirm-v2/identities/basic/email"
 NEW = "dee@new.example"
@@ -368,3 +369,32 @@ def test_the_last_administrator_cannot_close_their_account_from_the_portal(api, 
     assert refused.status_code == 409
     assert "last active administrator" in text(refused)
     assert props(api, "grace")["state"] == "active"
+
+
+# The confirmation email through the outbox
+
+
+def test_a_confirmation_that_failed_to_send_goes_out_later_to_the_new_address(
+    dev, person, clock, client
+):
+    wire(mailer=FailingMailer())
+    request_change(person)
+    wire(mailer=None)
+    assert mail_to(NEW) == []
+    clock.advance(minutes=10)
+    services().sweep.run()
+    assert confirm(client, email_token()).status_code == 200
+    assert props(dev)["email"] == NEW
+
+
+def test_a_queued_confirmation_is_never_sent_once_the_address_changed(dev, person, clock):
+    wire(mailer=FailingMailer())
+    request_change(person)
+    wire(mailer=None)
+    dev.patch(
+        "/users/dev", {"properties": {"email": "admin@set.example"}}, headers={"If-Match": "*"}
+    )
+    clock.advance(minutes=10)
+    report = services().sweep.run()
+    assert report.cancelled == 1
+    assert mail_to(NEW) == []
