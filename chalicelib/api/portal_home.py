@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.docs import form_body, ours, page_responses
+from chalicelib.api.docs import form_body, ours, page_responses, redirects
 from chalicelib.api.portal_session import (
     MESSAGES,
     Developer,
@@ -66,7 +66,7 @@ def home(call: Call) -> Response:
         "Signs the developer out of the portal: the session cookie is cleared.",
         body=form_body("csrf", required=["csrf"]),
         responses={
-            "303": {"description": "To the portal's home, signed out."},
+            **redirects("To the portal's home, signed out (or to sign-in, without a session)."),
             "403": page_responses(statuses=("403",))["403"],
         },
     ),

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from chalice import Response
 
-from chalicelib.api.docs import form_body, ours, page_responses, token_query
+from chalicelib.api.docs import form_body, ours, page_responses, redirects, ref, token_query
 from chalicelib.api.portal import done, form, page, problem
 from chalicelib.api.portal_session import (
     Developer,
@@ -106,7 +106,11 @@ def _version(fields: dict[str, str]) -> Expected:
     return Expected(int(raw)) if raw.isdigit() and int(raw) < 2**63 else NEVER
 
 
-PROFILE_PAGE = page_responses(statuses=("400", "403", "409", "429"))
+SIGNED_OUT = redirects("Without a live session: to sign-in, which returns here.")
+PROFILE_PAGE = {
+    **page_responses(statuses=("400", "403", "409", "429")),
+    **redirects("Done: back to the profile, saying so (or to sign-in, without a session)."),
+}
 
 
 @router.route(
@@ -115,7 +119,7 @@ PROFILE_PAGE = page_responses(statuses=("400", "403", "409", "429"))
         "Portal_Profile",
         "The signed-in developer's profile: email, names, registration date, and the forms to "
         "change them, the password, or close the account.",
-        responses=page_responses(),
+        responses={**page_responses(), **SIGNED_OUT},
     ),
 )
 @developer_page
@@ -243,7 +247,7 @@ def _close_page(
     GET=ours(
         "Portal_CloseAccount_Show",
         "Asks the developer to confirm closing their account.",
-        responses=page_responses(),
+        responses={**page_responses(), **SIGNED_OUT},
     ),
 )
 @developer_page
@@ -259,7 +263,7 @@ def close_page(call: Call, developer: Developer) -> Response:
         "accountClosedDeveloper sent, the address free again; signs out.",
         body=form_body("csrf", "confirm", required=["csrf", "confirm"]),
         responses={
-            "303": {"description": "To the portal's home, signed out."},
+            **redirects("Closed: to the portal's home, signed out (or to sign-in)."),
             **page_responses(statuses=("400", "403", "409")),
         },
     ),
@@ -318,7 +322,7 @@ def _confirm_page(
         "Confirms the new address: the account takes it, the token is consumed, and links sent "
         "to the old address stop working.",
         body=form_body("token"),
-        responses=page_responses(statuses=("404", "409", "410")),
+        responses=page_responses(ok_json=ref("Activation"), statuses=("400", "404", "409", "410")),
     ),
 )
 def confirm_email_change(call: Call) -> Response:

@@ -20,6 +20,8 @@ from chalicelib.api.docs import (
     json_result,
     ours,
     page_responses,
+    query_param,
+    redirects,
     ref,
     token_query,
 )
@@ -50,6 +52,7 @@ from chalicelib.errors import NotAuthenticated, Throttled
 router = Router(management=False)
 RESET = "/confirm-v2/password"
 SIGNIN_COOKIE = "apim_signin"
+NEXT_QUERY = query_param("next", "The portal page to return to after signing in.", type="string")
 _SIGNIN = "portal-signin"
 FORM_EXPIRED = "This form has expired. Please sign in again."
 RESET_ACCEPTED = (
@@ -127,7 +130,12 @@ def _form_from_this_site(call: Call, fields: dict[str, str]) -> bool:
 
 @router.route(
     "/signin",
-    GET=ours("SignIn_Show", "The sign-in form.", responses=page_responses()),
+    GET=ours(
+        "SignIn_Show",
+        "The sign-in form; a developer already signed in goes on to the page asked for.",
+        params=[NEXT_QUERY],
+        responses={**page_responses(), **redirects("Signed in already: to the page asked for.")},
+    ),
 )
 def signin_page(call: Call) -> Response:
     """The form; a developer already signed in goes on to the page asked for."""
@@ -143,9 +151,10 @@ def signin_page(call: Call) -> Response:
         "SignIn",
         "Signs in with email and password (JSON, form, or a Basic Authorization header): the "
         "user token in ocp-apim-sas-token and the body; a form sign-in also sets a session cookie.",
-        body=form_body("email", "password"),
+        body=form_body("email", "password", "csrf", "next"),
         responses={
-            **page_responses(ok_json=ref("SignInResult"), statuses=("400", "401", "429")),
+            **page_responses(ok_json=ref("SignInResult"), statuses=("400", "401", "403", "429")),
+            **redirects("A form sign-in: to the page asked for (next) or the portal's home."),
         },
     ),
 )
@@ -178,7 +187,10 @@ def sign_in(call: Call) -> Response:
         "SignIn_Sso",
         "The link of generateSsoUrl: signs the developer in, once, and starts a portal session.",
         params=[token_query("The token of the single sign-on link.")],
-        responses=page_responses(ok_json=ref("SignInResult"), statuses=("401",)),
+        responses={
+            **page_responses(ok_json=ref("SignInResult"), statuses=("401",)),
+            **redirects("A person: to the portal's home, signed in."),
+        },
     ),
 )
 def sign_in_sso(call: Call) -> Response:
