@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.passwords import PasswordService
     from chalicelib.services.portal import PortalService
+    from chalicelib.services.profile import ProfileService
     from chalicelib.services.relay import OutboxRelay
     from chalicelib.services.sessions import SessionService
     from chalicelib.services.subscriptions import KeyCheck, ProductService, SubscriptionService
@@ -254,6 +255,20 @@ class Services:
             self.clock,
             self.hashing,
             audit=self.audit,
+        )
+
+    @cached_property
+    def profile(self) -> ProfileService:
+        from chalicelib.services.profile import ProfileService
+
+        return ProfileService(
+            self.store,
+            self.accounts,
+            self.invitations,
+            self.throttle,
+            self.clock,
+            audit=self.audit,
+            notifications=self.notifications,
         )
 
     @cached_property

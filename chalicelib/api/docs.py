@@ -272,6 +272,16 @@ def page_responses(
     return out
 
 
+def redirects(where: str) -> dict[str, dict[str, Any]]:
+    """A page's 303 See Other (no body): where the browser goes next."""
+    return {
+        "303": {
+            "description": where,
+            "headers": {"Location": {"schema": {"type": "string"}, "description": "Relative."}},
+        }
+    }
+
+
 def form_body(*fields: str, required: Iterable[str] = ()) -> dict[str, Any]:
     """A form post or the same fields as JSON."""
     schema: dict[str, Any] = {
@@ -298,6 +308,7 @@ _REASONS = {
     "410": "The link expired, was used, revoked or replaced.",
     "412": "If-Match does not match the entity's current ETag.",
     "429": "Too many attempts; Retry-After says when to try again.",
+    "403": "The form did not carry its page's security token; nothing was changed.",
 }
 
 OWN_SCHEMAS: dict[str, dict[str, Any]] = {

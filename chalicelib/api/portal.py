@@ -27,7 +27,11 @@ ADVICE = "Ask the administrator who invited you to send a new invitation."
 
 
 def page(name: str, route: str, status: int = 200, **values: Any) -> Response:
-    """A developer page (templates/portal/), its links relative to ``route``."""
+    """A developer page (templates/portal/), its links relative to ``route``; the signed-in
+    navigation shows when ``developer`` is given (portal_session.render)."""
+    values.setdefault("developer", None)
+    values.setdefault("csrf", "")
+    values.setdefault("home", html.relative_root(route) or "./")
     return html.render(
         "portal",
         name,

@@ -24,8 +24,8 @@ from chalicelib.api.docs import form_body, ours, page_responses, query_param
 from chalicelib.api.errors import status_and_code
 from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
 from chalicelib.api.portal import page
+from chalicelib.api.portal_session import SESSION_COOKIE
 from chalicelib.api.routing import Call, Router
-from chalicelib.api.signin import SESSION_COOKIE
 from chalicelib.bootstrap import services
 from chalicelib.domain.subscriptions import KEY_SLOTS, SubscriptionState, read_portal_name
 from chalicelib.domain.users import User

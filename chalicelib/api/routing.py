@@ -340,7 +340,8 @@ def install(app: Chalice, *routers: Router) -> None:
     for router in routers:
         for path, handlers in router.handlers.items():
             _register(app, path, handlers, router.management)
-    _register(app, "/", {}, False)
+    if not any("/" in router.handlers for router in routers):
+        _register(app, "/", {}, False)
     for depth in range(1, _CATCH_ALL_DEPTH + 1):
         path = "".join(f"/{{p{i}}}" for i in range(depth))
         _register(app, path, {}, False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import time
 from collections.abc import Callable
 
@@ -19,18 +20,28 @@ from chalicelib.api.docs import (
     json_result,
     ours,
     page_responses,
+    query_param,
+    redirects,
     ref,
     token_query,
 )
 from chalicelib.api.envelope import json_response, user_entity
 from chalicelib.api.errors import error_response
-from chalicelib.api.html import wants_json
+from chalicelib.api.html import csrf_ok, csrf_token, wants_json
 from chalicelib.api.portal import (
     PasswordLink,
     form,
     page,
     set_password,
     show_password_form,
+)
+from chalicelib.api.portal_session import (
+    MESSAGES,
+    SESSION_COOKIE,
+    current_developer,
+    safe_next,
+    see_other,
+    session_cookie,
 )
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
@@ -40,7 +51,10 @@ from chalicelib.errors import NotAuthenticated, Throttled
 
 router = Router(management=False)
 RESET = "/confirm-v2/password"
-SESSION_COOKIE = "apim_session"
+SIGNIN_COOKIE = "apim_signin"
+NEXT_QUERY = query_param("next", "The portal page to return to after signing in.", type="string")
+_SIGNIN = "portal-signin"
+FORM_EXPIRED = "This form has expired. Please sign in again."
 RESET_ACCEPTED = (
     "If an account exists for this address, we sent it an email with a link to choose a new "
     "password."
@@ -59,10 +73,6 @@ def pad_to_floor(
         sleep(remaining)
 
 
-def _session_cookie(token: str, max_age: int) -> str:
-    return html.set_cookie(SESSION_COOKIE, token, "/", max_age)
-
-
 def _token_header(token: str) -> str:
     return f'token="{token}",refresh="true"'
 
@@ -79,28 +89,60 @@ def _basic_credentials(call: Call) -> tuple[str, str] | None:
     return (email, password) if sep else None
 
 
-def _signed_in(call: Call, user: User, token: str, seconds: int) -> Response:
+def _signed_in(call: Call, user: User, token: str, seconds: int, target: str = "") -> Response:
+    """JSON callers get the token; a person is sent to the page they asked for (``target``,
+    a checked portal path) or the portal's home, with the session cookie."""
     headers = {"ocp-apim-sas-token": _token_header(token)}
     if wants_json(call) or _basic_credentials(call):
         body = {"value": token, "userId": user.id, "expiresIn": seconds}
         return json_response(body, headers=headers)
-    response = page(
-        "done.html",
-        call.route,
-        title="You are signed in",
-        message=f"Welcome back, {user.first_name}. You are signed in as {user.email}.",
-    )
+    response = see_other(call, target)
     response.headers.update(headers)
-    response.headers["Set-Cookie"] = _session_cookie(token, seconds)
+    response.headers["Set-Cookie"] = session_cookie(token, seconds)
     return response
+
+
+def _signin_form(
+    call: Call, status: int = 200, email: str = "", error: str | None = None, target: str = ""
+) -> Response:
+    """The form, with a fresh pre-session value in a cookie of the sign-in page and the
+    form's CSRF token bound to it: a form posted from another site signs nobody in."""
+    nonce = secrets.token_urlsafe(24)
+    response = page(
+        "signin.html",
+        call.route,
+        status,
+        title="Sign in",
+        action="signin",
+        email=email,
+        error=error,
+        message=MESSAGES.get(call.query.get("m", "")) if status == 200 else None,
+        next=target,
+        signin_csrf=csrf_token(_SIGNIN, nonce),
+    )
+    response.headers["Set-Cookie"] = html.set_cookie(SIGNIN_COOKIE, nonce, call.path, 3600)
+    return response
+
+
+def _form_from_this_site(call: Call, fields: dict[str, str]) -> bool:
+    return csrf_ok(_SIGNIN, html.cookie(call, SIGNIN_COOKIE), fields.get("csrf", ""))
 
 
 @router.route(
     "/signin",
-    GET=ours("SignIn_Show", "The sign-in form.", responses=page_responses()),
+    GET=ours(
+        "SignIn_Show",
+        "The sign-in form; a developer already signed in goes on to the page asked for.",
+        params=[NEXT_QUERY],
+        responses={**page_responses(), **redirects("Signed in already: to the page asked for.")},
+    ),
 )
 def signin_page(call: Call) -> Response:
-    return page("signin.html", call.route, title="Sign in", action="signin", email="", error=None)
+    """The form; a developer already signed in goes on to the page asked for."""
+    target = safe_next(call.query.get("next", ""))
+    if current_developer(call) is not None:
+        return see_other(call, target)
+    return _signin_form(call, target=target)
 
 
 @router.route(
@@ -109,18 +151,24 @@ def signin_page(call: Call) -> Response:
         "SignIn",
         "Signs in with email and password (JSON, form, or a Basic Authorization header): the "
         "user token in ocp-apim-sas-token and the body; a form sign-in also sets a session cookie.",
-        body=form_body("email", "password"),
+        body=form_body("email", "password", "csrf", "next"),
         responses={
-            **page_responses(ok_json=ref("SignInResult"), statuses=("400", "401", "429")),
+            **page_responses(ok_json=ref("SignInResult"), statuses=("400", "401", "403", "429")),
+            **redirects("A form sign-in: to the page asked for (next) or the portal's home."),
         },
     ),
 )
 def sign_in(call: Call) -> Response:
     """JSON ``{email, password}``, a form, or a Basic Authorization header."""
     credentials = _basic_credentials(call)
+    target = ""
     if credentials is None:
         fields = form(call)
         credentials = (fields.get("email", ""), fields.get("password", ""))
+        target = safe_next(fields.get("next", ""))
+        # A script (JSON) cannot be made to post by another site; a form can.
+        if not wants_json(call) and not _form_from_this_site(call, fields):
+            return _signin_form(call, 403, credentials[0][:254], FORM_EXPIRED, target)
     email, password = credentials
     try:
         user, token, _ = services().sessions.sign_in(email, password, call.source_ip)
@@ -128,17 +176,9 @@ def sign_in(call: Call) -> Response:
         if wants_json(call) or _basic_credentials(call):
             return error_response(exc)
         status = 429 if isinstance(exc, Throttled) else 401
-        return page(
-            "signin.html",
-            call.route,
-            status,
-            title="Sign in",
-            action="signin",
-            email=email,
-            error=exc.message,
-        )
+        return _signin_form(call, status, email[:254], exc.message, target)
     seconds = int(get_settings().session_hours * 3600)
-    return _signed_in(call, user, token, seconds)
+    return _signed_in(call, user, token, seconds, target)
 
 
 @router.route(
@@ -147,7 +187,10 @@ def sign_in(call: Call) -> Response:
         "SignIn_Sso",
         "The link of generateSsoUrl: signs the developer in, once, and starts a portal session.",
         params=[token_query("The token of the single sign-on link.")],
-        responses=page_responses(ok_json=ref("SignInResult"), statuses=("401",)),
+        responses={
+            **page_responses(ok_json=ref("SignInResult"), statuses=("401",)),
+            **redirects("A person: to the portal's home, signed in."),
+        },
     ),
 )
 def sign_in_sso(call: Call) -> Response:

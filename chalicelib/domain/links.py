@@ -1,4 +1,4 @@
-"""One-time links (invitation, sign-up confirmation, password reset): tokens, states, expiry."""
+"""One-time links (invitation, sign-up, password reset, email change): tokens, states, expiry."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class LinkPurpose(StrEnum):
     INVITE = "invite"
     SIGNUP = "signup"
     RESET = "reset"
+    EMAIL = "email"
 
 
 # Where each link lands in the portal (the page that reads the token and asks for a password).
@@ -24,6 +25,7 @@ LINK_PATHS = {
     LinkPurpose.INVITE: "/confirm/invitation",
     LinkPurpose.SIGNUP: "/confirm-v2/identities/basic/signup",
     LinkPurpose.RESET: "/confirm-v2/password",
+    LinkPurpose.EMAIL: "/confirm-v2/identities/basic/email",
 }
 
 
@@ -51,6 +53,9 @@ class Link:
     message_id: str | None = None
     # The normalized address it was sent to ("" on links from before addresses were bound).
     email_key: str = ""
+    # An email change's link: the address it was sent to, which confirming it makes the
+    # account's ("" for every other purpose).
+    new_email: str = ""
 
     def applies_to(self, user: User) -> bool:
         """A link serves the account it was made for, at the address it was sent to.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -161,8 +161,16 @@ class AccountService:
         """The accounts that exist among these ids (BatchGetItem, 100 keys a request)."""
         return self._users.get_many(user_ids)
 
-    def update(self, user_id: str, changes: UserChanges, expected: Expected) -> User:
-        """PATCH: change only the fields sent."""
+    def update(
+        self,
+        user_id: str,
+        changes: UserChanges,
+        expected: Expected,
+        *,
+        also: Callable[[Tx], None] | None = None,
+    ) -> User:
+        """PATCH: change only the fields sent; ``also`` stages more in the same transaction
+        (the developer's confirmed email change ends its link there)."""
         existing = self._users.require(user_id)
         expected.check(existing.version)
         email = changes.email or existing.email
@@ -198,6 +206,8 @@ class AccountService:
         self._audit.stage_user_change(tx, existing, updated)
         if issued:
             self._audit.stage(tx, "invitation.resent", user_target(updated))
+        if also is not None:
+            also(tx)
         tx.commit()
         return updated
 
@@ -256,8 +266,11 @@ class AccountService:
         expected: Expected,
         notify: bool = False,
         delete_subscriptions: bool = False,
+        *,
+        also: Callable[[Tx], None] | None = None,
     ) -> None:
-        """DELETE: the email is free again and pending links die with it.
+        """DELETE: the email is free again and pending links die with it; ``also`` stages more
+        in the transaction that deletes the user (a developer closing their own account).
 
         A user with subscriptions is deleted only with ``deleteSubscriptions``: 409 otherwise,
         and nothing is removed."""
@@ -291,6 +304,8 @@ class AccountService:
             self._mail.stage(tx, CLOSED, existing)
         # Memberships go in the same transaction (any beyond what it holds, right after).
         leave_rest = self._groups.stage_leave_all(tx, existing) if self._groups else None
+        if also is not None:
+            also(tx)
         tx.commit()
         if leave_rest:
             after_commit(leave_rest, "removing the remaining memberships")

@@ -27,6 +27,7 @@ TEMPLATES = {
     LinkPurpose.INVITE: "inviteUserNotificationMessage",
     LinkPurpose.SIGNUP: "confirmSignUpIdentityDefault",
     LinkPurpose.RESET: "passwordResetIdentityDefault",
+    LinkPurpose.EMAIL: "emailChangeIdentityDefault",
 }
 _PROBLEMS = {
     LinkState.EXPIRED: "This link has expired.",
@@ -78,16 +79,22 @@ class InvitationService:
             return timedelta(minutes=self._settings.reset_minutes)
         return timedelta(hours=self._settings.invitation_hours)
 
-    def stage_issue(self, tx: Tx, user: User, purpose: LinkPurpose) -> IssuedLink:
+    def stage_issue(
+        self, tx: Tx, user: User, purpose: LinkPurpose, new_email: str = ""
+    ) -> IssuedLink:
         """A new link and its email, in the caller's transaction.
 
+        An email change's link (``new_email``) is mailed to the new address, and bound, like
+        every link, to the account's current one: another change of address kills it.
         Its token is a placeholder nobody ever learns: the relay replaces it when it mails the
         link (the raw token exists only in the memory of the process that sends it).
         """
         now = self._clock()
         _, token_hash = new_token()
         link_id = new_link_id(now)
-        message = self._mail.stage(tx, TEMPLATES[purpose], user, link_ref=(user.id, link_id))
+        message = self._mail.stage(
+            tx, TEMPLATES[purpose], user, link_ref=(user.id, link_id), to_email=new_email or None
+        )
         link = Link(
             user_id=user.id,
             link_id=link_id,
@@ -98,6 +105,7 @@ class InvitationService:
             expires_at=now + self._lifetime(purpose),
             message_id=message.id,
             email_key=user.email_key,
+            new_email=new_email,
         )
         self._store.links.stage_put(tx, link)
         return IssuedLink(link, message)

@@ -43,18 +43,21 @@ class MailService:
         user: User,
         link_ref: tuple[str, str] | None = None,
         extra: dict[str, str] | None = None,
+        to_email: str | None = None,
     ) -> Message:
         """Record a message in the transaction of the change that causes it.
 
         It is written queued and unclaimed (no attempt yet): the relay, which the table's stream
         triggers with this very item, claims and sends it. The sweep takes it only if the relay
         has not claimed it within the lease (a lost stream batch, a relay that failed for good).
+        ``to_email`` is for the one email that goes elsewhere than the account's address: the
+        confirmation of an email change, to the new address.
         """
         now = self._clock()
         message = Message(
             id=new_message_id(),
             template=template,
-            to_email=user.email,
+            to_email=to_email or user.email,
             user_id=user.id,
             values={**self.common_values(user), **(extra or {})},
             created_at=now,

@@ -166,21 +166,21 @@ class OutboxRelay:
             return
         now = self._clock()
         outbox = self._store.outbox
+        link = self._store.links.get(*message.link) if message.link is not None else None
         if (
             not message.publisher
             and message.template != CLOSED
-            and (user is None or user.email_key != email_key(message.to_email))
+            and (user is None or user.email_key != email_key(_bound_address(message, link)))
         ):
-            # The farewell goes to the address of the account that was deleted; anything else
-            # only to the address its account still has.
+            # The farewell goes to the address of the account that was deleted; an email
+            # change's confirmation to the new address, while the account still has the one
+            # its link was bound to; anything else only to the address its account still has.
             if outbox.mark_ended(
                 message, Delivery.CANCELLED, "The address changed before it was sent.", now
             ):
                 report.cancelled += 1
             return
-        link = None
         if message.link is not None:
-            link = self._store.links.get(*message.link)
             if (
                 user is None
                 or link is None
@@ -283,3 +283,14 @@ class OutboxRelay:
                     raise
                 log.info("SES throttled a send; trying again in seconds (retry %d)", retry + 1)
                 self._pacer.throttled(retry)
+
+
+def _bound_address(message: Message, link: Link | None) -> str:
+    """The address the account must still have for this message to go out."""
+    if (
+        link is not None
+        and link.new_email
+        and email_key(link.new_email) == email_key(message.to_email)
+    ):
+        return link.email_key
+    return message.to_email

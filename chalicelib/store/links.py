@@ -28,6 +28,7 @@ def _to_link(item: LinkItem) -> Link:
         ended_at=item.ended_at,
         message_id=item.message_id,
         email_key=item.email_key or "",
+        new_email=item.new_email or "",
     )
 
 
@@ -43,6 +44,7 @@ def _to_item(link: Link) -> LinkItem:
         ended_at=link.ended_at,
         message_id=link.message_id,
         email_key=link.email_key or None,
+        new_email=link.new_email or None,
         due=DUE if link.state is LinkState.PENDING else None,
         purge_at=link.expires_at + _KEEP_AFTER_EXPIRY,
     )

@@ -178,6 +178,7 @@ class LinkItem(Model):
     ended_at = UTCDateTimeAttribute(null=True)
     message_id = UnicodeAttribute(null=True)
     email_key = UnicodeAttribute(null=True)
+    new_email = UnicodeAttribute(null=True)
     due = UnicodeAttribute(null=True)
     # Garbage collection only: expiry is decided at read time from expires_at.
     purge_at = TTLAttribute(null=True)

@@ -10,7 +10,8 @@ from tests.support import admin_token, error_of
 
 @pytest.mark.wire
 def test_unknown_route_is_404_with_error_body(api):
-    for path in ["/nothing", "/a/b/c/d/e/f/g/h/i/j", "/"]:
+    # "/" is the developer portal's home (a page): tests/api/test_portal_home.py.
+    for path in ["/nothing", "/a/b/c/d/e/f/g/h/i/j"]:
         reply = api.get(path, absolute=True)
         assert reply.status == 404
         assert error_of(reply)["code"] == "ResourceNotFound"

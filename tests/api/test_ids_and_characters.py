@@ -1,10 +1,11 @@
 """Ids and names: what works end to end, and what is refused at creation (400)."""
 
 import json
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 
+from tests.api.test_signin_and_reset import sign_in_form
 from tests.support import error_of
 
 PASSWORD = "a long enough passphrase"
@@ -49,11 +50,7 @@ def test_an_id_with_any_allowed_character_signs_in_and_its_token_opens_me(api, c
         assert status == 200, (authorization, body)
         assert body["name"] == user_id
     # The HTML form's session cookie carries the same token.
-    form = client.http.post(
-        "/signin",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        body=urlencode({"email": "dev@example.com", "password": PASSWORD}),
-    )
+    form = sign_in_form(client, {"email": "dev@example.com", "password": PASSWORD})
     cookie = form.headers["Set-Cookie"].split(";")[0]
     status, body = me(client, Cookie=cookie)
     assert status == 200 and body["name"] == user_id

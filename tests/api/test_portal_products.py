@@ -362,10 +362,16 @@ def test_concurrent_subscribes_pass_the_limit_exactly(live_server):
     )
     admin("PUT", f"/products/{product}/groups/developers")
     base = live_server.base_url
-    signed = requests.post(
-        f"{base}/signin", data={"email": email, "password": PASSWORD}, timeout=30
+    browser = requests.Session()  # the sign-in form's page first: its cookie and CSRF token
+    form = browser.get(f"{base}/signin", timeout=30)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    signed = browser.post(
+        f"{base}/signin",
+        data={"email": email, "password": PASSWORD, "csrf": csrf},
+        allow_redirects=False,
+        timeout=30,
     )
-    assert signed.status_code == 200, signed.text
+    assert signed.status_code == 303, signed.text
     cookies = {"apim_session": signed.cookies["apim_session"]}
     page = requests.get(f"{base}{PRODUCTS}", cookies=cookies, timeout=30)
     token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -47,6 +48,14 @@ def post_json(client, path, body, **headers):
     return client.http.post(
         path, headers={"Content-Type": "application/json", **headers}, body=json.dumps(body)
     )
+
+
+def sign_in_form(client, fields):
+    """The sign-in form as a browser posts it: its page's cookie and CSRF token with it."""
+    page = client.http.get("/signin")
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.body.decode()).group(1)
+    return post_form(client, "/signin", {**fields, "csrf": csrf}, Cookie=cookie)
 
 
 def sign_in(client, email="dev@example.com", password=PASSWORD):
@@ -243,13 +252,14 @@ def test_sign_in_with_basic_authorization(dev, client):
 def test_sign_in_form_sets_a_session_cookie(dev, client):
     page = client.http.get("/signin")
     assert page.status_code == 200 and 'autocomplete="current-password"' in page.body.decode()
-    reply = post_form(client, "/signin", {"email": "dev@example.com", "password": PASSWORD})
-    assert reply.status_code == 200
+    reply = sign_in_form(client, {"email": "dev@example.com", "password": PASSWORD})
+    # A person lands on the portal's home, signed in.
+    assert reply.status_code == 303 and reply.headers["Location"] == "./"
     cookie = reply.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     session = cookie.split(";")[0]
     assert client.http.get("/me", headers={"Cookie": session}).status_code == 200
-    wrong = post_form(client, "/signin", {"email": "dev@example.com", "password": "nope nope"})
+    wrong = sign_in_form(client, {"email": "dev@example.com", "password": "nope nope"})
     assert wrong.status_code == 401
     assert "not correct" in wrong.body.decode()
 
@@ -299,8 +309,8 @@ def test_an_address_guessing_one_account_is_stopped_but_the_owner_elsewhere_gets
         assert sign_in(client, email="other@example.com").status_code == 200
     with from_address(client, OWNER):
         assert sign_in(client).status_code == 200
-        form = post_form(client, "/signin", {"email": "dev@example.com", "password": PASSWORD})
-        assert form.status_code == 200
+        form = sign_in_form(client, {"email": "dev@example.com", "password": PASSWORD})
+        assert form.status_code == 303
     assert tried == 10
     clock.advance(hours=1)
     with from_address(client, ATTACKER):
@@ -477,7 +487,7 @@ def test_a_revoked_real_token_is_recorded_once_an_hour_per_address(dev, client, 
 
 def test_sso_link_signs_the_developer_in(dev, client):
     reply = client.http.get(sso_path(dev))
-    assert reply.status_code == 200
+    assert reply.status_code == 303 and reply.headers["Location"] == "./"
     session = reply.headers["Set-Cookie"].split(";")[0]
     assert client.http.get("/me", headers={"Cookie": session}).status_code == 200
     assert client.http.get("/signin-sso?token=dev%26209901010000%26bad").status_code == 401
@@ -485,14 +495,14 @@ def test_sso_link_signs_the_developer_in(dev, client):
 
 def test_an_sso_link_works_once(dev, client):
     path = sso_path(dev)
-    assert client.http.get(path).status_code == 200
+    assert client.http.get(path).status_code == 303
     again = client.http.get(path)
     assert again.status_code == 401
     assert "Sign-in link not valid" in again.body.decode()
     as_json = client.http.get(path, headers={"Accept": "application/json"})
     assert error_of_body(as_json)["code"] == "Unauthorized"
     # Each generated link is its own: a new one works.
-    assert client.http.get(sso_path(dev)).status_code == 200
+    assert client.http.get(sso_path(dev)).status_code == 303
 
 
 def test_sso_links_and_user_tokens_do_not_pass_for_each_other(dev, client):
@@ -506,7 +516,7 @@ def test_sso_links_and_user_tokens_do_not_pass_for_each_other(dev, client):
         client.http.get("/me", headers={"Cookie": f"apim_session={sso_token}"}).status_code == 401
     )
     # Refused as a user token, the link is still unused.
-    assert client.http.get(f"/signin-sso?token={quote(sso_token, safe='')}").status_code == 200
+    assert client.http.get(f"/signin-sso?token={quote(sso_token, safe='')}").status_code == 303
 
 
 @pytest.mark.parametrize("state", ["blocked", "pending"])

@@ -209,7 +209,7 @@ def test_the_seed_page_step_by_step(server, browser):
     dev.get_by_label("Email", exact=True).fill("iris@example.com")
     dev.get_by_label("Password", exact=True).fill("iris second passphrase")
     dev.get_by_role("button", name="Sign in").click()
-    dev.get_by_role("heading", name="You are signed in").wait_for()
+    dev.get_by_role("heading", name="Welcome, Iris").wait_for()
 
     # Screenshots of a user page and the Users page, desktop and phone.
     shoot(page, "console-user")

@@ -164,9 +164,10 @@ def test_an_invitation_link_activates_the_account_and_the_developer_signs_in(liv
     expect(page.get_by_role("heading", name="Your account is active")).to_be_visible()
     check_page(page, "invitation-done", form=False)
 
-    assert sign_in(page, live_server, email, FIRST_PASSWORD, "signin") == 200
-    expect(page.get_by_role("heading", name="You are signed in")).to_be_visible()
-    expect(page.get_by_role("status")).to_contain_text(email)
+    # Signed in, the developer lands on the portal's home (the form's answer is a redirect).
+    assert sign_in(page, live_server, email, FIRST_PASSWORD, "signin") == 303
+    expect(page.get_by_role("heading", name="Welcome, Ada")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(f"You are signed in as {email}")
     check_page(page, "signed-in", form=False)
 
 
@@ -189,8 +190,8 @@ def test_a_reset_link_sets_a_new_password_and_only_the_new_one_signs_in(live_ser
     expect(page.get_by_role("alert")).to_be_visible()
     check_page(page, "signin-refused", form=False)
 
-    assert sign_in(page, live_server, email, NEW_PASSWORD, "signin-new-password") == 200
-    expect(page.get_by_role("heading", name="You are signed in")).to_be_visible()
+    assert sign_in(page, live_server, email, NEW_PASSWORD, "signin-new-password") == 303
+    expect(page.get_by_role("heading", name="Welcome, Ada")).to_be_visible()
 
 
 def test_an_expired_reset_link_shows_the_expired_page(short_links_server, page):
