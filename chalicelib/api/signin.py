@@ -210,7 +210,9 @@ def sign_in_sso(call: Call) -> Response:
             message=exc.message,
             advice="Sign in with your email and password, or ask for a new link.",
         )
-    return _signed_in(call, user, token, int(get_settings().session_hours * 3600))
+    # A delegation site sends the developer here with APIM's returnUrl: a portal page only.
+    target = safe_next(call.query.get("returnUrl", ""))
+    return _signed_in(call, user, token, int(get_settings().session_hours * 3600), target)
 
 
 def _me(call: Call) -> User:

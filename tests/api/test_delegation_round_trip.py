@@ -39,7 +39,9 @@ def site(api):
 def test_sign_in_is_delegated_and_the_site_signs_the_developer_in_through_sso(api, client, site):
     api.create_user("ada", "ada@example.com", firstName="Ada")
     enable(api, site.url, userRegistration=True)
-    target = services().delegation.redirect_for(Operation.SIGN_IN, return_url="/profile?tab=keys")
+    target = services().delegation.redirect_for(
+        Operation.SIGN_IN, return_url="/portal/subscriptions"
+    )
     assert target is not None and target.startswith(site.url + "?operation=SignIn&")
 
     site.visitor = "ada-at-publisher"
@@ -47,10 +49,11 @@ def test_sign_in_is_delegated_and_the_site_signs_the_developer_in_through_sso(ap
     assert at_site.status_code == 302, at_site.text
     sso = urlsplit(at_site.headers["Location"])
     assert sso.path == "/signin-sso"
-    assert parse_qs(sso.query)["returnUrl"] == ["/profile?tab=keys"]
+    assert parse_qs(sso.query)["returnUrl"] == ["/portal/subscriptions"]
 
     signed_in = client.http.get(f"{sso.path}?{sso.query}", headers={"Accept": "text/html"})
-    assert signed_in.status_code == 200
+    assert signed_in.status_code == 303  # to the page the developer asked for, signed in
+    assert signed_in.headers["Location"] == "./portal/subscriptions"
     cookie = signed_in.headers["Set-Cookie"].split(";")[0]
     me = client.http.get("/me", headers={"Cookie": cookie, "Accept": "application/json"})
     assert me.status_code == 200
