@@ -130,6 +130,8 @@ class Services:
             self.pacer,
             self.settings,
             self.clock,
+            # Read when a task comes: the accounts service is built then, not with the relay.
+            clean_up=lambda *task: self.accounts.clean_up_deleted(*task),
         )
 
     @cached_property

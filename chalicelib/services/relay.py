@@ -20,15 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.links import LINK_PATHS, Link, LinkState, new_token
+from chalicelib.domain.links import LINK_PATHS, Link, LinkState, new_link_token
 from chalicelib.domain.messages import (
+    ACCOUNT_DELETED,
     CLOSED,
     LEASE,
     MAX_ATTEMPTS,
+    REGISTERED,
     Delivery,
     Message,
     MessageTaken,
@@ -89,7 +92,9 @@ class OutboxRelay:
         pacer: Pacer,
         settings: Settings,
         clock: Clock,
+        clean_up: Callable[[str, datetime, datetime], None] | None = None,
     ) -> None:
+        self._clean_up = clean_up
         self._store = store
         self._templates = templates
         self._mailer = mailer
@@ -156,6 +161,9 @@ class OutboxRelay:
             return
         now = self._clock()
         outbox = self._store.outbox
+        if message.template == ACCOUNT_DELETED:
+            self._run_task(message, report)
+            return
         if message.template != CLOSED and (
             user is None or user.email_key != email_key(message.to_email)
         ):
@@ -185,7 +193,7 @@ class OutboxRelay:
         token = None
         if link is not None:
             # The token is made here and now; its hash replaces the one the link had.
-            token, token_hash = new_token()
+            token, token_hash = new_link_token(link.user_id, link.link_id)
             self._store.links.stage_rotate(tx, link, token_hash)
             link = replace(link, token_hash=token_hash)
         try:
@@ -208,6 +216,14 @@ class OutboxRelay:
             report.failed += 1
         else:
             report.retried += 1
+
+    def _run_task(self, message: Message, report: RelayReport) -> None:
+        """A deleted account's clean-up (idempotent: a relay and a sweep may both run it)."""
+        if self._clean_up is not None:
+            registered = datetime.fromisoformat(message.values[REGISTERED])
+            self._clean_up(message.user_id, registered, message.created_at)
+        if self._store.outbox.mark_sent(message, self._clock()):
+            report.sent += 1
 
     def link_values(self, link: Link, token: str) -> dict[str, str]:
         """What a link-bearing template needs; built at send time, never stored."""
