@@ -97,6 +97,9 @@ class OutboxRelay:
         self._clean_up = clean_up
         self._store = store
         self._templates = templates
+        # Templates read in the current batch: one read per template a batch, not per email (an
+        # admin's change applies from the next batch, seconds later).
+        self._batch_templates: dict[str, Any] = {}
         self._mailer = mailer
         self._pacer = pacer
         self._settings = settings
@@ -119,6 +122,7 @@ class OutboxRelay:
             if message is not None:
                 found.append((str((record.get("dynamodb") or {}).get("SequenceNumber")), message))
         report = RelayReport()
+        self._batch_templates = {}
         if not found:
             return StreamOutcome(report)
         users = self._users_of([m for _, m in found])
@@ -138,6 +142,7 @@ class OutboxRelay:
         lapsed claim, or a message the relay never claimed)."""
         due = list(self._store.outbox.due(self._clock(), limit))
         report = RelayReport()
+        self._batch_templates = {}
         users = self._users_of(due)
         for message in due:
             self._send_one(message, users.get(message.user_id), report)
@@ -146,6 +151,7 @@ class OutboxRelay:
     def send_now(self, message_id: str) -> RelayReport:
         """One message by id, in this process (``apim-users create-admin`` prints its link)."""
         report = RelayReport()
+        self._batch_templates = {}
         message = self._store.outbox.get(message_id)
         if message is not None:
             self._send_one(message, self._store.users.get(message.user_id), report)
@@ -243,7 +249,12 @@ class OutboxRelay:
         if link is not None and token is not None:
             values.update(self.link_values(link, token))
         try:
-            rendered = render(self._templates(message.template), values)
+            template = self._batch_templates.get(message.template)
+            if template is None:
+                template = self._batch_templates[message.template] = self._templates(
+                    message.template
+                )
+            rendered = render(template, values)
             self._send_paced(
                 OutgoingEmail(message.to_email, rendered.subject, rendered.html, rendered.text)
             )
