@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 _PURPOSES = {Confirmation.INVITE: LinkPurpose.INVITE, Confirmation.SIGNUP: LinkPurpose.SIGNUP}
 # Subscriptions deleted per transaction: 4 items each plus an event; moto allows 25 items.
 _SUBSCRIPTIONS_IN_TX = 4
+# Links the clean-up of a deleted account revokes per transaction (a few; one account's links).
 _LINKS_IN_TX = 10
 _MAX_SUBSCRIPTIONS = 1000
 
