@@ -28,6 +28,7 @@ SECTIONS = (
     "warm",
     "hashing",
     "forged_tokens",
+    "relay",
 )
 
 
@@ -88,13 +89,16 @@ def _units(value: float) -> str:
 def show_operations(data: dict[str, Any]) -> str:
     rows = []
     for row in data["rows"]:
+        target = row.get("target")
         if "not_built" in row:
-            rows.append([row["operation"], "not yet built", "", "", "", row["minimum"], ""])
+            rows.append([row["operation"], "not yet built", "", "", "", row["minimum"], "", ""])
             continue
+        met = "" if target is None else ("yes" if row["requests"] <= target else "NO")
         rows.append(
             [
                 row["operation"],
                 row["requests"],
+                "" if target is None else f"{target} {met}",
                 _units(row["read_units"]),
                 f"{_units(row['write_units'])} ({_units(row['index_write_units'])})",
                 row["minimum"],
@@ -102,7 +106,16 @@ def show_operations(data: dict[str, Any]) -> str:
                 row["sequence"],
             ]
         )
-    headers = ["operation", "requests", "RCU", "WCU (index)", "min", "ratio", "requests made"]
+    headers = [
+        "operation",
+        "requests",
+        "target (issue 16)",
+        "RCU",
+        "WCU (index)",
+        "min",
+        "ratio",
+        "requests made",
+    ]
     return "1. DynamoDB cost per operation\n" + _table(headers, rows)
 
 
@@ -253,6 +266,35 @@ def show_forged_tokens(data: dict[str, Any]) -> str:
     )
 
 
+def show_relay(data: dict[str, Any]) -> str:
+    rows = [
+        [
+            "invitation, SES instant / SES after 1 s",
+            f"{data['invitation_ms_instant_ses']} / {data['invitation_ms_slow_ses']}",
+            f"{data['invitation_ratio_slow_over_instant']:.2f} (goal <= 1.2)",
+        ],
+        [
+            "its email delivered after (from the request)",
+            f"{data['delivery_ms_instant_ses']} / {data['delivery_ms_slow_ses']}",
+            "",
+        ],
+        [
+            "reset request, account exists / unknown (SES 1 s)",
+            f"{data['reset_ms_existing']} / {data['reset_ms_unknown']}",
+            f"{data['reset_ratio_existing_over_unknown']:.2f}",
+        ],
+    ]
+    b = data["burst"]
+    burst = (
+        f"burst: {b['invitations']} invitations at {b['rate_limit_per_second']}/s: "
+        f"{b['delivered_addresses']} delivered, {b['delivered_more_than_once']} twice, "
+        f"{b['lost']} lost, {b['throttled_by_ses']} throttled by SES; requests took "
+        f"{b['requests_seconds']} s, last delivery at {b['last_delivery_seconds']} s (goal 60)"
+    )
+    headers = ["request (medians, ms)", "ms", "ratio"]
+    return "7. The request path and SES\n" + _table(headers, rows) + "\n" + burst
+
+
 SHOW = {
     "operations": show_operations,
     "scaling": show_scaling,
@@ -261,6 +303,7 @@ SHOW = {
     "warm": show_warm,
     "hashing": show_hashing,
     "forged_tokens": show_forged_tokens,
+    "relay": show_relay,
 }
 
 
@@ -274,7 +317,11 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     started = time.perf_counter()
+    # Sections not run keep their figures (and the saved "before" ones): --only re-measures some.
+    out = Path(args.out)
+    kept = json.loads(out.read_text()) if out.exists() else {}
     results: dict[str, Any] = {
+        **kept,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "load_average_before": list(os.getloadavg()),
@@ -282,11 +329,16 @@ def main() -> None:
     for name in wanted:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results[name] = run_section(name)
+        results[name]["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         print(SHOW[name](results[name]) + "\n", flush=True)
     results["load_average_after"] = list(os.getloadavg())
     results["seconds"] = round(time.perf_counter() - started, 1)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"{results['seconds']} s in all; figures written to {args.out}")
+    from bench.charts import draw
+
+    for line in draw(results):
+        print(f"chart, {line}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,8 +57,15 @@ def fast_moto_transactions() -> None:
     original = DynamoDBBackend.transact_write_items
     if getattr(original, "bench_fast", False):
         return
+    # One transaction at a time: the relay's thread (bench/relay.py) commits beside requests,
+    # and the class attribute below is set and removed around each one.
+    one_at_a_time = threading.Lock()
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with one_at_a_time:
+            _transact(self, transact_items)
+
+    def _transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
         saved = []
         for entry in transact_items:
             op = next(iter(entry.values()))

@@ -137,6 +137,8 @@ class Services:
             self.settings,
             self.clock,
             bcc=self.notifications.bcc_copies,
+            # Read when a task comes: the accounts service is built then, not with the relay.
+            clean_up=lambda *task: self.accounts.clean_up_deleted(*task),
         )
 
     def email_template(self, name: str) -> EmailTemplate:

@@ -48,6 +48,7 @@ from chalicelib.domain.subscriptions import (
 from chalicelib.domain.users import User
 from chalicelib.errors import (
     EmailTaken,
+    HasSubscriptions,
     IdTaken,
     LimitReached,
     LinkUnusable,
@@ -191,7 +192,16 @@ class FakeUsers:
         self, tx: Any, old: User, new: User, on_fail: Callable[[], Exception] | None = None
     ) -> None:
         _stage(tx).add(
-            "put", self.rows, new.id, new, _version_is(old.version), on_fail or _user_changed
+            "put",
+            self.rows,
+            new.id,
+            new,
+            lambda current: (
+                current is not None
+                and current.version == old.version
+                and current.reset_link == old.reset_link
+            ),
+            on_fail or _user_changed,
         )
         if new.email_key != old.email_key:
             _stage(tx).add(
@@ -216,6 +226,16 @@ class FakeUsers:
 
     def fill_order_keys(self) -> int:
         return 0  # the fake orders by keys computed on each read: none is ever missing
+
+    def stage_record_reset(self, tx: Any, user: User, link_id: str) -> None:
+        _stage(tx).add(
+            "update",
+            self.rows,
+            user.id,
+            lambda current: replace(current, reset_link=link_id),
+            lambda current: current is not None and current.reset_link == user.reset_link,
+            _user_changed,
+        )
 
     def stage_delete(self, tx: Any, user: User) -> None:
         _stage(tx).add("delete", self.rows, user.id, None, _version_is(user.version), _user_changed)
@@ -246,8 +266,9 @@ def _link_gone() -> Exception:
 class FakeLinks:
     """Links by (user id, link id)."""
 
-    def __init__(self) -> None:
+    def __init__(self, users: FakeUsers | None = None) -> None:
         self.rows: dict[tuple[str, str], Link] = {}
+        self._users = users or FakeUsers()
 
     @staticmethod
     def _pending_with(link: Link) -> Condition:
@@ -288,6 +309,9 @@ class FakeLinks:
 
     def get(self, user_id: str, link_id: str) -> Link | None:
         return self.rows.get((user_id, link_id))
+
+    def with_user(self, user_id: str, link_id: str) -> tuple[Link | None, User | None]:
+        return self.rows.get((user_id, link_id)), self._users.get(user_id)
 
     def for_user(self, user_id: str, purposes: set[LinkPurpose], limit: int = 100) -> list[Link]:
         """Newest first."""
@@ -538,6 +562,17 @@ class FakeSubscriptions:
         self._stage_keys(tx, sub, None)
         self._stage_counters(tx, sub, None, None)
 
+    def stage_forget_owner(self, tx: Any, owner_id: str, owns_none: bool) -> None:
+        """The store's count of an owner's subscriptions, checked as the rows themselves."""
+        _stage(tx).add(
+            "check",
+            {},
+            ("owner", owner_id),
+            None,
+            lambda _: not owns_none or all(s.owner_id != owner_id for s in self.rows.values()),
+            lambda: HasSubscriptions(f"User '{owner_id}' may own subscriptions."),
+        )
+
     def iterate(self, after: str | None, budget: int, page_size: int) -> Iterator[Subscription]:
         rows = (s for i, s in sorted(self.rows.items()) if after is None or i > after)
         return _after(rows, budget)
@@ -668,6 +703,9 @@ class FakeGroups:
 
         key = (membership.group_key, membership.user_id)
         _stage(tx).add("check", self.members_rows, key, None, unchanged, on_fail)
+
+    def stage_no_member(self, tx: Any, key: str, user_id: str, on_fail: Any) -> None:
+        _stage(tx).add("check", self.members_rows, (key, user_id), None, absent, on_fail)
 
     def members(
         self, key: str, after_user_id: str | None, budget: int, page_size: int
@@ -801,7 +839,7 @@ class FakeStore:
 
     def __init__(self, audit_retention: timedelta = timedelta(days=400)) -> None:
         self.users = FakeUsers()
-        self.links = FakeLinks()
+        self.links = FakeLinks(self.users)
         self.outbox = FakeOutbox()
         self.counters = FakeCounters()
         self.products = FakeProducts()

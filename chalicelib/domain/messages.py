@@ -61,4 +61,8 @@ def retry_delay(attempts: int) -> timedelta:
 # The APIM templates this service sends outside a link's own email.
 WELCOME = "newDeveloperNotificationMessage"
 CLOSED = "accountClosedDeveloper"
+# Not an email: a task the relay runs once an account is deleted (its links and memberships).
+ACCOUNT_DELETED = "#accountDeleted"
+# The task's value naming the deleted account's registration date (ISO 8601).
+REGISTERED = "RegistrationDate"
 PASSWORD_CHANGED = "passwordResetByAdminNotificationMessage"

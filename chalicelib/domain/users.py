@@ -77,6 +77,9 @@ class User:
     version: int
     password_hash: str | None = field(default=None, repr=False)
     token_epoch: str = field(default="", repr=False)
+    # The one reset link that may still be used: a new one, a new epoch or a block replaces it
+    # ("" on accounts that never had one recorded; REVOKED_RESET when none may).
+    reset_link: str = field(default="", repr=False)
 
     @property
     def email_key(self) -> str:
@@ -424,6 +427,10 @@ def basic_identities(email: str, given: tuple[Identity, ...] | None) -> tuple[Id
     """The user's identities: the given non-Basic ones plus a Basic one whose id is the email."""
     others = tuple(i for i in (given or ()) if i.provider.lower() != "basic")
     return (Identity("Basic", email), *others)
+
+
+# Recorded as the account's reset link when no reset link may be used any more.
+REVOKED_RESET = "-"
 
 
 def new_token_epoch() -> str:

@@ -92,6 +92,7 @@ class SesMailer:
         self.drop_dir = drop_dir
         self._client: Any = None
         self._quota_client: Any = None
+        self._session: Any = None
         self._lock = threading.Lock()
 
     def send(self, email: OutgoingEmail) -> str:
@@ -116,7 +117,6 @@ class SesMailer:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    import boto3
                     from botocore.config import Config
 
                     config = Config(
@@ -124,8 +124,19 @@ class SesMailer:
                         read_timeout=15,
                         retries={"max_attempts": 3, "mode": "standard"},
                     )
-                    self._client = boto3.client("ses", region_name=self.region, config=config)
+                    self._client = self._botocore_client("ses", config)
         return self._client
+
+    def _botocore_client(self, service: str, config: Any) -> Any:
+        # botocore alone, one session per mailer: boto3 would add its own import and
+        # s3transfer's (through boto3.compat) to the first send of a container, for a client
+        # botocore makes alike (docs/performance.md, section 3). A session is made once; the
+        # SESv2 client of the send rate reuses it.
+        from botocore.session import Session, get_session
+
+        if not isinstance(self._session, Session):
+            self._session = get_session()
+        return self._session.create_client(service, region_name=self.region, config=config)
 
     def max_send_rate(self, fallback: float) -> float:
         """The account's maximum send rate (SESv2 ``GetAccount`` ``SendQuota.MaxSendRate``).
@@ -151,11 +162,10 @@ class SesMailer:
     def _sesv2(self) -> Any:
         # Made only when the rate is read (once an hour at most): GetAccount is SESv2's.
         if self._quota_client is None:
-            import boto3
             from botocore.config import Config
 
             config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
-            self._quota_client = boto3.client("sesv2", region_name=self.region, config=config)
+            self._quota_client = self._botocore_client("sesv2", config)
         return self._quota_client
 
     def _read_send_rate(self) -> float | None:

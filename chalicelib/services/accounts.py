@@ -5,17 +5,27 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.groups import DEVELOPERS, Group
-from chalicelib.domain.links import LinkPurpose
-from chalicelib.domain.messages import CLOSED, PASSWORD_CHANGED, WELCOME, Message
+from chalicelib.domain.links import LinkPurpose, LinkState
+from chalicelib.domain.messages import (
+    ACCOUNT_DELETED,
+    CLOSED,
+    PASSWORD_CHANGED,
+    REGISTERED,
+    WELCOME,
+    Message,
+)
 from chalicelib.domain.paging import Page
 from chalicelib.domain.passwords import HashParameters, hash_password
+from chalicelib.domain.subscriptions import Subscription
 from chalicelib.domain.users import (
+    REVOKED_RESET,
     Confirmation,
     User,
     UserChanges,
@@ -29,11 +39,11 @@ from chalicelib.errors import (
     HasSubscriptions,
     IdTaken,
     LastAdministrator,
+    LinkUnusable,
     PreconditionFailed,
     StateConflict,
 )
 from chalicelib.services.audit import Audit, Target, user_fields, user_target
-from chalicelib.services.committed import after_commit
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.listing import ListQuery, list_users
 from chalicelib.services.mailing import MailService
@@ -45,7 +55,13 @@ if TYPE_CHECKING:
 _PURPOSES = {Confirmation.INVITE: LinkPurpose.INVITE, Confirmation.SIGNUP: LinkPurpose.SIGNUP}
 # Subscriptions deleted per transaction: 4 items each plus an event; moto allows 25 items.
 _SUBSCRIPTIONS_IN_TX = 4
+# Links the clean-up of a deleted account revokes per transaction (a few; one account's links).
+_LINKS_IN_TX = 10
 _MAX_SUBSCRIPTIONS = 1000
+
+
+class _MaybeAdministrator(Exception):
+    """Internal: the account has an Administrators row; the full rule must decide."""
 
 
 class AccountService:
@@ -137,22 +153,7 @@ class AccountService:
         reinvite = purpose is not None and existing.state is UserState.PENDING
         if reinvite:
             updated = replace(updated, state=UserState.PENDING)
-        tx = self._store.transaction()
-        self._stage_keep_an_administrator(tx, existing, updated.state)
-        updated, _ = self._stage_consequences(tx, existing, updated)
-        issued = None
-        if reinvite and purpose is not None:
-            # Inviting a pending user again replaces the old link (expired or not).
-            self._invitations.stage_kill_pending(tx, user_id, set(_PURPOSES.values()))
-            issued = self._invitations.stage_issue(tx, updated, purpose)
-        elif self._readdressed(existing, updated):
-            issued = self._invitations.stage_reissue(tx, updated)
-        self._users.stage_replace(tx, existing, updated)
-        self._audit.stage_user_change(tx, existing, updated)
-        if issued:
-            self._audit.stage(tx, "invitation.resent", user_target(updated))
-        tx.commit()
-        return updated, False
+        return self._commit_change(existing, updated, purpose if reinvite else None), False
 
     def get(self, user_id: str) -> User:
         return self._users.require(user_id)
@@ -194,30 +195,59 @@ class AccountService:
             version=next_version(existing.version, self._clock()),
             password_hash=self._hash(changes.password) or existing.password_hash,
         )
-        tx = self._store.transaction()
-        self._stage_keep_an_administrator(tx, existing, updated.state)
-        updated, _ = self._stage_consequences(tx, existing, updated)
-        issued = (
-            self._invitations.stage_reissue(tx, updated)
-            if self._readdressed(existing, updated)
-            else None
-        )
-        self._users.stage_replace(tx, existing, updated)
-        self._audit.stage_user_change(tx, existing, updated)
-        if issued:
-            self._audit.stage(tx, "invitation.resent", user_target(updated))
-        if also is not None:
-            also(tx)
-        tx.commit()
-        return updated
+        return self._commit_change(existing, updated, None, also)
 
-    def _stage_keep_an_administrator(self, tx: Tx, old: User, state: UserState | None) -> None:
+    def _commit_change(
+        self,
+        existing: User,
+        wanted: User,
+        reinvite: LinkPurpose | None,
+        also: Callable[[Tx], None] | None = None,
+    ) -> User:
+        """One transaction: the account, what its change implies, the audit event, ``also``.
+
+        An active account leaving the active state is first assumed not to be an administrator
+        (checked inside the transaction); only if that check fails is the transaction built
+        again with the full last-administrator rule, which reads.
+        """
+        for assume_not_administrator in (True, False):
+            tx = self._store.transaction()
+            self._stage_keep_an_administrator(tx, existing, wanted.state, assume_not_administrator)
+            updated, _ = self._stage_consequences(tx, existing, wanted)
+            issued = None
+            if reinvite is not None:
+                # Inviting a pending user again replaces the old link (expired or not).
+                self._invitations.stage_kill_pending(tx, existing.id, set(_PURPOSES.values()))
+                issued = self._invitations.stage_issue(tx, updated, reinvite)
+            elif self._readdressed(existing, updated):
+                issued = self._invitations.stage_reissue(tx, updated)
+            self._users.stage_replace(tx, existing, updated)
+            self._audit.stage_user_change(tx, existing, updated)
+            if issued:
+                self._audit.stage(tx, "invitation.resent", user_target(updated))
+            if also is not None:
+                also(tx)
+            try:
+                tx.commit()
+            except _MaybeAdministrator:
+                continue
+            return updated
+        raise AssertionError("the full rule never raises _MaybeAdministrator")
+
+    def _stage_keep_an_administrator(
+        self, tx: Tx, old: User, state: UserState | None, assume_not_administrator: bool = False
+    ) -> None:
         """Refuse to leave no active administrator (a block, another state, or a delete: None).
 
-        The other active administrator found is checked unchanged in the same transaction, so
-        two administrators blocking each other at the same moment cannot both succeed.
+        ``assume_not_administrator`` stages only a check that the account has no Administrators
+        row (no read; the commit raises _MaybeAdministrator if it has one). Otherwise the row is
+        read, and the other active administrator found is checked unchanged in the same
+        transaction, so two administrators blocking each other at once cannot both succeed.
         """
         if old.state is not UserState.ACTIVE or state is UserState.ACTIVE or self._groups is None:
+            return
+        if assume_not_administrator:
+            self._groups.stage_not_administrator(tx, old, _MaybeAdministrator)
             return
         if not self._groups.is_administrator(old):
             return
@@ -246,17 +276,17 @@ class AccountService:
     def _stage_consequences(self, tx: Tx, old: User, new: User) -> tuple[User, Message | None]:
         """What a block or a new password implies, in the same transaction as the change.
 
-        Both end every user token (a new epoch) and kill outstanding links: a block kills
-        invitation and reset links, a new password the reset links, and activating again brings
-        none of them back. A new password set by the admin is announced by email, without it.
+        Both end every user token and every outstanding link with a new token epoch (links
+        carry the epoch of their issue), without a query of the links; activating again brings
+        none of them back. No reset link may be used after either (older links carry no epoch:
+        the account's reset link says so). A new password set by the admin is announced by
+        email, without it.
         """
         blocked = new.state is UserState.BLOCKED and old.state is not UserState.BLOCKED
         new_password = new.password_hash != old.password_hash and new.password_hash is not None
         if not (blocked or new_password):
             return new, None
-        new = replace(new, token_epoch=new_token_epoch())
-        purposes = set(LinkPurpose) if blocked else {LinkPurpose.RESET}
-        self._invitations.stage_kill_pending(tx, old.id, purposes)
+        new = replace(new, token_epoch=new_token_epoch(), reset_link=REVOKED_RESET)
         notice = self._mail.stage(tx, PASSWORD_CHANGED, new) if new_password else None
         return new, notice
 
@@ -269,24 +299,58 @@ class AccountService:
         *,
         also: Callable[[Tx], None] | None = None,
     ) -> None:
-        """DELETE: the email is free again and pending links die with it; ``also`` stages more
-        in the transaction that deletes the user (a developer closing their own account).
+        """DELETE: the email is free again; links and memberships die with the account. ``also``
+        stages more in the transaction that deletes the user (a developer closing their own
+        account).
 
         A user with subscriptions is deleted only with ``deleteSubscriptions``: 409 otherwise,
-        and nothing is removed."""
+        and nothing is removed. Without it, "owns none" is checked inside the transaction (the
+        account's subscription count), so the request is one read and one transaction. Pending
+        links and membership rows no longer apply to anything once the account is gone; the
+        relay removes them after the commit (a task in the outbox), off the request path.
+        """
         existing = self._users.require(user_id)
         expected.check(existing.version)
         subscriptions = self._store.subscriptions
-        # Read once: the owner index lags behind deletes, so it is not read again in between.
-        owned = list(subscriptions.of_owner(user_id, None, _MAX_SUBSCRIPTIONS, 100))
-        if owned and not delete_subscriptions:
-            raise HasSubscriptions(
-                f"User '{user_id}' has subscriptions; delete them first, "
-                "or pass deleteSubscriptions=true."
-            )
+        owned = (
+            list(subscriptions.of_owner(user_id, None, _MAX_SUBSCRIPTIONS, 100))
+            if delete_subscriptions
+            else []
+        )
+        counted = not delete_subscriptions
+        # With subscriptions to delete first, the rule is read before any of them goes.
+        assume = not owned
+        while True:
+            try:
+                self._delete(existing, notify, owned, counted, assume, also)
+                return
+            except _MaybeAdministrator:
+                assume = False
+            except HasSubscriptions:
+                if not counted:
+                    raise
+                # No count (an account from before counts were kept), or some subscriptions:
+                # the owner index decides.
+                if any(True for _ in subscriptions.of_owner(user_id, None, 1, 1)):
+                    raise HasSubscriptions(
+                        f"User '{user_id}' has subscriptions; delete them first, "
+                        "or pass deleteSubscriptions=true."
+                    ) from None
+                counted = False
+
+    def _delete(
+        self,
+        existing: User,
+        notify: bool,
+        owned: builtins.list[Subscription],
+        counted: bool,
+        assume_not_administrator: bool,
+        also: Callable[[Tx], None] | None,
+    ) -> None:
         # Checked before any subscription goes; held by the transaction that deletes the user.
-        keep = self._store.transaction()
-        self._stage_keep_an_administrator(keep, existing, None)
+        tx = self._store.transaction()
+        self._stage_keep_an_administrator(tx, existing, None, assume_not_administrator)
+        subscriptions = self._store.subscriptions
         for start in range(0, len(owned), _SUBSCRIPTIONS_IN_TX):
             # The subscriptions go first, a few per transaction (each is 4 items and an event).
             batch = self._store.transaction()
@@ -294,21 +358,36 @@ class AccountService:
                 subscriptions.stage_delete(batch, sub)
                 self._audit.stage(batch, "subscription.deleted", Target("subscription", sub.id))
             batch.commit()
-        tx = keep
+        subscriptions.stage_forget_owner(tx, existing.id, owns_none=counted)
         self._users.stage_delete(tx, existing)
         self._audit.stage(
             tx, "user.deleted", user_target(existing), diff(user_fields(existing), {})
         )
-        self._invitations.stage_kill_pending(tx, user_id, set(LinkPurpose))
         if notify:
             self._mail.stage(tx, CLOSED, existing)
-        # Memberships go in the same transaction (any beyond what it holds, right after).
-        leave_rest = self._groups.stage_leave_all(tx, existing) if self._groups else None
+        registered = existing.registration_date.isoformat()
+        self._mail.stage(tx, ACCOUNT_DELETED, existing, extra={REGISTERED: registered})
         if also is not None:
             also(tx)
         tx.commit()
-        if leave_rest:
-            after_commit(leave_rest, "removing the remaining memberships")
+
+    def clean_up_deleted(self, user_id: str, registered: datetime, deleted: datetime) -> None:
+        """What a deleted account leaves (the relay's task): its pending links end, its
+        membership rows go. Idempotent; rows of a later account with the same id stay."""
+        links = self._store.links.for_user(user_id, set(LinkPurpose))
+        stale = [
+            link for link in links if link.state is LinkState.PENDING and link.created_at <= deleted
+        ]
+        for start in range(0, len(stale), _LINKS_IN_TX):
+            tx = self._store.transaction()
+            for link in stale[start : start + _LINKS_IN_TX]:
+                self._store.links.stage_end(tx, link, LinkState.REVOKED, self._clock())
+            try:
+                tx.commit()
+            except LinkUnusable:
+                continue  # one of them ended meanwhile; the sweep expires any left
+        if self._groups is not None:
+            self._groups.leave_all(user_id, registered)
 
     def list(self, query: ListQuery) -> Page[User]:
         return list_users(self._users, query)

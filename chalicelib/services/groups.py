@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import heapq
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from chalicelib.domain.audit import diff
@@ -37,10 +38,6 @@ from chalicelib.services.listing import ListQuery, bounded_page, list_users, rea
 from chalicelib.services.ports import Store, Tx
 
 T = TypeVar("T")
-# A transaction holds at most 100 writes (moto: 25); a deleted account's first memberships go
-# in its own transaction, the rest right after (a row left behind never applies to a new
-# account of the same id: it records the registration date of the one it was made for).
-MEMBERSHIPS_IN_ACCOUNT_TX = 10
 # Rows of a deleted group removed in the request that deletes it; any beyond are invisible
 # (their generation is not that of any group) and are overwritten if the member is added again.
 GROUP_CLEANUP_BUDGET = 10_000
@@ -72,6 +69,9 @@ class GroupStore(Protocol):
     def stage_check_member(
         self, tx: Tx, membership: Membership, on_fail: Callable[[], Exception]
     ) -> None: ...
+    def stage_no_member(
+        self, tx: Tx, key: str, user_id: str, on_fail: Callable[[], Exception]
+    ) -> None: ...
     def members(
         self, key: str, after_user_id: str | None, budget: int, page_size: int
     ) -> Iterator[Membership]: ...
@@ -86,8 +86,11 @@ class Memberships(Protocol):
 
     def groups_of(self, user: User, limit: int = READ_BUDGET) -> builtins.list[Group]: ...
     def is_administrator(self, user: User) -> bool: ...
+    def stage_not_administrator(
+        self, tx: Tx, user: User, on_fail: Callable[[], Exception]
+    ) -> None: ...
     def other_active_administrator(self, user: User) -> User | None: ...
-    def stage_leave_all(self, tx: Tx, user: User) -> Callable[[], None]: ...
+    def leave_all(self, user_id: str, registered: datetime) -> None: ...
 
 
 class _AlreadyMember(Exception):
@@ -447,6 +450,12 @@ class GroupService:
         membership = self._groups.membership(group.key, user.id)
         return membership is not None and membership.applies_to(group, user)
 
+    def stage_not_administrator(self, tx: Tx, user: User, on_fail: Callable[[], Exception]) -> None:
+        """Fail the caller's transaction if the account has an Administrators row (checked in
+        the transaction: no read). A row left by a former account of the same id fails it too;
+        the caller then reads whether the row applies."""
+        self._groups.stage_no_member(tx, _built_in(ADMINISTRATORS).key, user.id, on_fail)
+
     def other_active_administrator(self, user: User) -> User | None:
         """An active administrator other than ``user``, or None (at most READ_BUDGET rows read).
 
@@ -460,17 +469,15 @@ class GroupService:
                 return other
         return None
 
-    def stage_leave_all(self, tx: Tx, user: User) -> Callable[[], None]:
-        """Stage the removal of an account's memberships in the transaction that deletes it.
+    def leave_all(self, user_id: str, registered: datetime) -> None:
+        """Remove a deleted account's membership rows (the relay's task, after the delete).
 
-        Returns what to run after the commit: removing any rows beyond what one transaction
-        holds.
+        Until then no listing shows the account (members are read with their accounts, and a
+        row names the registration date of the account it was made for); rows of a later
+        account with the same id stay.
         """
-        rows = list(self._groups.memberships_of(user.id, None, READ_BUDGET, _PAGE))
-        for membership in rows[:MEMBERSHIPS_IN_ACCOUNT_TX]:
-            self._groups.stage_remove_member(tx, membership)
-        rest = rows[MEMBERSHIPS_IN_ACCOUNT_TX:]
-        return lambda: self._groups.remove_memberships(rest) if rest else None
+        rows = self._groups.memberships_of(user_id, None, GROUP_CLEANUP_BUDGET, _PAGE)
+        self._groups.remove_memberships(m for m in rows if m.user_since == registered)
 
 
 def _with_administrators(groups: dict[str, StoredGroup]) -> dict[str, StoredGroup]:

@@ -10,7 +10,16 @@ from chalicelib.config import Settings
 from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
-from chalicelib.domain.links import Link, LinkPurpose, LinkState, hash_token, new_link_id, new_token
+from chalicelib.domain.links import (
+    Link,
+    LinkPurpose,
+    LinkState,
+    hash_token,
+    link_named_by,
+    new_link_id,
+    new_token,
+    same_token,
+)
 from chalicelib.domain.messages import WELCOME, Message
 from chalicelib.domain.passwords import HashParameters, hash_password
 from chalicelib.domain.users import User, UserState, checked_password
@@ -106,6 +115,7 @@ class InvitationService:
             message_id=message.id,
             email_key=user.email_key,
             new_email=new_email,
+            token_epoch=user.token_epoch,
         )
         self._store.links.stage_put(tx, link)
         return IssuedLink(link, message)
@@ -196,14 +206,27 @@ class InvitationService:
     def open(
         self, token: str, purpose: LinkPurpose, user_state: UserState = UserState.PENDING
     ) -> tuple[Link, User]:
-        """What a link's page shows; reading never consumes the token."""
-        link = self._store.links.find_by_token(hash_token(token)) if token else None
+        """What a link's page shows; reading never consumes the token.
+
+        A token that names its link is one request (the link and its account by key); an older,
+        opaque one is found through the token index, then its account is read.
+        """
+        named = link_named_by(token) if token else None
+        user: User | None
+        if named is not None:
+            link, user = self._store.links.with_user(*named)
+            if link is not None and not same_token(link, token):
+                link = None
+        else:
+            link = self._store.links.find_by_token(hash_token(token)) if token else None
+            user = None
         if link is None or link.purpose is not purpose:
             raise UnknownLink("This link is not valid. Check that you copied all of it.")
         state = link.state_at(self._clock())
         if state is not LinkState.PENDING:
             raise LinkUnusable(_PROBLEMS[state], state.value)
-        user = self._store.users.get(link.user_id)
+        if named is None:
+            user = self._store.users.get(link.user_id)
         if user is None or user.state is not user_state or not link.applies_to(user):
             raise LinkUnusable("This link no longer applies to an account.", "revoked")
         return link, user

@@ -11,8 +11,15 @@ from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
 from chalicelib.domain.messages import PASSWORD_CHANGED as CHANGED
 from chalicelib.domain.passwords import HashParameters, hash_password
-from chalicelib.domain.users import User, UserState, checked_password, email_key, new_token_epoch
-from chalicelib.errors import LinkUnusable, StateConflict
+from chalicelib.domain.users import (
+    REVOKED_RESET,
+    User,
+    UserState,
+    checked_password,
+    email_key,
+    new_token_epoch,
+)
+from chalicelib.errors import LinkUnusable, PreconditionFailed, StateConflict
 from chalicelib.services.audit import Audit, user_target
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.mailing import MailService
@@ -48,8 +55,9 @@ class PasswordService:
         """Record the reset link and its email; the relay sends it. Returns the message id."""
         tx = self._store.transaction()
         self._audit.stage(tx, "password.reset_requested", user_target(user))
-        self._invitations.stage_kill_pending(tx, user.id, {LinkPurpose.RESET})
         issued = self._invitations.stage_issue(tx, user, LinkPurpose.RESET)
+        # The account names its one usable reset link: the one before dies without a query.
+        self._store.users.stage_record_reset(tx, user, issued.link.link_id)
         tx.commit()
         return issued.message.id
 
@@ -80,7 +88,12 @@ class PasswordService:
         )
         user = self._store.users.find_by_email(key) if key else None
         if user is not None and user.state is UserState.ACTIVE:
-            self._send_link(user)
+            try:
+                self._send_link(user)
+            except PreconditionFailed:
+                # Another request recorded a reset link meanwhile, and its email goes out; the
+                # answer stays the one every address gets.
+                return
 
     def open(self, token: str) -> tuple[Link, User]:
         link, user = self._invitations.open(token, LinkPurpose.RESET, UserState.ACTIVE)
@@ -95,6 +108,7 @@ class PasswordService:
             user,
             password_hash=hash_password(password, self._hashing),
             token_epoch=new_token_epoch(),
+            reset_link=REVOKED_RESET,
             version=next_version(user.version, now),
         )
         used = LinkUnusable("This link has already been used.", LinkState.ACCEPTED.value)

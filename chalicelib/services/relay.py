@@ -24,15 +24,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.links import LINK_PATHS, Link, LinkState, new_token
+from chalicelib.domain.links import LINK_PATHS, Link, LinkState, new_link_token
 from chalicelib.domain.messages import (
+    ACCOUNT_DELETED,
     CLOSED,
     LEASE,
     MAX_ATTEMPTS,
+    REGISTERED,
     Delivery,
     Message,
     MessageTaken,
@@ -98,10 +101,15 @@ class OutboxRelay:
         clock: Clock,
         *,
         bcc: BccCopier | None = None,
+        clean_up: Callable[[str, datetime, datetime], None] | None = None,
     ) -> None:
         self._bcc = bcc
+        self._clean_up = clean_up
         self._store = store
         self._templates = templates
+        # Templates read in the current batch: one read per template a batch, not per email (an
+        # admin's change applies from the next batch, seconds later).
+        self._batch_templates: dict[str, Any] = {}
         self._mailer = mailer
         self._pacer = pacer
         self._settings = settings
@@ -124,6 +132,7 @@ class OutboxRelay:
             if message is not None:
                 found.append((str((record.get("dynamodb") or {}).get("SequenceNumber")), message))
         report = RelayReport()
+        self._batch_templates = {}
         if not found:
             return StreamOutcome(report)
         users = self._users_of([m for _, m in found])
@@ -143,6 +152,7 @@ class OutboxRelay:
         lapsed claim, or a message the relay never claimed)."""
         due = list(self._store.outbox.due(self._clock(), limit))
         report = RelayReport()
+        self._batch_templates = {}
         users = self._users_of(due)
         for message in due:
             self._send_one(message, users.get(message.user_id), report)
@@ -151,6 +161,7 @@ class OutboxRelay:
     def send_now(self, message_id: str) -> RelayReport:
         """One message by id, in this process (``apim-users create-admin`` prints its link)."""
         report = RelayReport()
+        self._batch_templates = {}
         message = self._store.outbox.get(message_id)
         if message is not None:
             self._send_one(message, self._store.users.get(message.user_id), report)
@@ -166,6 +177,9 @@ class OutboxRelay:
             return
         now = self._clock()
         outbox = self._store.outbox
+        if message.template == ACCOUNT_DELETED:
+            self._run_task(message, report)
+            return
         link = self._store.links.get(*message.link) if message.link is not None else None
         if (
             not message.publisher
@@ -197,7 +211,7 @@ class OutboxRelay:
         token = None
         if link is not None:
             # The token is made here and now; its hash replaces the one the link had.
-            token, token_hash = new_token()
+            token, token_hash = new_link_token(link.user_id, link.link_id)
             self._store.links.stage_rotate(tx, link, token_hash)
             link = replace(link, token_hash=token_hash)
         try:
@@ -221,6 +235,14 @@ class OutboxRelay:
         else:
             report.retried += 1
 
+    def _run_task(self, message: Message, report: RelayReport) -> None:
+        """A deleted account's clean-up (idempotent: a relay and a sweep may both run it)."""
+        if self._clean_up is not None:
+            registered = datetime.fromisoformat(message.values[REGISTERED])
+            self._clean_up(message.user_id, registered, message.created_at)
+        if self._store.outbox.mark_sent(message, self._clock()):
+            report.sent += 1
+
     def link_values(self, link: Link, token: str) -> dict[str, str]:
         """What a link-bearing template needs; built at send time, never stored."""
         query = f"token={token}"
@@ -239,7 +261,12 @@ class OutboxRelay:
         if link is not None and token is not None:
             values.update(self.link_values(link, token))
         try:
-            rendered = render(self._templates(message.template), values)
+            template = self._batch_templates.get(message.template)
+            if template is None:
+                template = self._batch_templates[message.template] = self._templates(
+                    message.template
+                )
+            rendered = render(template, values)
             self._send_paced(
                 OutgoingEmail(message.to_email, rendered.subject, rendered.html, rendered.text)
             )

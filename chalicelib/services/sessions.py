@@ -14,7 +14,6 @@ from chalicelib.config import Settings
 from chalicelib.domain.audit import REDACTED
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
-from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.messages import PASSWORD_CHANGED as CHANGED
 from chalicelib.domain.passwords import (
     HashParameters,
@@ -22,7 +21,14 @@ from chalicelib.domain.passwords import (
     verify_password,
 )
 from chalicelib.domain.sas import NONCE_BYTES, Sealed, TokenKind, bound_to, seal, unseal
-from chalicelib.domain.users import User, UserState, checked_password, email_key, new_token_epoch
+from chalicelib.domain.users import (
+    REVOKED_RESET,
+    User,
+    UserState,
+    checked_password,
+    email_key,
+    new_token_epoch,
+)
 from chalicelib.errors import FieldProblem, NotAuthenticated, StateConflict, ValidationFailed
 from chalicelib.services.audit import Audit, Target, user_target
 from chalicelib.services.invitations import InvitationService
@@ -239,12 +245,13 @@ class SessionService:
         changed = replace(
             user,
             password_hash=hash_password(new, self._hashing),
+            # The new epoch kills every link issued before; no reset link may be used now.
             token_epoch=new_token_epoch(),
+            reset_link=REVOKED_RESET,
             version=next_version(user.version, now),
         )
         tx = self._store.transaction()
         self._store.users.stage_replace(tx, user, changed)
-        self._invitations.stage_kill_pending(tx, user.id, {LinkPurpose.RESET})
         self._mail.stage(tx, CHANGED, changed)
         secret = {"password": {"old": None, "new": REDACTED}}
         self._audit.stage(tx, "password.changed", user_target(user), secret, by_user=user.id)

@@ -167,6 +167,14 @@ class GroupRepository:
         )
         writes(tx).check(_membership_item(membership), condition, on_fail)
 
+    def stage_no_member(
+        self, tx: Tx, key: str, user_id: str, on_fail: Callable[[], Exception]
+    ) -> None:
+        """Fail the caller's transaction if ``user_id`` has a row in the group ``key``."""
+        writes(tx).check(
+            GroupItem(pk=_pk(key), sk=_member_sk(user_id)), GroupItem.pk.does_not_exist(), on_fail
+        )
+
     def members(
         self, key: str, after_user_id: str | None, budget: int, page_size: int
     ) -> Iterator[Membership]:

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from pynamodb.connection.base import BOTOCORE_EXCEPTIONS
+from pynamodb.exceptions import GetError
+
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
 from chalicelib.domain.tx import Tx
+from chalicelib.domain.users import User
 from chalicelib.errors import LinkUnusable
-from chalicelib.store.models import LinkItem
+from chalicelib.store.models import LinkItem, UserItem
 from chalicelib.store.tx import dynamodb_errors, writes
+from chalicelib.store.users import to_user
 
 DUE = "pending"
 # Dead links stay readable this long (so a late click hears "expired", not "unknown").
@@ -29,6 +34,7 @@ def _to_link(item: LinkItem) -> Link:
         message_id=item.message_id,
         email_key=item.email_key or "",
         new_email=item.new_email or "",
+        token_epoch=item.token_epoch or "",
     )
 
 
@@ -45,6 +51,7 @@ def _to_item(link: Link) -> LinkItem:
         message_id=link.message_id,
         email_key=link.email_key or None,
         new_email=link.new_email or None,
+        token_epoch=link.token_epoch or None,
         due=DUE if link.state is LinkState.PENDING else None,
         purge_at=link.expires_at + _KEEP_AFTER_EXPIRY,
     )
@@ -115,6 +122,39 @@ class LinkRepository:
                     consistent_read=True,
                 )
             ]
+
+    def with_user(self, user_id: str, link_id: str) -> tuple[Link | None, User | None]:
+        """A link and its account in one strongly consistent BatchGetItem over both tables."""
+        link_key = {"user_id": {"S": user_id}, "link_id": {"S": link_id}}
+        request: dict[str, object] = {
+            "RequestItems": {
+                LinkItem.Meta.table_name: {"Keys": [link_key], "ConsistentRead": True},
+                UserItem.Meta.table_name: {
+                    "Keys": [{"id": {"S": user_id}}],
+                    "ConsistentRead": True,
+                },
+            }
+        }
+        connection = LinkItem._get_connection().connection
+        found: dict[str, list[dict[str, object]]] = {}
+        with dynamodb_errors():
+            # Two keys: anything DynamoDB leaves unprocessed (throttling) is asked again.
+            for _ in range(4):
+                try:
+                    answer = connection.dispatch("BatchGetItem", request)
+                except BOTOCORE_EXCEPTIONS as exc:
+                    raise GetError(f"Failed to batch get items: {exc}", exc) from exc
+                for table, items in answer.get("Responses", {}).items():
+                    found.setdefault(table, []).extend(items)
+                if not answer.get("UnprocessedKeys"):
+                    break
+                request = {"RequestItems": answer["UnprocessedKeys"]}
+        links = found.get(LinkItem.Meta.table_name, [])
+        users = found.get(UserItem.Meta.table_name, [])
+        return (
+            _to_link(LinkItem.from_raw_data(links[0])) if links else None,
+            to_user(UserItem.from_raw_data(users[0])) if users else None,
+        )
 
     def due(self, now: datetime, limit: int) -> Iterator[Link]:
         """Pending links whose expiry has passed, oldest first, from the sparse index."""

@@ -116,6 +116,8 @@ class UserItem(Model):
     password_hash = UnicodeAttribute(null=True)
     # Changed on block, delete and password change: every user token signed before dies.
     token_epoch = UnicodeAttribute(null=True)
+    # The id of the one reset link that may be used (domain.users.User.reset_link).
+    reset_link = UnicodeAttribute(null=True)
     # The keys of the sorted indexes (domain.users.order_key); written with every user.
     sort_name = UnicodeAttribute(null=True)
     sort_state = UnicodeAttribute(null=True)
@@ -179,6 +181,8 @@ class LinkItem(Model):
     message_id = UnicodeAttribute(null=True)
     email_key = UnicodeAttribute(null=True)
     new_email = UnicodeAttribute(null=True)
+    # The account's token epoch at issue (absent on links made before links were bound to it).
+    token_epoch = UnicodeAttribute(null=True)
     due = UnicodeAttribute(null=True)
     # Garbage collection only: expiry is decided at read time from expires_at.
     purge_at = TTLAttribute(null=True)

@@ -12,7 +12,13 @@ from chalicelib.domain.subscriptions import (
     key_hash,
 )
 from chalicelib.domain.tx import Tx
-from chalicelib.errors import IdTaken, LimitReached, PreconditionFailed, StateConflict
+from chalicelib.errors import (
+    HasSubscriptions,
+    IdTaken,
+    LimitReached,
+    PreconditionFailed,
+    StateConflict,
+)
 from chalicelib.store.models import KeyItem, SubscriptionItem
 from chalicelib.store.tx import dynamodb_errors, writes
 
@@ -91,6 +97,12 @@ def _limit_item(owner_id: str, product_id: str) -> SubscriptionItem:
     return SubscriptionItem(sid=f"#limit#{owner_id}#{product_id}")
 
 
+def owner_count_item(owner_id: str) -> SubscriptionItem:
+    """How many subscriptions an account owns, whatever their state: written as 0 with the
+    account, so that deleting it checks "owns none" inside its transaction, without a Query."""
+    return SubscriptionItem(sid=f"#owner#{owner_id}", live=0)
+
+
 def _counted(sub: Subscription) -> tuple[str, str] | None:
     if sub.owner_id and sub.product_id and sub.state in LIVE_STATES:
         return sub.owner_id, sub.product_id
@@ -134,6 +146,14 @@ class SubscriptionRepository:
     def _stage_counters(
         self, tx: Tx, old: Subscription | None, new: Subscription | None, limit: int | None
     ) -> None:
+        owner_before = old.owner_id if old else None
+        owner_after = new.owner_id if new else None
+        if owner_before != owner_after:
+            for owner, step in ((owner_before, -1), (owner_after, 1)):
+                if owner:
+                    writes(tx).update(
+                        owner_count_item(owner), [SubscriptionItem.live.add(step)], None, None
+                    )
         before = _counted(old) if old else None
         after = _counted(new) if new else None
         if before == after:
@@ -180,6 +200,19 @@ class SubscriptionRepository:
         writes(tx).delete(_to_item(sub), SubscriptionItem.version == sub.version, _changed)
         self._stage_keys(tx, sub, None)
         self._stage_counters(tx, sub, None, None)
+
+    def stage_forget_owner(self, tx: Tx, owner_id: str, owns_none: bool) -> None:
+        """Remove an account's count with the account; with ``owns_none``, only if it is 0.
+
+        The check fails also when there is no count (an account created before counts were
+        kept): HasSubscriptions then, and the caller asks the owner index instead.
+        """
+        condition = SubscriptionItem.live == 0 if owns_none else None
+        writes(tx).delete(
+            owner_count_item(owner_id),
+            condition,
+            lambda: HasSubscriptions(f"User '{owner_id}' may own subscriptions."),
+        )
 
     def iterate(self, after: str | None, budget: int, page_size: int) -> Iterator[Subscription]:
         condition = SubscriptionItem.sid > after if after is not None else None

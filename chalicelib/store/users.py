@@ -13,10 +13,12 @@ from chalicelib.domain.tx import Tx
 from chalicelib.domain.users import Identity, User, UserOrder, UserSort, UserState, order_key
 from chalicelib.errors import EmailTaken, IdTaken, PreconditionFailed, ResourceNotFound
 from chalicelib.store.models import LIST_PARTITION, EmailLockItem, IdentityMap, UserItem
+from chalicelib.store.subscriptions import owner_count_item
 from chalicelib.store.tx import dynamodb_errors, is_condition_failure, writes
 
 
-def _to_user(item: UserItem) -> User:
+def to_user(item: UserItem) -> User:
+    """The account an item holds (also read by the link repository's combined read)."""
     return User(
         id=item.id,
         email=item.email,
@@ -29,6 +31,7 @@ def _to_user(item: UserItem) -> User:
         version=int(item.version),
         password_hash=item.password_hash,
         token_epoch=item.token_epoch or "",
+        reset_link=item.reset_link or "",
     )
 
 
@@ -47,6 +50,7 @@ def _to_item(user: User) -> UserItem:
         version=user.version,
         password_hash=user.password_hash,
         token_epoch=user.token_epoch or None,
+        reset_link=user.reset_link or None,
         sort_name=order_key(user, UserSort.NAME),
         sort_state=order_key(user, UserSort.STATE),
         sort_registered=order_key(user, UserSort.REGISTERED),
@@ -64,6 +68,18 @@ _ORDER_INDEXES: dict[UserSort, tuple[GlobalSecondaryIndex[UserItem], UnicodeAttr
 _AFTER_ALL = "\U0010ffff"
 
 
+def _unchanged(user: User) -> Condition:
+    """Still as read: its version, and its reset link (recorded without a new version)."""
+    version: Condition = UserItem.version == user.version
+    reset: Condition = (
+        UserItem.reset_link == user.reset_link
+        if user.reset_link
+        else UserItem.reset_link.does_not_exist()
+    )
+    both: Condition = version & reset
+    return both
+
+
 def _changed_meanwhile() -> Exception:
     return PreconditionFailed("The user was changed or deleted meanwhile; read it again.")
 
@@ -74,7 +90,7 @@ class UserRepository:
     def get(self, user_id: str) -> User | None:
         with dynamodb_errors():
             try:
-                return _to_user(UserItem.get(user_id, consistent_read=True))
+                return to_user(UserItem.get(user_id, consistent_read=True))
             except UserItem.DoesNotExist:
                 return None
 
@@ -92,14 +108,14 @@ class UserRepository:
             EmailLockItem.email_key.does_not_exist(),
             lambda: EmailTaken(f"Email '{user.email}' is already in use."),
         )
+        # Its subscriptions' count starts at 0 (deleting the account checks it).
+        writes(tx).put(owner_count_item(user.id), None, None)
 
     def stage_replace(
         self, tx: Tx, old: User, new: User, on_fail: Callable[[], Exception] | None = None
     ) -> None:
         """Overwrite ``old`` if nobody changed it since it was read; moves the email lock."""
-        writes(tx).put(
-            _to_item(new), UserItem.version == old.version, on_fail or _changed_meanwhile
-        )
+        writes(tx).put(_to_item(new), _unchanged(old), on_fail or _changed_meanwhile)
         if new.email_key != old.email_key:
             writes(tx).put(
                 EmailLockItem(email_key=new.email_key, user_id=new.id),
@@ -111,6 +127,24 @@ class UserRepository:
                 EmailLockItem.user_id == old.id,
                 _changed_meanwhile,
             )
+
+    def stage_record_reset(self, tx: Tx, user: User, link_id: str) -> None:
+        """Make ``link_id`` the account's one usable reset link, killing the one before.
+
+        No new version (the account's fields do not change, so an admin's ETag stays good); a
+        replace that read the user before this commits fails on the reset link instead.
+        """
+        previous = (
+            UserItem.reset_link == user.reset_link
+            if user.reset_link
+            else UserItem.reset_link.does_not_exist()
+        )
+        writes(tx).update(
+            UserItem(id=user.id),
+            [UserItem.reset_link.set(link_id)],
+            UserItem.id.exists() & previous,
+            _changed_meanwhile,
+        )
 
     def stage_check(self, tx: Tx, user: User, on_fail: Callable[[], Exception]) -> None:
         """Fail the caller's transaction unless ``user`` is still as read (its version)."""
@@ -128,13 +162,13 @@ class UserRepository:
     def get_many(self, user_ids: Iterable[str]) -> dict[str, User]:
         """BatchGetItem (PynamoDB sends 100 keys a request); missing users are absent."""
         with dynamodb_errors():
-            return {i.id: _to_user(i) for i in UserItem.batch_get(sorted(set(user_ids)))}
+            return {i.id: to_user(i) for i in UserItem.batch_get(sorted(set(user_ids)))}
 
     def find_by_email(self, email_key: str) -> User | None:
         """One Query on the email index."""
         with dynamodb_errors():
             for item in UserItem.email_index.query(email_key, limit=1):
-                return _to_user(item)
+                return to_user(item)
         return None
 
     def fill_order_keys(self) -> int:
@@ -152,7 +186,7 @@ class UserRepository:
         filled = 0
         with dynamodb_errors():
             for item in UserItem.scan(missing):
-                user = _to_user(item)
+                user = to_user(item)
                 try:
                     item.update(
                         actions=[
@@ -176,7 +210,7 @@ class UserRepository:
             for item in UserItem.list_index.query(
                 LIST_PARTITION, condition, limit=budget, page_size=page_size
             ):
-                yield _to_user(item)
+                yield to_user(item)
 
     def iterate_sorted(
         self,
@@ -211,7 +245,7 @@ class UserRepository:
                 limit=budget + (1 if skip_start else 0),
                 page_size=page_size,
             ):
-                user = _to_user(item)
+                user = to_user(item)
                 if skip_start and order_key(user, order.sort) == after:
                     continue
                 yield user

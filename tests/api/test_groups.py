@@ -487,12 +487,13 @@ def test_expand_groups_pages_hold_at_most_100_users(api, wired):
     from chalicelib.domain.users import Identity, User, UserState
     from chalicelib.services.groups import EXPAND_GROUPS_MAX_USERS
 
-    # Written through the user repository 40 at a time, not 101 PUTs: this is about the list.
+    # Written through the user repository 30 at a time (3 items each: the user, its email lock,
+    # its subscription count), not 101 PUTs: this is about the list.
     store, now = wired.store(), datetime.now(UTC)
     ids = [f"u{n:03d}" for n in range(EXPAND_GROUPS_MAX_USERS + 1)]
-    for start in range(0, len(ids), 40):
+    for start in range(0, len(ids), 30):
         tx = store.transaction()
-        for user_id in ids[start : start + 40]:
+        for user_id in ids[start : start + 30]:
             email = f"{user_id}@example.com"
             user = User(user_id, email, "Ada", "L", UserState.ACTIVE, None, now, (), 1)
             store.users.stage_create(tx, replace(user, identities=(Identity("Basic", email),)))
