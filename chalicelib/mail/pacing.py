@@ -42,14 +42,21 @@ class SendPacer:
         self._next = float("-inf")
 
     def wait(self) -> None:
-        """Return when the next send may go (at once when the last one was long enough ago)."""
+        """Return when the next send may go (at once when the last one was long enough ago).
+
+        The next send's time is counted from when a sender actually goes, not from the time it
+        was given: a thread woken late (a loaded machine) would otherwise leave the next one a
+        slot already past, and the two would go together, 15 in one second at a rate of 14.
+        """
         interval = 1.0 / max(self._rate(), _SLOWEST)
-        with self._lock:
-            now = self._timer.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + interval
-        if slot > now:
-            self._timer.sleep(slot - now)
+        while True:
+            with self._lock:
+                now = self._timer.monotonic()
+                if now >= self._next:
+                    self._next = now + interval
+                    return
+                delay = self._next - now
+            self._timer.sleep(delay)
 
     def throttled(self, retry: int) -> None:
         """SES refused for the rate (another sender shares the account): nobody here sends

@@ -59,3 +59,23 @@ def test_throttled_holds_every_send_back_for_one_then_two_seconds_at_most_eight(
     pacer.throttled(10)
     (after_long,) = send_times(pacer, timer, 1)
     assert round(after_long - after_two, 9) == 8.0
+
+
+def test_a_sender_woken_late_does_not_let_the_next_one_go_at_once():
+    """On a loaded machine a sleeping thread wakes late; the next send is then counted from
+    when it went, so no second ever holds more than the rate (the old pacer let two go
+    together after a late wake-up: 15 in one second at 14)."""
+
+    class LateOnce(VirtualTimer):
+        late = True
+
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds + (0.5 if self.late else 0.0))
+            self.late = False
+
+    timer = LateOnce()
+    pacer = SendPacer(lambda: 14.0, timer)
+    times = send_times(pacer, timer, 60)
+    assert min(round(b - a, 9) for a, b in itertools.pairwise(times)) >= round(1 / 14, 9)
+    for n, start in enumerate(times):
+        assert sum(1 for t in times[n:] if t - start < 1.0 - 1e-9) <= 14
