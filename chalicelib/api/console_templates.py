@@ -48,14 +48,17 @@ DONE = {
     "reset": "The template is back to its default.",
 }
 # The templates this service sends, and when (services: invitations, passwords, accounts,
-# sessions); the others exist for APIM's contract and are never sent by this service.
+# profile, subscriptions; domain/subscriptions.py's developer_mail decides the last three); the
+# others exist for APIM's contract and are never sent by this service.
 SENT_WHEN = {
     "inviteUserNotificationMessage": (
-        "When an administrator invites a user (+ Invite, or the API), and when an invitation "
-        "is resent or a pending user's email address is corrected."
+        "When an administrator invites a user (+ Invite, or the API), and when an invited "
+        "user's invitation is resent or their pending email address is corrected."
     ),
     "confirmSignUpIdentityDefault": (
-        "When a developer signs up on the portal: its link confirms the email address."
+        "When a developer signs up on the portal, or a user is created through the API with "
+        "confirmation “signup”: its link confirms the email address and activates the account. "
+        "Sent again when such an account's link is resent or its pending address corrected."
     ),
     "passwordResetIdentityDefault": (
         "When a password reset is asked for: by the developer on the portal, or by an "
@@ -69,8 +72,29 @@ SENT_WHEN = {
         "When a password changes: set by an administrator through the API, chosen through a "
         "reset link, or changed by the developer."
     ),
+    "emailChangeIdentityDefault": (
+        "When a developer changes their email address on the portal: sent to the new address, "
+        "whose link confirms the change (until then the account keeps the old address)."
+    ),
     "accountClosedDeveloper": (
-        "When a user is deleted with “Send an email saying the account was closed” ticked."
+        "When a developer closes their account on the portal, and when an administrator deletes "
+        "a user with “Send an email saying the account was closed” ticked (or through the API "
+        "with notify=true)."
+    ),
+    "requestDeveloperNotificationMessage": (
+        "When a developer subscribes on the portal to a product that needs approval (the "
+        "subscription waits as submitted), and when a submitted subscription is created through "
+        "the API with notify=true."
+    ),
+    "purchaseDeveloperNotificationMessage": (
+        "When a subscription first becomes active: a developer subscribes on the portal to a "
+        "product without approval, an administrator approves a request (Approve on the user's "
+        "page, or the API with notify=true), or an active subscription is created through the "
+        "API with notify=true. Not when a suspended subscription is activated again."
+    ),
+    "rejectDeveloperNotificationMessage": (
+        "When an administrator rejects a subscription request: Reject on the user's page, or "
+        "the API changing a submitted subscription to rejected with notify=true."
     ),
 }
 # When each publisher notification's email goes to its recipients (services/subscriptions.py

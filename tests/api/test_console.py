@@ -1502,10 +1502,42 @@ def test_the_list_marks_the_templates_this_service_sends_and_when(console):
     rows = re.findall(r"<tr>\s*<td data-label=\"Template\">.*?</tr>", page.body, re.S)
     assert len(rows) == 14
     sent = [r for r in rows if ">Sent</span>" in r]
-    assert len(sent) == 6
-    assert all(">Never</span>" in r for r in rows[6:])  # the ones sent come first
-    invite = next(r for r in rows if "inviteUserNotificationMessage" in r)
-    assert "When an administrator invites a user" in invite
+    assert len(sent) == 10
+    assert all(">Never</span>" in r for r in rows[10:])  # the ones sent come first
+    never = [re.search(r"templates/(\w+)", r).group(1) for r in rows[10:]]
+    assert sorted(never) == [
+        "applicationApprovedNotificationMessage",
+        "newCommentNotificationMessage",
+        "newIssueNotificationMessage",
+        "quotaLimitApproachingDeveloperNotificationMessage",
+    ]
+
+    def when(name: str) -> str:
+        row = next(r for r in rows if f'templates/{name}"' in r)
+        return html.unescape(re.sub(r"<[^>]+>", "", row))
+
+    assert "When an administrator invites a user" in when("inviteUserNotificationMessage")
+    assert "When a developer changes their email address on the portal: sent to the new " in (
+        when("emailChangeIdentityDefault")
+    )
+    assert "When a developer closes their account on the portal" in when("accountClosedDeveloper")
+    assert "with “Send an email saying the account was closed” ticked" in when(
+        "accountClosedDeveloper"
+    )
+    assert "When a developer signs up on the portal, or a user is created through the API " in (
+        when("confirmSignUpIdentityDefault")
+    )
+    request = when("requestDeveloperNotificationMessage")
+    assert "subscribes on the portal to a product that needs approval" in request
+    assert "submitted subscription is created through the API with notify=true" in request
+    purchase = when("purchaseDeveloperNotificationMessage")
+    assert "When a subscription first becomes active" in purchase
+    assert "an administrator approves a request (Approve on the user's page" in html.unescape(
+        purchase
+    )
+    assert "Not when a suspended subscription is activated again." in purchase
+    reject = when("rejectDeveloperNotificationMessage")
+    assert "Reject on the user's page, or the API changing a submitted subscription" in reject
     shown = console.get("/console/templates/accountClosedDeveloper")
     assert "Sent by this service." in shown.text_of("sent-when")
     never = console.get("/console/templates/newIssueNotificationMessage")
