@@ -1607,7 +1607,7 @@ def test_a_publishers_email_is_previewed_read_only_with_sample_values(console, n
     assert "Sent by this service." in page.text_of("sent-when")
     recipients = re.search(r'id="recipients">(.*?)</p>', page.body, re.S).group(1)
     assert html.unescape(re.sub(r"<[^>]+>", "", recipients)).startswith(
-        "1 recipient: 0 users and 1 address;"
+        "1 recipient: 0 users and 1 address."
     )
     shown_subject = re.search(r"<strong>Subject:</strong> (.*?)</p>", page.body).group(1)
     assert subject in html.unescape(shown_subject)
