@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-fast lint chromium clean deploy-files package bench
+.PHONY: dev test test-fast lint chromium clean deploy-files package bench readme-screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ package: $(STAMP)
 # Measurements, not tests (bench/): prints a table, writes bench/results.json; docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The README's picture of the developer portal (tests/browser/test_readme_screenshot.py).
+readme-screenshot: $(STAMP) chromium
+	$(BIN)/python -m pytest -q tests/browser/test_readme_screenshot.py
+	cp build/screenshots/portal.png docs/portal.png
 
 clean:
 	rm -rf $(VENV)

@@ -1,11 +1,12 @@
-"""The console's Email templates page: the list, and editing one with a preview and a reset.
+"""The console's Email templates page: the list, editing one, and the publishers' emails.
 
-The list says which templates this service sends, and when. A template's page shows every
-problem of what was typed at once, by field, with line numbers where the renderer knows them.
-Preview shows the subject, the text and the HTML version at once: the HTML in a sandboxed
-``srcdoc`` frame, which inherits the page's Content-Security-Policy; that response's policy
-allows exactly the inline styles of the rendered email (their hashes, ``'unsafe-hashes'``) and
-nothing else. Reset to default asks first.
+The list says which templates this service sends, and when, then the publisher notifications'
+emails (not editable, as in APIM) with their recipients, each previewable read-only. A
+template's page shows every problem of what was typed at once, by field, with line numbers where
+the renderer knows them. Preview shows the subject, the text and the HTML version at once: the
+HTML in a sandboxed ``srcdoc`` frame, which inherits the page's Content-Security-Policy; that
+response's policy allows exactly the inline styles of the rendered email (their hashes,
+``'unsafe-hashes'``) and nothing else. Reset to default asks first.
 """
 
 from __future__ import annotations
@@ -34,25 +35,30 @@ from chalicelib.bootstrap import services
 from chalicelib.domain.email_templates import TemplateChanges, TemplateView, read_template_fields
 from chalicelib.domain.etag import NEVER
 from chalicelib.domain.paging import Cursor
-from chalicelib.errors import PreconditionFailed, ValidationFailed
+from chalicelib.domain.portal import NotificationName, notification_name
+from chalicelib.errors import PreconditionFailed, ResourceNotFound, ValidationFailed
 from chalicelib.services.listing import ListQuery
 
 router = Router(management=False, documented=False)
 TEMPLATES = "/console/templates"
 TEMPLATE = TEMPLATES + "/{templateName}"
+PUBLISHER = TEMPLATES + "/publisher/{notificationName}"
 DONE = {
     "saved": "The template was saved; the next email uses it.",
     "reset": "The template is back to its default.",
 }
 # The templates this service sends, and when (services: invitations, passwords, accounts,
-# sessions); the others exist for APIM's contract and are never sent by this service.
+# profile, subscriptions; domain/subscriptions.py's developer_mail decides the last three); the
+# others exist for APIM's contract and are never sent by this service.
 SENT_WHEN = {
     "inviteUserNotificationMessage": (
-        "When an administrator invites a user (+ Invite, or the API), and when an invitation "
-        "is resent or a pending user's email address is corrected."
+        "When an administrator invites a user (+ Invite, or the API), and when an invited "
+        "user's invitation is resent or their pending email address is corrected."
     ),
     "confirmSignUpIdentityDefault": (
-        "When a developer signs up on the portal: its link confirms the email address."
+        "When a developer signs up on the portal, or a user is created through the API with "
+        "confirmation “signup”: its link confirms the email address and activates the account. "
+        "Sent again when such an account's link is resent or its pending address corrected."
     ),
     "passwordResetIdentityDefault": (
         "When a password reset is asked for: by the developer on the portal, or by an "
@@ -66,8 +72,47 @@ SENT_WHEN = {
         "When a password changes: set by an administrator through the API, chosen through a "
         "reset link, or changed by the developer."
     ),
+    "emailChangeIdentityDefault": (
+        "When a developer changes their email address on the portal: sent to the new address, "
+        "whose link confirms the change (until then the account keeps the old address)."
+    ),
     "accountClosedDeveloper": (
-        "When a user is deleted with “Send an email saying the account was closed” ticked."
+        "When a developer closes their account on the portal, and when an administrator deletes "
+        "a user with “Send an email saying the account was closed” ticked (or through the API "
+        "with notify=true)."
+    ),
+    "requestDeveloperNotificationMessage": (
+        "When a developer subscribes on the portal to a product that needs approval (the "
+        "subscription waits as submitted), and when a submitted subscription is created through "
+        "the API with notify=true."
+    ),
+    "purchaseDeveloperNotificationMessage": (
+        "When a subscription first becomes active: a developer subscribes on the portal to a "
+        "product without approval, an administrator approves a request (Approve on the user's "
+        "page, or the API with notify=true), or an active subscription is created through the "
+        "API with notify=true. Not when a suspended subscription is activated again."
+    ),
+    "rejectDeveloperNotificationMessage": (
+        "When an administrator rejects a subscription request: Reject on the user's page, or "
+        "the API changing a submitted subscription to rejected with notify=true."
+    ),
+}
+# When each publisher notification's email goes to its recipients (services/subscriptions.py
+# and services/profile.py stage them through services/notifications.py).
+PUBLISHER_SENT_WHEN = {
+    NotificationName.REQUEST: (
+        "When a developer asks for a subscription that needs approval: on the portal, or a "
+        "submitted subscription created through the API with notify=true."
+    ),
+    NotificationName.PURCHASE: (
+        "When a subscription first becomes active: a developer subscribes on the portal to a "
+        "product without approval, or an administrator approves a request (Approve on the "
+        "user's page, or the API with notify=true), or an active subscription is created "
+        "through the API with notify=true."
+    ),
+    NotificationName.ACCOUNT_CLOSED: (
+        "When a developer closes their account on the portal (not when an administrator "
+        "deletes it)."
     ),
 }
 # A preview whose HTML has more distinct inline styles than this shows its HTML on request
@@ -78,7 +123,8 @@ MAX_STYLE_HASHES = 100
 @router.route(TEMPLATES, "GET")
 @page
 def templates_page(call: Call, admin: Admin) -> Response:
-    views = services().templates.list(ListQuery(None, 100, Cursor())).items
+    service = services().templates
+    views = service.list(ListQuery(None, 100, Cursor())).items
     return render(
         call,
         "templates.html",
@@ -87,6 +133,8 @@ def templates_page(call: Call, admin: Admin) -> Response:
         nav="templates",
         templates=sorted(views, key=lambda v: (v.name not in SENT_WHEN, v.name.lower())),
         sent_when=SENT_WHEN,
+        publisher_emails=service.publisher_emails(),
+        publisher_sent_when=PUBLISHER_SENT_WHEN,
     )
 
 
@@ -174,6 +222,33 @@ def _template_page(
 @page
 def template_page(call: Call, admin: Admin) -> Response:
     return _template_page(call, admin, services().templates.get(call.params["templateName"]))
+
+
+@router.route(PUBLISHER, "GET")
+@page
+def publisher_page(call: Call, admin: Admin) -> Response:
+    """A publisher notification's email with sample values, read-only (APIM offers no template
+    to edit for it): subject, HTML and text at once."""
+    raw = call.params["notificationName"]
+    name = notification_name(raw)
+    if name is None:
+        raise ResourceNotFound(f"There is no publisher notification named “{raw}”.")
+    email, rendered = services().templates.publisher_preview(name)
+    # These emails are fixed files with a handful of inline styles, so the policy header stays
+    # small and the HTML always shows at once (no fallback frame as for edited templates).
+    hashes = style_hashes(rendered.html)
+    response = render(
+        call,
+        "publisher.html",
+        admin,
+        title=email.title,
+        nav="templates",
+        email=email,
+        preview=rendered,
+        sent_when=PUBLISHER_SENT_WHEN[email.name],
+    )
+    response.headers["Content-Security-Policy"] = preview_policy(hashes)
+    return response
 
 
 def _changes(view: TemplateView, values: dict[str, str]) -> TemplateChanges:

@@ -1,4 +1,4 @@
-"""Editable email templates: read, change, reset and preview APIM's 14 templates.
+"""Email templates: read, change, reset and preview APIM's 14, and preview publishers' emails.
 
 APIM's contract has one HTML ``body``. The admin's body is stored as the HTML part and the text
 part is derived from it at save time (links keep their target), so both parts always say the
@@ -7,8 +7,9 @@ same thing; a template nobody changed keeps its hand-written text part.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -27,12 +28,19 @@ from chalicelib.domain.email_templates import (
 from chalicelib.domain.etag import Expected, check_expected, next_version
 from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.paging import READ_BUDGET, Page
+from chalicelib.domain.portal import (
+    SENT_NOTIFICATIONS,
+    NotificationName,
+    Recipient,
+    RecipientKind,
+)
 from chalicelib.errors import FieldProblem, PreconditionFailed, ResourceNotFound, ValidationFailed
 from chalicelib.mail.templates import (
     TEMPLATE_NAMES,
     EmailTemplate,
     canonical_name,
     default_template,
+    publisher_template,
     template_parameters,
 )
 from chalicelib.services.audit import Audit, Target
@@ -60,7 +68,40 @@ _SAMPLES = {
     "ProdId": "starter",
     "SubStartDate": "2026-01-01",
     "SubTerm": "1 month",
+    "SubId": "64f1c2a9e8b7d6c5b4a39281",
+    "SubName": "Ada's mobile app",
 }
+# The publishers' emails in the order APIM lists its notifications.
+_PUBLISHER_ORDER = tuple(n for n in NotificationName if n in SENT_NOTIFICATIONS)
+
+
+@dataclass(frozen=True)
+class PublisherEmail:
+    """A publisher notification's email (not editable, as in APIM) and who receives it."""
+
+    name: NotificationName
+    title: str
+    description: str
+    subject: str
+    recipient_users: int
+    recipient_emails: int
+
+    @property
+    def recipients(self) -> int:
+        return self.recipient_users + self.recipient_emails
+
+
+def _publisher_email(name: NotificationName, recipients: list[Recipient]) -> PublisherEmail:
+    template = publisher_template(name.value)
+    mine = [r for r in recipients if r.notification is name]
+    return PublisherEmail(
+        name=name,
+        title=template.title,
+        description=template.description,
+        subject=template.subject,
+        recipient_users=sum(r.kind is RecipientKind.USER for r in mine),
+        recipient_emails=sum(r.kind is RecipientKind.EMAIL for r in mine),
+    )
 
 
 class TemplateStore(Protocol):
@@ -309,15 +350,42 @@ class TemplateService:
 
         path = LINK_PATHS[purpose] if purpose else "/confirm"
         known = {
-            **_SAMPLES,
-            "OrganizationName": self._settings.organization_name,
-            "DevPortalUrl": portal,
-            "DevPortalHost": urlsplit(portal).netloc,
+            **self._common_samples(),
             "ConfirmQuery": "token=sample-token",
             "ConfirmUrl": f"{portal}{path}?token=sample-token",
             "ExpiresAt": (self._clock() + lifetime).strftime("%Y-%m-%d %H:%M UTC"),
         }
         return {p.name: known.get(p.name, f"Sample {p.name}") for p in template_parameters(name)}
+
+    def _common_samples(self) -> dict[str, str]:
+        portal = self._settings.portal_url
+        return {
+            **_SAMPLES,
+            "OrganizationName": self._settings.organization_name,
+            "DevPortalUrl": portal,
+            "DevPortalHost": urlsplit(portal).netloc,
+        }
+
+    def publisher_emails(self) -> builtins.list[PublisherEmail]:
+        """The emails of the notifications this service sends, each with its number of
+        recipients: one Query of every notification's recipients."""
+        recipients = self._store.portal.recipients()
+        return [_publisher_email(name, recipients) for name in _PUBLISHER_ORDER]
+
+    def publisher_preview(self, name: NotificationName) -> tuple[PublisherEmail, RenderedEmail]:
+        """A publisher notification's email rendered with sample values (read-only: APIM has
+        no editable template for it); ResourceNotFound for a notification sent as no email."""
+        from chalicelib.mail.render import render
+
+        if name not in SENT_NOTIFICATIONS:
+            raise ResourceNotFound(
+                f"The notification {name.value} is not sent as an email of its own."
+            )
+        email = _publisher_email(name, self._store.portal.recipients(name))
+        template = publisher_template(name.value)
+        known = self._common_samples()
+        values = {p.name: known.get(p.name, f"Sample {p.name}") for p in template.parameters}
+        return email, render(template, values)
 
     def preview(
         self,

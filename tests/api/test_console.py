@@ -205,6 +205,8 @@ def test_every_page_sends_strict_headers_and_renews_the_session(console, admin):
         "/console/groups/administrators",
         "/console/templates",
         "/console/templates/inviteUserNotificationMessage",
+        "/console/templates/publisher/RequestPublisherNotificationMessage",
+        "/console/templates/publisher/AccountClosedPublisher",
     ]
     for path in paths:
         page = console.get(path)
@@ -1500,14 +1502,156 @@ def test_the_list_marks_the_templates_this_service_sends_and_when(console):
     rows = re.findall(r"<tr>\s*<td data-label=\"Template\">.*?</tr>", page.body, re.S)
     assert len(rows) == 14
     sent = [r for r in rows if ">Sent</span>" in r]
-    assert len(sent) == 6
-    assert all(">Never</span>" in r for r in rows[6:])  # the ones sent come first
-    invite = next(r for r in rows if "inviteUserNotificationMessage" in r)
-    assert "When an administrator invites a user" in invite
+    assert len(sent) == 10
+    assert all(">Never</span>" in r for r in rows[10:])  # the ones sent come first
+    never = [re.search(r"templates/(\w+)", r).group(1) for r in rows[10:]]
+    assert sorted(never) == [
+        "applicationApprovedNotificationMessage",
+        "newCommentNotificationMessage",
+        "newIssueNotificationMessage",
+        "quotaLimitApproachingDeveloperNotificationMessage",
+    ]
+
+    def when(name: str) -> str:
+        row = next(r for r in rows if f'templates/{name}"' in r)
+        return html.unescape(re.sub(r"<[^>]+>", "", row))
+
+    assert "When an administrator invites a user" in when("inviteUserNotificationMessage")
+    assert "When a developer changes their email address on the portal: sent to the new " in (
+        when("emailChangeIdentityDefault")
+    )
+    assert "When a developer closes their account on the portal" in when("accountClosedDeveloper")
+    assert "with “Send an email saying the account was closed” ticked" in when(
+        "accountClosedDeveloper"
+    )
+    assert "When a developer signs up on the portal, or a user is created through the API " in (
+        when("confirmSignUpIdentityDefault")
+    )
+    request = when("requestDeveloperNotificationMessage")
+    assert "subscribes on the portal to a product that needs approval" in request
+    assert "submitted subscription is created through the API with notify=true" in request
+    purchase = when("purchaseDeveloperNotificationMessage")
+    assert "When a subscription first becomes active" in purchase
+    assert "an administrator approves a request (Approve on the user's page" in html.unescape(
+        purchase
+    )
+    assert "Not when a suspended subscription is activated again." in purchase
+    reject = when("rejectDeveloperNotificationMessage")
+    assert "Reject on the user's page, or the API changing a submitted subscription" in reject
     shown = console.get("/console/templates/accountClosedDeveloper")
     assert "Sent by this service." in shown.text_of("sent-when")
     never = console.get("/console/templates/newIssueNotificationMessage")
     assert "never sends this template" in never.text_of("sent-when")
+
+
+# --- issue 15: the publishers' emails -----------------------------------------------------------
+
+
+def publisher_rows(page: Page) -> dict[str, str]:
+    """The Publisher notifications table: its rows' text by the link they hold."""
+    table = page.body.split('id="publisher-title"')[1]
+    rows = re.findall(r"<tr>\s*<td data-label=\"Email\">.*?</tr>", table, re.S)
+    return {
+        re.search(r"templates/publisher/(\w+)", r).group(1): html.unescape(
+            re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r))
+        ).strip()
+        for r in rows
+    }
+
+
+def test_the_list_shows_the_publishers_emails_with_when_and_how_many_recipients(console, admin):
+    from chalicelib.domain.portal import NotificationName
+
+    portal = services().portal
+    portal.add(portal.user_recipient(NotificationName.REQUEST, admin.id))
+    portal.add(portal.email_recipient(NotificationName.REQUEST, "ops@example.com"))
+    portal.add(portal.email_recipient(NotificationName.PURCHASE, "sales@example.com"))
+    portal.add(portal.email_recipient(NotificationName.BCC, "archive@example.com"))
+    rows = publisher_rows(console.get("/console/templates"))
+    assert list(rows) == [
+        "RequestPublisherNotificationMessage",
+        "PurchasePublisherNotificationMessage",
+        "AccountClosedPublisher",
+    ]
+    request = rows["RequestPublisherNotificationMessage"]
+    assert request.startswith("Subscription requests (requiring approval)")
+    assert "When a developer asks for a subscription that needs approval" in request
+    assert " 2 " in request
+    purchase = rows["PurchasePublisherNotificationMessage"]
+    assert "When a subscription first becomes active" in purchase and " 1 " in purchase
+    closed = rows["AccountClosedPublisher"]
+    assert "When a developer closes their account on the portal (not when an admin" in closed
+    assert "0 (nobody receives it)" in closed
+    assert "A developer closed their account" in closed  # the subject
+
+
+@pytest.mark.parametrize(
+    ("name", "subject", "text"),
+    [
+        (
+            "RequestPublisherNotificationMessage",
+            "Subscription request for the Starter product",
+            "asked to subscribe to the Starter",
+        ),
+        ("PurchasePublisherNotificationMessage", "Starter", "Ada's mobile app"),
+        ("AccountClosedPublisher", "A developer closed their account", "closed their account"),
+    ],
+)
+def test_a_publishers_email_is_previewed_read_only_with_sample_values(console, name, subject, text):
+    from chalicelib.domain.portal import NotificationName
+
+    portal = services().portal
+    portal.add(portal.email_recipient(NotificationName(name), "ops@example.com"))
+    page = console.get(f"/console/templates/publisher/{name}")
+    assert page.status == 200, page.body
+    assert "Sent by this service." in page.text_of("sent-when")
+    recipients = re.search(r'id="recipients">(.*?)</p>', page.body, re.S).group(1)
+    assert html.unescape(re.sub(r"<[^>]+>", "", recipients)).startswith(
+        "1 recipient: 0 users and 1 address."
+    )
+    shown_subject = re.search(r"<strong>Subject:</strong> (.*?)</p>", page.body).group(1)
+    assert subject in html.unescape(shown_subject)
+    # Every parameter has a sample value, in the subject, the HTML and the text alike.
+    frame = re.search(r'<iframe class="preview" sandbox srcdoc="([^"]*)"', page.body)
+    assert frame, "the HTML version shows at once, in a sandboxed frame"
+    email_html = html.unescape(frame.group(1))
+    email_text = html.unescape(re.search(r"<pre [^>]*>(.*?)</pre>", page.body, re.S).group(1))
+    for part in (shown_subject, email_html, email_text):
+        assert "Sample " not in part and "{{" not in part
+    assert "Ada" in email_html and "ada.lovelace@example.com" in email_text
+    assert text in email_text
+    # The page's policy allows exactly the email's inline styles, and still no script.
+    policy = page.headers["Content-Security-Policy"]
+    styles = set(re.findall(r'style="([^"]*)"', email_html))
+    assert styles
+    for style in styles:
+        digest = base64.b64encode(hashlib.sha256(html.unescape(style).encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy, style
+    assert "script-src" not in policy and "default-src 'none'" in policy
+    # Read-only: nothing to save, reset or post.
+    assert "<form" not in page.body.split('id="main"')[1].split("</main>")[0]
+
+
+def test_publisher_previews_name_notifications_case_insensitively_and_404_others(console):
+    assert console.get("/console/templates/publisher/accountclosedpublisher").status == 200
+    for name in (
+        "Nope",
+        "BCC",
+        "NewIssuePublisherNotificationMessage",
+        "inviteUserNotificationMessage",
+    ):
+        page = console.get(f"/console/templates/publisher/{name}")
+        assert page.status == 404, name
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "<h1>Not found</h1>" in page.body and 'aria-label="Console"' in page.body
+
+
+def test_publisher_previews_are_for_administrators_only(client, admin):
+    outsider = Console(client)
+    asked = outsider.get("/console/templates/publisher/AccountClosedPublisher")
+    assert asked.status == 303
+    assert "signin" in asked.location
+    assert "next=templates%2Fpublisher%2FAccountClosedPublisher" in asked.location
 
 
 # --- issue 17: flows ------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ dates; a blocked user is offered Activate but not Reset password, and a bad emai
 is said in plain words; a user is edited in place; a subscription is approved from the user's page;
 a 120-character name leaves every badge on one line; groups explain how to make one and say when a
 user was already a member; a template's HTML preview shows at once and Reset to default asks first;
-+ Add, + Invite and Delete move the focus to their panel; a user without a password gets a
-one-click email; signing in again returns to the page asked for; an unknown address is the
-console's 404; bulk Block asks once, listing the users; the export downloads CSV. axe-core
-(axe-playwright-python) finds no violation on any console page visited, at either width.
+the publishers' emails are listed and previewed read-only (issue 15); + Add, + Invite and Delete
+move the focus to their panel; a user without a password gets a one-click email; signing in again
+returns to the page asked for; an unknown address is the console's 404; bulk Block asks once,
+listing the users; the export downloads CSV. axe-core (axe-playwright-python) finds no violation
+on any console page visited, at either width.
 """
 
 from __future__ import annotations
@@ -370,6 +371,18 @@ def test_an_administrators_day(server, browser, admin_ready, size):
     page.get_by_role("button", name="Reset to default").click()
     page.get_by_text("The template is back to its default.").wait_for()
 
+    # --- the publishers' emails: listed with when and to how many, previewed read-only --------
+    page.goto(f"{base}/console/templates")
+    closed_row = page.get_by_role("row").filter(has_text="Close account message")
+    assert "When a developer closes their account on the portal" in closed_row.inner_text()
+    closed_row.get_by_role("link", name="Close account message").click()
+    page.get_by_role("heading", name="Close account message", level=1).wait_for()
+    frame = page.frame_locator("iframe.preview")
+    frame.get_by_role("heading", name="A developer closed their account").wait_for()
+    assert page.get_by_role("button").filter(has_text=re.compile("Save|Reset")).count() == 0
+    no_sideways_scroll(page, width)
+    axe.check(page)
+
     # --- an unknown console address -------------------------------------------------------------
     page.goto(f"{base}/console/no/such/page")
     page.get_by_role("heading", name="Page not found").wait_for()
@@ -387,6 +400,8 @@ def test_an_administrators_day(server, browser, admin_ready, size):
         f"{base}/console/groups/beta-testers?confirm=delete",
         f"{base}/console/groups/developers",
         f"{base}/console/templates/passwordResetIdentityDefault",
+        f"{base}/console/templates/publisher/RequestPublisherNotificationMessage",
+        f"{base}/console/templates/publisher/PurchasePublisherNotificationMessage",
     ):
         page.goto(address)
         axe.check(page)
