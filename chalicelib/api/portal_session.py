@@ -23,12 +23,13 @@ from chalice import Response
 
 from chalicelib import context
 from chalicelib.api import html
+from chalicelib.api.errors import status_and_code
 from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
 from chalicelib.api.portal import page
 from chalicelib.api.routing import Call
 from chalicelib.bootstrap import services
 from chalicelib.domain.users import User
-from chalicelib.errors import MalformedRequest, NotAuthenticated
+from chalicelib.errors import DomainError, MalformedRequest, NotAuthenticated
 
 SESSION_COOKIE = "apim_session"
 _PURPOSE = "portal"
@@ -61,6 +62,11 @@ def _sid(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def csrf_of(token: str) -> str:
+    """The CSRF token of the forms of the session holding this user token."""
+    return csrf_token(_PURPOSE, _sid(token))
+
+
 def session_of(call: Call) -> Developer | None:
     """The developer whose live session this request carries, or None (one read)."""
     token = html.cookie(call, SESSION_COOKIE)
@@ -71,7 +77,7 @@ def session_of(call: Call) -> Developer | None:
     except NotAuthenticated:
         return None
     context.act_as(user.id, "developer")
-    return Developer(user, token, csrf_token(_PURPOSE, _sid(token)))
+    return Developer(user, token, csrf_of(token))
 
 
 def current_developer(call: Call) -> User | None:
@@ -153,6 +159,20 @@ def render(
     )
 
 
+def trouble(call: Call, developer: Developer | None, exc: DomainError) -> Response:
+    """What no page can show next to a field (the store busy, say): a page, never JSON."""
+    status, _ = status_and_code(exc)
+    return render(
+        call,
+        "problem.html",
+        developer,
+        status,
+        title="That did not work",
+        message=exc.message,
+        advice="Nothing was changed. Try again in a moment.",
+    )
+
+
 def developer_page(handler: PageHandler) -> Callable[[Call], Response]:
     """A GET page for a signed-in developer; signed out, to sign-in and back."""
 
@@ -161,7 +181,10 @@ def developer_page(handler: PageHandler) -> Callable[[Call], Response]:
         developer = session_of(call)
         if developer is None:
             return signed_out(call)
-        return handler(call, developer)
+        try:
+            return handler(call, developer)
+        except DomainError as exc:
+            return trouble(call, developer, exc)
 
     return view
 
@@ -188,6 +211,9 @@ def developer_form(handler: FormHandler) -> Callable[[Call], Response]:
                 message=("This form did not carry a valid security token, so nothing was changed."),
                 advice="Open the page again from the portal and resubmit.",
             )
-        return handler(call, developer, fields)
+        try:
+            return handler(call, developer, fields)
+        except DomainError as exc:
+            return trouble(call, developer, exc)
 
     return view
