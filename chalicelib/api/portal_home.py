@@ -15,16 +15,18 @@ from chalicelib.api.portal_session import (
     session_of,
 )
 from chalicelib.api.routing import Call, Router
+from chalicelib.bootstrap import services
+from chalicelib.domain.delegation import Operation
 
 router = Router(management=False)
 
 
 def signup_enabled() -> bool:
-    """Whether the portal offers sign-up: the one place that decides it.
-
-    Always, for now: the sign-up settings (``portalsettings/signup``) will answer here.
-    """
-    return True
+    """Whether the home offers sign-up: as the sign-up settings (``portalsettings/signup``)
+    say, or when it is delegated (the link then leads to the publisher's site)."""
+    if services().delegation.enabled_for(Operation.SIGN_UP):
+        return True
+    return services().signup.settings().enabled
 
 
 @router.route(

@@ -28,6 +28,7 @@ from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
 from chalicelib.api.portal import page
 from chalicelib.api.routing import Call
 from chalicelib.bootstrap import services
+from chalicelib.domain.delegation import Operation
 from chalicelib.domain.users import User
 from chalicelib.errors import DomainError, MalformedRequest, NotAuthenticated
 
@@ -142,6 +143,20 @@ def signed_out(call: Call) -> Response:
     if ended:
         response.headers["Set-Cookie"] = cleared_cookie()
     return response
+
+
+def delegate(call: Call, operation: Operation, **params: str) -> Response | None:
+    """The redirect to the publisher's site when ``operation`` is delegated, else None: 302
+    for a page (APIM's), 303 for a form, so the browser follows with a GET."""
+    target = services().delegation.redirect_for(operation, **params)
+    if target is None:
+        return None
+    headers: dict[str, str | list[str]] = {
+        k: v for k, v in PAGE_HEADERS.items() if k != "Content-Type"
+    }
+    headers["Location"] = target
+    status = 302 if call.method in ("GET", "HEAD") else 303
+    return Response(body="", status_code=status, headers=headers)
 
 
 def render(
