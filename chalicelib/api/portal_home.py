@@ -9,6 +9,7 @@ from chalicelib.api.portal_session import (
     MESSAGES,
     Developer,
     cleared_cookie,
+    delegate,
     developer_form,
     render,
     see_other,
@@ -75,7 +76,10 @@ def home(call: Call) -> Response:
 )
 @developer_form
 def sign_out(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
-    response = see_other(call, "?m=signed-out")
+    # Delegated, the portal's session ends here and the publisher's site signs out its own.
+    response = delegate(call, Operation.SIGN_OUT, user_id=developer.user.id) or see_other(
+        call, "?m=signed-out"
+    )
     response.headers["Set-Cookie"] = cleared_cookie()
     return response
 

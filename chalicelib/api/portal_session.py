@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from chalice import Response
 
@@ -159,19 +159,57 @@ def delegate(call: Call, operation: Operation, **params: str) -> Response | None
     return Response(body="", status_code=status, headers=headers)
 
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
+
+
+@dataclass(frozen=True)
+class Delegated:
+    """Which of a signed-in page's actions go to the publisher's site, and its origin."""
+
+    account: bool = False
+    subscriptions: bool = False
+    origin: str = ""
+
+
+def delegated() -> Delegated:
+    """What delegation takes over for a signed-in developer's pages (one GetItem)."""
+    delegation = services().delegation
+    settings = delegation.settings()
+    account = delegation.enabled_for(Operation.CHANGE_PROFILE, settings)
+    subscriptions = delegation.enabled_for(Operation.SUBSCRIBE, settings)
+    if not (account or subscriptions):
+        return Delegated()
+    parts = urlsplit(settings.url or "")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return Delegated(account, subscriptions, origin if _ORIGIN.fullmatch(origin) else "")
+
+
 def render(
     call: Call, name: str, developer: Developer | None, status: int = 200, **values: Any
 ) -> Response:
-    """A portal page, with the signed-in navigation when there is a developer."""
-    return page(
+    """A portal page, with the signed-in navigation when there is a developer.
+
+    When delegation is on, a signed-in page's forms may be answered with a redirect to the
+    publisher's site; browsers hold a form's redirect to the page's ``form-action``, so that
+    origin is added to it.
+    """
+    handed = delegated() if developer else Delegated()
+    response = page(
         name,
         call.route,
         status,
         developer=developer.user if developer else None,
         csrf=developer.csrf if developer else "",
         home=home_of(call),
+        delegated=handed,
         **values,
     )
+    if handed.origin:
+        policy = PAGE_HEADERS["Content-Security-Policy"]
+        response.headers["Content-Security-Policy"] = policy.replace(
+            "form-action 'self'", f"form-action 'self' {handed.origin}"
+        )
+    return response
 
 
 def trouble(call: Call, developer: Developer | None, exc: DomainError) -> Response:

@@ -17,6 +17,7 @@ from chalicelib.api.docs import form_body, ours, page_responses, query_param
 from chalicelib.api.portal_session import (
     Developer,
     FormHandler,
+    delegate,
     developer_form,
     developer_page,
     render,
@@ -24,6 +25,7 @@ from chalicelib.api.portal_session import (
 )
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
+from chalicelib.domain.delegation import Operation
 from chalicelib.domain.subscriptions import KEY_SLOTS, SubscriptionState, read_portal_name
 from chalicelib.errors import (
     LimitReached,
@@ -187,6 +189,12 @@ def _rename(call: Call, developer: Developer, fields: dict[str, str]) -> Respons
 
 def _cancel(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
     sid = fields.get("subscription", "")
+    if services().delegation.enabled_for(Operation.UNSUBSCRIBE):
+        # Only the developer's own subscription is handed on (404 otherwise, as below).
+        own = services().subscriptions.own(developer.user, sid)
+        handed = delegate(call, Operation.UNSUBSCRIBE, subscription_id=own.id)
+        if handed is not None:
+            return handed
     if fields.get("confirm") != "yes":
         # Without the confirmation's own button (a forged or replayed form), ask first; the
         # question is only for the developer's own subscription (404 otherwise).
@@ -306,6 +314,13 @@ def subscribe(call: Call, developer: Developer, fields: dict[str, str]) -> Respo
     if fields.get("action") != "subscribe":
         return _products_page(call, developer, 400, error="Choose one of the page's buttons.")
     product_id = fields.get("product", "")
+    if product_id and (
+        handed := delegate(
+            call, Operation.SUBSCRIBE, product_id=product_id, user_id=developer.user.id
+        )
+    ):
+        # The publisher's site subscribes the developer (through the management API).
+        return handed
     values = {"name": fields.get("name", "")[:200], "acceptTerms": fields.get("acceptTerms", "")}
     try:
         name = read_portal_name(fields.get("name"))

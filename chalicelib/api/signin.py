@@ -39,6 +39,7 @@ from chalicelib.api.portal_session import (
     MESSAGES,
     SESSION_COOKIE,
     current_developer,
+    delegate,
     safe_next,
     see_other,
     session_cookie,
@@ -46,6 +47,7 @@ from chalicelib.api.portal_session import (
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
+from chalicelib.domain.delegation import Operation
 from chalicelib.domain.users import User
 from chalicelib.errors import NotAuthenticated, Throttled
 
@@ -142,6 +144,9 @@ def signin_page(call: Call) -> Response:
     target = safe_next(call.query.get("next", ""))
     if current_developer(call) is not None:
         return see_other(call, target)
+    delegated = delegate(call, Operation.SIGN_IN, return_url="/" + target)
+    if delegated is not None:
+        return delegated
     return _signin_form(call, target=target)
 
 
@@ -160,6 +165,10 @@ def signin_page(call: Call) -> Response:
 )
 def sign_in(call: Call) -> Response:
     """JSON ``{email, password}``, a form, or a Basic Authorization header."""
+    # Delegated, the publisher's site signs developers in: no password is checked here.
+    delegated = delegate(call, Operation.SIGN_IN, return_url="/")
+    if delegated is not None:
+        return delegated
     credentials = _basic_credentials(call)
     target = ""
     if credentials is None:
