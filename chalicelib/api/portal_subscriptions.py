@@ -253,6 +253,15 @@ _CHANGED_MEANWHILE = (
 )
 
 
+_NOT_OFFERED = (
+    "That product does not exist, or it is not offered to you. The page lists the products you "
+    "can subscribe to."
+)
+_AT_LIMIT = (
+    "You already have as many subscriptions to this product as it allows. Cancel one on your "
+    "subscriptions page to subscribe again."
+)
+
 # --- the products page -------------------------------------------------------------------------
 
 
@@ -298,6 +307,28 @@ def show_products(call: Call, developer: Developer) -> Response:
     return _products_page(call, developer)
 
 
+def _hand_on(call: Call, developer: Developer, product_id: str) -> Response:
+    """Delegated: the publisher's site subscribes the developer (through the management API).
+
+    Only a product the developer may subscribe to now is signed over: the site trusts the
+    signature as the portal's word that this developer may have this product.
+    """
+    offer = next(
+        (
+            o
+            for o in services().subscriptions.catalogue(developer.user)
+            if o.product.id == product_id
+        ),
+        None,
+    )
+    if offer is None:
+        return _products_page(call, developer, 404, error=_NOT_OFFERED)
+    if not offer.can_subscribe:
+        return _products_page(call, developer, 409, error=offer.reason or _AT_LIMIT)
+    handed = delegate(call, Operation.SUBSCRIBE, product_id=product_id, user_id=developer.user.id)
+    return handed or _products_page(call, developer, 409, error=_NOT_OFFERED)
+
+
 @router.route(
     PRODUCTS,
     POST=ours(
@@ -314,13 +345,8 @@ def subscribe(call: Call, developer: Developer, fields: dict[str, str]) -> Respo
     if fields.get("action") != "subscribe":
         return _products_page(call, developer, 400, error="Choose one of the page's buttons.")
     product_id = fields.get("product", "")
-    if product_id and (
-        handed := delegate(
-            call, Operation.SUBSCRIBE, product_id=product_id, user_id=developer.user.id
-        )
-    ):
-        # The publisher's site subscribes the developer (through the management API).
-        return handed
+    if services().delegation.enabled_for(Operation.SUBSCRIBE):
+        return _hand_on(call, developer, product_id)
     values = {"name": fields.get("name", "")[:200], "acceptTerms": fields.get("acceptTerms", "")}
     try:
         name = read_portal_name(fields.get("name"))
@@ -339,21 +365,9 @@ def subscribe(call: Call, developer: Developer, fields: dict[str, str]) -> Respo
             values=values,
         )
     except ResourceNotFound:
-        return _products_page(
-            call,
-            developer,
-            404,
-            error="That product does not exist, or it is not offered to you. The page lists "
-            "the products you can subscribe to.",
-        )
+        return _products_page(call, developer, 404, error=_NOT_OFFERED)
     except LimitReached:
-        return _products_page(
-            call,
-            developer,
-            409,
-            error="You already have as many subscriptions to this product as it allows. "
-            "Cancel one on your subscriptions page to subscribe again.",
-        )
+        return _products_page(call, developer, 409, error=_AT_LIMIT)
     except StateConflict as exc:
         return _products_page(call, developer, 409, error=exc.message)
     done = "requested" if sub.state is SubscriptionState.SUBMITTED else "subscribed"

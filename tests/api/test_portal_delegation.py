@@ -185,6 +185,17 @@ def test_subscribe_goes_to_the_site_with_product_and_user(api, dev):
     assert services().subscriptions.of_developer(services().accounts.get("dev")) == []
 
 
+def test_only_a_product_offered_to_the_developer_is_handed_on(api, dev):
+    put_product(api, "hidden", groups=())
+    put_product(api, "once", subscriptionsLimit=1)
+    assert dev.post("/portal/products", {"action": "subscribe", "product": "once", "name": "A"})
+    enable(api, subscriptions=True)
+    for product, status in (("hidden", 404), ("nosuch", 404), ("", 404), ("once", 409)):
+        reply = dev.post("/portal/products", {"action": "subscribe", "product": product})
+        assert reply.status == status, (product, reply.status)
+        assert "Location" not in reply.headers and reply.alert()
+
+
 def test_unsubscribe_goes_to_the_site_for_the_developers_own_subscription_only(api, dev, client):
     done = dev.post("/portal/products", {"action": "subscribe", "product": "gold", "name": "App"})
     sid = re.search(r"[?&]s=([0-9a-f]+)", done.location).group(1)
