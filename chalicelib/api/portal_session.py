@@ -7,6 +7,9 @@ or has a new password (its token epoch), so a block ends the portal session on t
 
 Every form of a signed-in page carries ``csrf``, an HMAC of the session's token under the
 management key (``html.csrf_token``); a POST without the right one changes nothing (403).
+
+When delegation is on, ``delegate`` gives the redirect to the publisher's site that a page or a
+form answers instead of acting.
 """
 
 from __future__ import annotations
