@@ -165,14 +165,19 @@ def signin_page(call: Call) -> Response:
 )
 def sign_in(call: Call) -> Response:
     """JSON ``{email, password}``, a form, or a Basic Authorization header."""
-    # Delegated, the publisher's site signs developers in: no password is checked here.
-    delegated = delegate(call, Operation.SIGN_IN, return_url="/")
-    if delegated is not None:
-        return delegated
     credentials = _basic_credentials(call)
     target = ""
     if credentials is None:
         fields = form(call)
+        if not wants_json(call):
+            # Delegated, the publisher's site starts portal sessions: a form posted here
+            # directly checks no password. A script's JSON or Basic sign-in gets a token and no
+            # session cookie, so it stays one read fewer (issue 16's two requests).
+            delegated = delegate(
+                call, Operation.SIGN_IN, return_url="/" + safe_next(fields.get("next", ""))
+            )
+            if delegated is not None:
+                return delegated
         credentials = (fields.get("email", ""), fields.get("password", ""))
         target = safe_next(fields.get("next", ""))
         # A script (JSON) cannot be made to post by another site; a form can.
