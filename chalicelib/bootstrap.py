@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.services.profile import ProfileService
     from chalicelib.services.relay import OutboxRelay
     from chalicelib.services.sessions import SessionService
+    from chalicelib.services.signup import SignUpService
     from chalicelib.services.subscriptions import KeyCheck, ProductService, SubscriptionService
     from chalicelib.services.sweep import SweepService
     from chalicelib.services.templates import TemplateService, TemplateStore
@@ -272,6 +273,12 @@ class Services:
             audit=self.audit,
             notifications=self.notifications,
         )
+
+    @cached_property
+    def signup(self) -> SignUpService:
+        from chalicelib.services.signup import SignUpService
+
+        return SignUpService(self.accounts, self.portal, self.throttle)
 
     @cached_property
     def products(self) -> ProductService:

@@ -50,6 +50,10 @@ class ResourceNotFound(DomainError):
     """The addressed entity (or route, or instance) does not exist."""
 
 
+class SignUpClosed(DomainError):
+    """The portal's sign-up settings (portalsettings/signup) do not allow sign-up."""
+
+
 class MethodNotAllowed(DomainError):
     """The route exists but not with this HTTP method, or the entity is read-only."""
 

@@ -16,6 +16,7 @@ ERROR_TABLE: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.UnsupportedApiVersion: (400, "InvalidApiVersionParameter"),
     errors.NotAuthenticated: (401, "Unauthorized"),
     errors.ResourceNotFound: (404, "ResourceNotFound"),
+    errors.SignUpClosed: (404, "ResourceNotFound"),
     errors.MethodNotAllowed: (405, "MethodNotAllowed"),
     errors.EmailTaken: (409, "Conflict"),
     errors.StateConflict: (409, "Conflict"),

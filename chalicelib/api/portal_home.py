@@ -9,22 +9,25 @@ from chalicelib.api.portal_session import (
     MESSAGES,
     Developer,
     cleared_cookie,
+    delegate,
     developer_form,
     render,
     see_other,
     session_of,
 )
 from chalicelib.api.routing import Call, Router
+from chalicelib.bootstrap import services
+from chalicelib.domain.delegation import Operation
 
 router = Router(management=False)
 
 
 def signup_enabled() -> bool:
-    """Whether the portal offers sign-up: the one place that decides it.
-
-    Always, for now: the sign-up settings (``portalsettings/signup``) will answer here.
-    """
-    return True
+    """Whether the home offers sign-up: as the sign-up settings (``portalsettings/signup``)
+    say, or when it is delegated (the link then leads to the publisher's site)."""
+    if services().delegation.enabled_for(Operation.SIGN_UP):
+        return True
+    return services().signup.settings().enabled
 
 
 @router.route(
@@ -73,7 +76,10 @@ def home(call: Call) -> Response:
 )
 @developer_form
 def sign_out(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
-    response = see_other(call, "?m=signed-out")
+    # Delegated, the portal's session ends here and the publisher's site signs out its own.
+    response = delegate(call, Operation.SIGN_OUT, user_id=developer.user.id) or see_other(
+        call, "?m=signed-out"
+    )
     response.headers["Set-Cookie"] = cleared_cookie()
     return response
 

@@ -11,6 +11,7 @@ from chalicelib.api.portal import done, form, page, problem
 from chalicelib.api.portal_session import (
     Developer,
     cleared_cookie,
+    delegate,
     developer_form,
     developer_page,
     render,
@@ -20,6 +21,7 @@ from chalicelib.api.portal_session import (
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
+from chalicelib.domain.delegation import Operation
 from chalicelib.domain.etag import NEVER, Expected
 from chalicelib.domain.users import NAME_MAX, User, read_user_changes
 from chalicelib.errors import (
@@ -138,6 +140,9 @@ def profile(call: Call, developer: Developer) -> Response:
 )
 @developer_form
 def change_names(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    delegated = delegate(call, Operation.CHANGE_PROFILE, user_id=developer.user.id)
+    if delegated is not None:
+        return delegated
     values = {k: fields.get(k, "").strip() for k in ("firstName", "lastName")}
     try:
         read_user_changes(values)
@@ -178,6 +183,9 @@ def change_names(call: Call, developer: Developer, fields: dict[str, str]) -> Re
 )
 @developer_form
 def change_email(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    delegated = delegate(call, Operation.CHANGE_PROFILE, user_id=developer.user.id)
+    if delegated is not None:
+        return delegated
     values = {"email": fields.get("email", "").strip()}
     try:
         email = read_user_changes(values).email
@@ -207,6 +215,9 @@ def change_email(call: Call, developer: Developer, fields: dict[str, str]) -> Re
 )
 @developer_form
 def change_password(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    delegated = delegate(call, Operation.CHANGE_PASSWORD, user_id=developer.user.id)
+    if delegated is not None:
+        return delegated
     values = {k: fields.get(k, "") for k in ("currentPassword", "newPassword", "confirmPassword")}
     missing = [FieldProblem(k, "required") for k, v in values.items() if not v]
     if not missing and values["newPassword"] != values["confirmPassword"]:
@@ -252,6 +263,9 @@ def _close_page(
 )
 @developer_page
 def close_page(call: Call, developer: Developer) -> Response:
+    delegated = delegate(call, Operation.CLOSE_ACCOUNT, user_id=developer.user.id)
+    if delegated is not None:
+        return delegated
     return _close_page(call, developer)
 
 
@@ -270,6 +284,9 @@ def close_page(call: Call, developer: Developer) -> Response:
 )
 @developer_form
 def close_account(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
+    delegated = delegate(call, Operation.CLOSE_ACCOUNT, user_id=developer.user.id)
+    if delegated is not None:
+        return delegated
     if fields.get("confirm") != "yes":
         return _close_page(call, developer, 400, "Confirm with the button below.")
     try:

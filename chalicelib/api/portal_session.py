@@ -7,6 +7,9 @@ or has a new password (its token epoch), so a block ends the portal session on t
 
 Every form of a signed-in page carries ``csrf``, an HMAC of the session's token under the
 management key (``html.csrf_token``); a POST without the right one changes nothing (403).
+
+When delegation is on, ``delegate`` gives the redirect to the publisher's site that a page or a
+form answers instead of acting.
 """
 
 from __future__ import annotations
@@ -17,18 +20,20 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from chalice import Response
 
 from chalicelib import context
 from chalicelib.api import html
+from chalicelib.api.errors import status_and_code
 from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
 from chalicelib.api.portal import page
 from chalicelib.api.routing import Call
 from chalicelib.bootstrap import services
+from chalicelib.domain.delegation import Operation
 from chalicelib.domain.users import User
-from chalicelib.errors import MalformedRequest, NotAuthenticated
+from chalicelib.errors import DomainError, MalformedRequest, NotAuthenticated
 
 SESSION_COOKIE = "apim_session"
 _PURPOSE = "portal"
@@ -61,6 +66,11 @@ def _sid(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def csrf_of(token: str) -> str:
+    """The CSRF token of the forms of the session holding this user token."""
+    return csrf_token(_PURPOSE, _sid(token))
+
+
 def session_of(call: Call) -> Developer | None:
     """The developer whose live session this request carries, or None (one read)."""
     token = html.cookie(call, SESSION_COOKIE)
@@ -71,7 +81,7 @@ def session_of(call: Call) -> Developer | None:
     except NotAuthenticated:
         return None
     context.act_as(user.id, "developer")
-    return Developer(user, token, csrf_token(_PURPOSE, _sid(token)))
+    return Developer(user, token, csrf_of(token))
 
 
 def current_developer(call: Call) -> User | None:
@@ -138,18 +148,84 @@ def signed_out(call: Call) -> Response:
     return response
 
 
+def delegate(call: Call, operation: Operation, **params: str) -> Response | None:
+    """The redirect to the publisher's site when ``operation`` is delegated, else None: 302
+    for a page (APIM's), 303 for a form, so the browser follows with a GET."""
+    target = services().delegation.redirect_for(operation, **params)
+    if target is None:
+        return None
+    headers: dict[str, str | list[str]] = {
+        k: v for k, v in PAGE_HEADERS.items() if k != "Content-Type"
+    }
+    headers["Location"] = target
+    status = 302 if call.method in ("GET", "HEAD") else 303
+    return Response(body="", status_code=status, headers=headers)
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
+
+
+@dataclass(frozen=True)
+class Delegated:
+    """Which of a signed-in page's actions go to the publisher's site, and its origin."""
+
+    account: bool = False
+    subscriptions: bool = False
+    origin: str = ""
+
+
+def delegated() -> Delegated:
+    """What delegation takes over for a signed-in developer's pages (one GetItem)."""
+    delegation = services().delegation
+    settings = delegation.settings()
+    account = delegation.enabled_for(Operation.CHANGE_PROFILE, settings)
+    subscriptions = delegation.enabled_for(Operation.SUBSCRIBE, settings)
+    if not (account or subscriptions):
+        return Delegated()
+    parts = urlsplit(settings.url or "")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return Delegated(account, subscriptions, origin if _ORIGIN.fullmatch(origin) else "")
+
+
 def render(
     call: Call, name: str, developer: Developer | None, status: int = 200, **values: Any
 ) -> Response:
-    """A portal page, with the signed-in navigation when there is a developer."""
-    return page(
+    """A portal page, with the signed-in navigation when there is a developer.
+
+    When delegation is on, a signed-in page's forms may be answered with a redirect to the
+    publisher's site; browsers hold a form's redirect to the page's ``form-action``, so that
+    origin is added to it.
+    """
+    handed = delegated() if developer else Delegated()
+    response = page(
         name,
         call.route,
         status,
         developer=developer.user if developer else None,
         csrf=developer.csrf if developer else "",
         home=home_of(call),
+        delegated=handed,
         **values,
+    )
+    if handed.origin:
+        policy = PAGE_HEADERS["Content-Security-Policy"]
+        response.headers["Content-Security-Policy"] = policy.replace(
+            "form-action 'self'", f"form-action 'self' {handed.origin}"
+        )
+    return response
+
+
+def trouble(call: Call, developer: Developer | None, exc: DomainError) -> Response:
+    """What no page can show next to a field (the store busy, say): a page, never JSON."""
+    status, _ = status_and_code(exc)
+    return render(
+        call,
+        "problem.html",
+        developer,
+        status,
+        title="That did not work",
+        message=exc.message,
+        advice="Nothing was changed. Try again in a moment.",
     )
 
 
@@ -161,7 +237,10 @@ def developer_page(handler: PageHandler) -> Callable[[Call], Response]:
         developer = session_of(call)
         if developer is None:
             return signed_out(call)
-        return handler(call, developer)
+        try:
+            return handler(call, developer)
+        except DomainError as exc:
+            return trouble(call, developer, exc)
 
     return view
 
@@ -188,6 +267,9 @@ def developer_form(handler: FormHandler) -> Callable[[Call], Response]:
                 message=("This form did not carry a valid security token, so nothing was changed."),
                 advice="Open the page again from the portal and resubmit.",
             )
-        return handler(call, developer, fields)
+        try:
+            return handler(call, developer, fields)
+        except DomainError as exc:
+            return trouble(call, developer, exc)
 
     return view

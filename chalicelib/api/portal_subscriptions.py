@@ -1,39 +1,34 @@
 """The developer's subscriptions and products pages: keys on request, subscribe, rename, cancel.
 
-Server-rendered forms that work without JavaScript, under the pages' strict headers (no script,
-nothing from other origins). The developer is the one the ``apim_session`` cookie names; every
-POST carries ``csrf``, an HMAC of that session's token, and is refused (403, nothing read or
-changed) without it. A key is only ever in the answer to the POST that asked to show it, never in
-a GET page or a URL. A subscription id of another developer is answered exactly as an id that
-does not exist (404).
+Server-rendered forms that work without JavaScript, on the portal's one session
+(api/portal_session.py: signed out to sign-in and back, every POST checked for CSRF). A key is
+only ever in the answer to the POST that asked to show it, never in a GET page or a URL. A
+subscription id of another developer is answered exactly as an id that does not exist (404).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from chalice import Response
 
-from chalicelib import context
-from chalicelib.api import html
 from chalicelib.api.docs import form_body, ours, page_responses, query_param
-from chalicelib.api.errors import status_and_code
-from chalicelib.api.html import PAGE_HEADERS, csrf_ok, csrf_token
-from chalicelib.api.portal import page
-from chalicelib.api.portal_session import SESSION_COOKIE
+from chalicelib.api.portal_session import (
+    Developer,
+    FormHandler,
+    delegate,
+    developer_form,
+    developer_page,
+    render,
+    see_other,
+)
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
+from chalicelib.domain.delegation import Operation
 from chalicelib.domain.subscriptions import KEY_SLOTS, SubscriptionState, read_portal_name
-from chalicelib.domain.users import User
 from chalicelib.errors import (
-    DomainError,
     LimitReached,
-    MalformedRequest,
-    NotAuthenticated,
     PreconditionFailed,
     ResourceNotFound,
     StateConflict,
@@ -44,7 +39,6 @@ from chalicelib.services.subscriptions import OwnSubscription, ProductOffer
 router = Router(management=False)
 SUBSCRIPTIONS = "/portal/subscriptions"
 PRODUCTS = "/portal/products"
-CSRF_PURPOSE = "portal"
 # What a redirect after a change says; {name} is the subscription's name.
 DONE = {
     "subscribed": "Your subscription “{name}” is active. Its keys are below.",
@@ -61,10 +55,6 @@ DONE = {
         "The subscription “{name}” has a new secondary key; the previous one no longer works."
     ),
 }
-FORM_REFUSED = (
-    "This form did not carry a valid security token, so nothing was changed. Open the page "
-    "again and resubmit."
-)
 NOT_YOURS = "That subscription does not exist, or it is not yours. The page lists yours."
 STATE_WORDS = {
     SubscriptionState.SUBMITTED: "Awaiting approval",
@@ -76,47 +66,6 @@ STATE_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class Developer:
-    """The developer signed in for this request, and the CSRF token of their session."""
-
-    user: User
-    csrf: str
-
-
-class _SignedOut(Exception):
-    """Internal: no live session; the view answers with a redirect to the sign-in page."""
-
-
-# --- the session (to be replaced by api/portal_session.py's current_developer at the merge) ---
-
-
-def _developer(call: Call) -> Developer:
-    """The developer of the ``apim_session`` cookie; refused after a block, a deletion, a new
-    password or the token's expiry (one read of the user)."""
-    token = html.cookie(call, SESSION_COOKIE)
-    if not token:
-        raise _SignedOut
-    try:
-        user = services().sessions.authenticate(token, call.source_ip)
-    except NotAuthenticated:
-        raise _SignedOut from None
-    context.act_as(user.id, "user")
-    return Developer(user, csrf_token(CSRF_PURPOSE, token))
-
-
-def _to_signin(call: Call) -> Response:
-    """303 to the sign-in page, which returns to this page; a dead cookie is forgotten."""
-    target = call.route_path()
-    if call.method == "GET" and call.query:
-        target += "?" + urlencode(call.query)
-    location = html.relative_root(call.route) + "signin?next=" + quote(target, safe="/")
-    response = html.redirect(location, PAGE_HEADERS)
-    if html.cookie(call, SESSION_COOKIE):
-        response.headers["Set-Cookie"] = html.set_cookie(SESSION_COOKIE, "", "/", 0)
-    return response
-
-
 def _page_answers(*statuses: str) -> dict[str, dict[str, Any]]:
     """A page's answers, and the 303 of a change done (or of a developer not signed in)."""
     answers = page_responses(statuses=statuses)
@@ -125,71 +74,6 @@ def _page_answers(*statuses: str) -> dict[str, dict[str, Any]]:
         "sign-in page, which returns here.",
     }
     return answers
-
-
-Shown = Callable[[Call, Developer], Response]
-Posted = Callable[[Call, Developer, dict[str, str]], Response]
-
-
-def _signed_in(view: Shown) -> Callable[[Call], Response]:
-    """A GET page for the signed-in developer; everyone else goes to the sign-in page."""
-
-    @functools.wraps(view)
-    def handle(call: Call) -> Response:
-        try:
-            developer = _developer(call)
-        except _SignedOut:
-            return _to_signin(call)
-        try:
-            return view(call, developer)
-        except DomainError as exc:
-            return _problem(call, exc)
-
-    return handle
-
-
-def _problem(call: Call, exc: DomainError) -> Response:
-    """What no page can show next to a field (the store busy, say): a page, never JSON."""
-    status, _ = status_and_code(exc)
-    return page(
-        "problem.html",
-        call.route,
-        status,
-        title="That did not work",
-        message=exc.message,
-        advice="Nothing was changed. Try again in a moment.",
-    )
-
-
-def _checked_form(view: Posted) -> Callable[[Call], Response]:
-    """A POST of the signed-in developer, refused (403, nothing changed) without its CSRF."""
-
-    @functools.wraps(view)
-    def handle(call: Call) -> Response:
-        try:
-            developer = _developer(call)
-        except _SignedOut:
-            return _to_signin(call)
-        try:
-            fields = html.form_fields(call)
-        except MalformedRequest:
-            fields = {}
-        token = html.cookie(call, SESSION_COOKIE)
-        if not csrf_ok(CSRF_PURPOSE, token, fields.get("csrf", "")):
-            return page(
-                "problem.html",
-                call.route,
-                403,
-                title="The form was refused",
-                message=FORM_REFUSED,
-                advice="Nothing was changed.",
-            )
-        try:
-            return view(call, developer, fields)
-        except DomainError as exc:
-            return _problem(call, exc)
-
-    return handle
 
 
 # --- the subscriptions page --------------------------------------------------------------------
@@ -219,13 +103,13 @@ def _subscriptions_page(
         panel[1] not in by_id or (panel[0] == "cancel" and not by_id[panel[1]].cancellable)
     ):
         panel = None
-    return page(
+    return render(
+        call,
         "subscriptions.html",
-        call.route,
+        developer,
         status,
         title="Your subscriptions",
-        developer=developer.user,
-        csrf=developer.csrf,
+        current="subscriptions",
         owned=owned,
         shown=shown,
         panel=panel,
@@ -263,14 +147,14 @@ def _done_message(call: Call, by_id: dict[str, OwnSubscription]) -> str | None:
         responses=_page_answers(),
     ),
 )
-@_signed_in
+@developer_page
 def show_subscriptions(call: Call, developer: Developer) -> Response:
     return _subscriptions_page(call, developer)
 
 
-def _back(sid: str, done: str) -> Response:
-    """303 to the subscriptions page (relative to /portal/), saying what was done."""
-    return html.redirect("subscriptions?" + urlencode({"done": done, "s": sid}), PAGE_HEADERS)
+def _back(call: Call, sid: str, done: str) -> Response:
+    """303 to the subscriptions page, saying what was done."""
+    return see_other(call, "portal/subscriptions?" + urlencode({"done": done, "s": sid}))
 
 
 def _show_key(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
@@ -282,7 +166,7 @@ def _show_key(call: Call, developer: Developer, fields: dict[str, str]) -> Respo
 def _regenerate(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
     sid, slot = fields.get("subscription", ""), fields.get("key", "")
     services().subscriptions.regenerate_own(developer.user, sid, slot)
-    return _back(sid, f"regenerated-{slot}")
+    return _back(call, sid, f"regenerated-{slot}")
 
 
 def _rename(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
@@ -300,11 +184,17 @@ def _rename(call: Call, developer: Developer, fields: dict[str, str]) -> Respons
             values={"name": fields.get("name", "")[:200]},
         )
     services().subscriptions.rename(developer.user, sid, name)
-    return _back(sid, "renamed")
+    return _back(call, sid, "renamed")
 
 
 def _cancel(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
     sid = fields.get("subscription", "")
+    if services().delegation.enabled_for(Operation.UNSUBSCRIBE):
+        # Only the developer's own subscription is handed on (404 otherwise, as below).
+        own = services().subscriptions.own(developer.user, sid)
+        handed = delegate(call, Operation.UNSUBSCRIBE, subscription_id=own.id)
+        if handed is not None:
+            return handed
     if fields.get("confirm") != "yes":
         # Without the confirmation's own button (a forged or replayed form), ask first; the
         # question is only for the developer's own subscription (404 otherwise).
@@ -317,10 +207,10 @@ def _cancel(call: Call, developer: Developer, fields: dict[str, str]) -> Respons
             error="Confirm the cancellation: its keys stop working at once.",
         )
     services().subscriptions.cancel(developer.user, sid)
-    return _back(sid, "cancelled")
+    return _back(call, sid, "cancelled")
 
 
-_SUBSCRIPTION_ACTIONS: dict[str, Posted] = {
+_SUBSCRIPTION_ACTIONS: dict[str, FormHandler] = {
     "show": _show_key,
     "regenerate": _regenerate,
     "rename": _rename,
@@ -339,7 +229,7 @@ _SUBSCRIPTION_ACTIONS: dict[str, Posted] = {
         responses=_page_answers("400", "403", "404", "409"),
     ),
 )
-@_checked_form
+@developer_form
 def act_on_subscription(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
     action = _SUBSCRIPTION_ACTIONS.get(fields.get("action", ""))
     if action is None:
@@ -363,6 +253,15 @@ _CHANGED_MEANWHILE = (
 )
 
 
+_NOT_OFFERED = (
+    "That product does not exist, or it is not offered to you. The page lists the products you "
+    "can subscribe to."
+)
+_AT_LIMIT = (
+    "You already have as many subscriptions to this product as it allows. Cancel one on your "
+    "subscriptions page to subscribe again."
+)
+
 # --- the products page -------------------------------------------------------------------------
 
 
@@ -379,13 +278,13 @@ def _products_page(
     """The products the developer may see; ``failed`` is the product whose form is shown again
     with ``errors`` next to its fields."""
     offers: list[ProductOffer] = services().subscriptions.catalogue(developer.user)
-    return page(
+    return render(
+        call,
         "products.html",
-        call.route,
+        developer,
         status,
         title="Products",
-        developer=developer.user,
-        csrf=developer.csrf,
+        current="products",
         offers=offers,
         failed=failed,
         error=error,
@@ -403,9 +302,31 @@ def _products_page(
         responses=_page_answers(),
     ),
 )
-@_signed_in
+@developer_page
 def show_products(call: Call, developer: Developer) -> Response:
     return _products_page(call, developer)
+
+
+def _hand_on(call: Call, developer: Developer, product_id: str) -> Response:
+    """Delegated: the publisher's site subscribes the developer (through the management API).
+
+    Only a product the developer may subscribe to now is signed over: the site trusts the
+    signature as the portal's word that this developer may have this product.
+    """
+    offer = next(
+        (
+            o
+            for o in services().subscriptions.catalogue(developer.user)
+            if o.product.id == product_id
+        ),
+        None,
+    )
+    if offer is None:
+        return _products_page(call, developer, 404, error=_NOT_OFFERED)
+    if not offer.can_subscribe:
+        return _products_page(call, developer, 409, error=offer.reason or _AT_LIMIT)
+    handed = delegate(call, Operation.SUBSCRIBE, product_id=product_id, user_id=developer.user.id)
+    return handed or _products_page(call, developer, 409, error=_NOT_OFFERED)
 
 
 @router.route(
@@ -419,11 +340,13 @@ def show_products(call: Call, developer: Developer) -> Response:
         responses=_page_answers("400", "403", "404", "409"),
     ),
 )
-@_checked_form
+@developer_form
 def subscribe(call: Call, developer: Developer, fields: dict[str, str]) -> Response:
     if fields.get("action") != "subscribe":
         return _products_page(call, developer, 400, error="Choose one of the page's buttons.")
     product_id = fields.get("product", "")
+    if services().delegation.enabled_for(Operation.SUBSCRIBE):
+        return _hand_on(call, developer, product_id)
     values = {"name": fields.get("name", "")[:200], "acceptTerms": fields.get("acceptTerms", "")}
     try:
         name = read_portal_name(fields.get("name"))
@@ -442,22 +365,10 @@ def subscribe(call: Call, developer: Developer, fields: dict[str, str]) -> Respo
             values=values,
         )
     except ResourceNotFound:
-        return _products_page(
-            call,
-            developer,
-            404,
-            error="That product does not exist, or it is not offered to you. The page lists "
-            "the products you can subscribe to.",
-        )
+        return _products_page(call, developer, 404, error=_NOT_OFFERED)
     except LimitReached:
-        return _products_page(
-            call,
-            developer,
-            409,
-            error="You already have as many subscriptions to this product as it allows. "
-            "Cancel one on your subscriptions page to subscribe again.",
-        )
+        return _products_page(call, developer, 409, error=_AT_LIMIT)
     except StateConflict as exc:
         return _products_page(call, developer, 409, error=exc.message)
     done = "requested" if sub.state is SubscriptionState.SUBMITTED else "subscribed"
-    return _back(sub.id, done)
+    return _back(call, sub.id, done)

@@ -39,6 +39,7 @@ from chalicelib.api.portal_session import (
     MESSAGES,
     SESSION_COOKIE,
     current_developer,
+    delegate,
     safe_next,
     see_other,
     session_cookie,
@@ -46,6 +47,7 @@ from chalicelib.api.portal_session import (
 from chalicelib.api.routing import Call, Router
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
+from chalicelib.domain.delegation import Operation
 from chalicelib.domain.users import User
 from chalicelib.errors import NotAuthenticated, Throttled
 
@@ -142,6 +144,9 @@ def signin_page(call: Call) -> Response:
     target = safe_next(call.query.get("next", ""))
     if current_developer(call) is not None:
         return see_other(call, target)
+    delegated = delegate(call, Operation.SIGN_IN, return_url="/" + target)
+    if delegated is not None:
+        return delegated
     return _signin_form(call, target=target)
 
 
@@ -164,6 +169,15 @@ def sign_in(call: Call) -> Response:
     target = ""
     if credentials is None:
         fields = form(call)
+        if not wants_json(call):
+            # Delegated, the publisher's site starts portal sessions: a form posted here
+            # directly checks no password. A script's JSON or Basic sign-in gets a token and no
+            # session cookie, so it stays one read fewer (issue 16's two requests).
+            delegated = delegate(
+                call, Operation.SIGN_IN, return_url="/" + safe_next(fields.get("next", ""))
+            )
+            if delegated is not None:
+                return delegated
         credentials = (fields.get("email", ""), fields.get("password", ""))
         target = safe_next(fields.get("next", ""))
         # A script (JSON) cannot be made to post by another site; a form can.

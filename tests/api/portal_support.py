@@ -102,11 +102,11 @@ class Developer:
             # A page with no form carries no token: the one its forms would carry.
             from http.cookies import SimpleCookie
 
-            from chalicelib.api.html import csrf_token
+            from chalicelib.api.portal_session import csrf_of
 
             jar: SimpleCookie = SimpleCookie()
             jar.load(f"apim_session={self.cookie}")
-            self.csrf = csrf_token("portal", jar["apim_session"].value)
+            self.csrf = csrf_of(jar["apim_session"].value)
         sent = {**fields, "csrf": self.csrf} if csrf else dict(fields)
         return self.request("POST", path, sent)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 import requests
@@ -61,9 +61,9 @@ def test_signed_out_the_pages_lead_to_sign_in_and_back(client, aws):
         for path in (PRODUCTS, SUBS):
             reply = client.http.request(method, path, headers={}, body=b"")
             assert reply.status_code == 303
-            assert reply.headers["Location"] == f"../signin?next={path}"
+            assert reply.headers["Location"] == f"../signin?next={quote(path[1:], safe='')}"
     asked = client.http.get(SUBS + "?rename=abc")
-    assert asked.headers["Location"] == "../signin?next=/portal/subscriptions%3Frename%3Dabc"
+    assert asked.headers["Location"] == "../signin?next=portal%2Fsubscriptions%3Frename%3Dabc"
     forged = client.http.get(PRODUCTS, headers={"cookie": "apim_session=forged"})
     assert forged.status_code == 303
     assert "Max-Age=0" in forged.headers["Set-Cookie"]
@@ -133,7 +133,7 @@ def test_subscribing_without_approval_is_active_at_once_with_the_purchase_email(
     put_product(api, "gold", displayName="Gold plan")
     done = subscribe(dev, "gold", "  Weather app  ")
     assert done.status == 303
-    assert done.location.startswith("subscriptions?done=subscribed&s=")
+    assert done.location.startswith("../portal/subscriptions?done=subscribed&s=")
     sid = new_sid(done)
     sub = services().subscriptions.get(sid)
     assert (sub.state.value, sub.owner_id, sub.scope) == ("active", "dev", "/products/gold")
@@ -151,7 +151,7 @@ def test_subscribing_to_an_approval_product_waits_with_the_request_email(api, de
     put_product(api, "gold", displayName="Gold plan", approvalRequired=True)
     assert "Request a subscription" in dev.get(PRODUCTS).body
     done = subscribe(dev, "gold")
-    assert done.location.startswith("subscriptions?done=requested&s=")
+    assert done.location.startswith("../portal/subscriptions?done=requested&s=")
     sub = services().subscriptions.get(new_sid(done))
     assert sub.state.value == "submitted" and sub.start_date is None
     assert not gateway(api, sub.primary_key, "gold")

@@ -91,7 +91,7 @@ def test_regenerate_refuses_the_old_key_and_allows_the_new_one(dev, api):
     assert gateway(api, old["primaryKey"], "gold")
     done = act(dev, "regenerate", sid, key="primary")
     assert done.status == 303
-    assert done.location == f"subscriptions?done=regenerated-primary&s={sid}"
+    assert done.location == f"../portal/subscriptions?done=regenerated-primary&s={sid}"
     assert "new primary key" in dev.follow(done, SUBS).status_message()
     new = keys_of(api, sid)
     assert new["primaryKey"] != old["primaryKey"]

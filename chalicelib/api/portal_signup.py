@@ -1,0 +1,212 @@
+"""The portal's sign-up page, as ``portalsettings/signup`` allows it (or delegation hands it on)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from chalice import Response
+
+from chalicelib.api import html
+from chalicelib.api.docs import form_body, ours, page_responses, redirects
+from chalicelib.api.html import csrf_ok, csrf_token
+from chalicelib.api.portal_session import current_developer, delegate, render, see_other
+from chalicelib.api.routing import Call, Router
+from chalicelib.api.signin import pad_to_floor
+from chalicelib.bootstrap import services
+from chalicelib.config import get_settings
+from chalicelib.domain.delegation import Operation
+from chalicelib.domain.portal import SignUpSettings
+from chalicelib.domain.users import NAME_MAX, UserDraft, read_user_fields
+from chalicelib.errors import (
+    FieldProblem,
+    MalformedRequest,
+    SignUpClosed,
+    Throttled,
+    ValidationFailed,
+)
+
+router = Router(management=False)
+SIGNUP = "/signup"
+SIGNUP_COOKIE = "apim_signup"
+_PURPOSE = "portal-signup"
+FIELDS = ("firstName", "lastName", "email", "password", "confirmPassword")
+SENT = (
+    "Check your email. If the address can be used for a new account, we sent it a link: your "
+    "account is ready once you follow it."
+)
+FORM_EXPIRED = "This form has expired, so nothing was sent. Please fill it in again."
+# Each field's problem in the page's words: (when empty, when malformed). The password policy's
+# own sentences are already plain and are kept.
+_PLAIN: dict[str, tuple[str, str | None]] = {
+    "firstName": (
+        "Enter your first name.",
+        f"Enter a first name of at most {NAME_MAX} characters.",
+    ),
+    "lastName": ("Enter your last name.", f"Enter a last name of at most {NAME_MAX} characters."),
+    "email": ("Enter your email address.", "Enter an email address like name@example.com."),
+    "password": ("Choose a password.", None),
+    "confirmPassword": ("Enter the password again.", None),
+    "consent": ("You must agree to the terms of use.", None),
+}
+
+
+def _plain(problems: list[FieldProblem], values: dict[str, str]) -> dict[str, str]:
+    """The first problem of each field, in the page's words."""
+    errors: dict[str, str] = {}
+    for found in problems:
+        if found.target in errors:
+            continue
+        when_empty, malformed = _PLAIN.get(found.target, ("", None))
+        if not values.get(found.target, "").strip() and when_empty:
+            errors[found.target] = when_empty
+        elif malformed and found.message.startswith("'"):
+            errors[found.target] = malformed
+        else:
+            errors[found.target] = found.message
+    return errors
+
+
+def _form(
+    call: Call,
+    settings: SignUpSettings,
+    status: int = 200,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    sent: bool = False,
+    problem: str | None = None,
+) -> Response:
+    """The form, with a fresh pre-session value in a cookie of this page and the form's CSRF
+    token bound to it: a form posted from another site creates nothing."""
+    nonce = secrets.token_urlsafe(24)
+    response = render(
+        call,
+        "register.html",
+        None,
+        status,
+        title="Check your email" if sent else "Sign up",
+        action="signup",
+        terms=settings.terms,
+        errors=errors or {},
+        values=values or {},
+        sent=SENT if sent else None,
+        link_hours=f"{get_settings().invitation_hours:g}",
+        problem=problem,
+        signup_csrf=csrf_token(_PURPOSE, nonce),
+    )
+    response.headers["Set-Cookie"] = html.set_cookie(SIGNUP_COOKIE, nonce, call.path, 3600)
+    return response
+
+
+def _closed(call: Call) -> Response:
+    return render(
+        call,
+        "problem.html",
+        None,
+        404,
+        title="Sign-up is closed",
+        message="This portal does not take new accounts by sign-up.",
+        advice="Ask the administrators for an invitation, or sign in if you have an account.",
+    )
+
+
+def _away(call: Call) -> Response | None:
+    """Where a visitor goes instead of the form: the publisher's site when sign-up is
+    delegated, the home when signed in already."""
+    delegated = delegate(call, Operation.SIGN_UP, return_url="/")
+    if delegated is not None:
+        return delegated
+    if current_developer(call) is not None:
+        return see_other(call, "")
+    return None
+
+
+SIGNUP_ANSWERS = {
+    **page_responses(statuses=("400", "403", "404", "429")),
+    **redirects("Signed in already: to the home; delegated: to the publisher's site."),
+}
+
+
+@router.route(
+    SIGNUP,
+    GET=ours(
+        "Portal_SignUp_Show",
+        "The sign-up form, with the terms of service when the settings show them; 404 when "
+        "sign-up is closed.",
+        responses=SIGNUP_ANSWERS,
+    ),
+)
+def signup_page(call: Call) -> Response:
+    away = _away(call)
+    if away is not None:
+        return away
+    settings = services().signup.settings()
+    if not settings.enabled:
+        return _closed(call)
+    return _form(call, settings)
+
+
+@router.route(
+    SIGNUP,
+    POST=ours(
+        "Portal_SignUp",
+        "Creates a pending account and mails confirmSignUpIdentityDefault; the same page "
+        "whether or not the address is registered. Consent is required when the terms ask it.",
+        body=form_body("csrf", *FIELDS, "consent", required=["csrf"]),
+        responses={**SIGNUP_ANSWERS, "202": page_responses(ok="202")["202"]},
+    ),
+)
+def sign_up(call: Call) -> Response:
+    away = _away(call)
+    if away is not None:
+        return away
+    settings = services().signup.settings()
+    if not settings.enabled:
+        return _closed(call)
+    try:
+        fields = html.form_fields(call)
+    except MalformedRequest:
+        fields = {}
+    values = {k: fields.get(k, "")[:300] for k in FIELDS}
+    shown = {k: values[k].strip() for k in ("firstName", "lastName", "email")}
+    if not csrf_ok(_PURPOSE, html.cookie(call, SIGNUP_COOKIE), fields.get("csrf", "")):
+        return _form(call, settings, 403, values=shown, problem=FORM_EXPIRED)
+    started = time.monotonic()
+    try:
+        consented = fields.get("consent") == "yes"
+        terms = settings.terms
+        asked = terms.enabled and terms.consent_required and not consented
+        draft = _draft(values, [FieldProblem("consent", "required")] if asked else [])
+        services().signup.sign_up(draft, consented, call.source_ip)
+    except ValidationFailed as exc:
+        return _form(call, settings, 400, errors=_plain(exc.details, values), values=shown)
+    except Throttled as exc:
+        response = _form(call, settings, 429, values=shown, problem=exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except SignUpClosed:
+        return _closed(call)
+    finally:
+        pad_to_floor(started, get_settings().reset_floor_ms)
+    return _form(call, settings, 202, sent=True)
+
+
+def _draft(values: dict[str, str], problems: list[FieldProblem]) -> UserDraft:
+    """The account asked for; every field's problem at once (ValidationFailed)."""
+    given = {k: values[k].strip() for k in ("firstName", "lastName", "email")}
+    problems = [*(FieldProblem(k, "required") for k, v in given.items() if not v), *problems]
+    if not values["password"]:
+        problems.append(FieldProblem("password", "required"))
+    elif values["password"] != values["confirmPassword"]:
+        problems.append(FieldProblem("confirmPassword", "The two passwords are not the same."))
+    props = {k: v for k, v in given.items() if v}
+    if values["password"]:
+        props["password"] = values["password"]
+    try:
+        draft = read_user_fields(props)
+    except ValidationFailed as exc:
+        raise ValidationFailed([*exc.details, *problems]) from None
+    if problems:
+        raise ValidationFailed(problems)
+    return draft

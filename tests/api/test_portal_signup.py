@@ -1,0 +1,192 @@
+"""Sign-up on the portal, as ``portalsettings/signup`` allows it: the home's link, the form, the
+terms and their consent, a pending account and its confirmSignUpIdentityDefault, the confirming
+link that makes it active; a taken address is not revealed; forms from elsewhere change nothing."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+
+from chalicelib.bootstrap import services
+from chalicelib.domain.users import UserState
+from tests.api.portal_support import Developer, make_developer
+from tests.support import mail_to
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+CONFIRM = "/confirm-v2/identities/basic/signup"
+PASSWORD = "tea kettle in the morning fog"
+TERMS = "Be kind to the servers.\nNo scraping."
+
+
+def settings(api, **props) -> None:
+    reply = api.put("/portalsettings/signup", {"properties": props})
+    assert reply.status == 200, reply.body
+
+
+class Visitor:
+    """A signed-out browser at the sign-up page: its cookie and the form's token."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.page = client.http.get("/signup")
+        self.cookie = self.page.headers.get("Set-Cookie", "").split(";")[0]
+        found = re.search(r'name="csrf" value="([^"]+)"', self.page.body.decode())
+        self.csrf = found.group(1) if found else ""
+
+    def submit(self, csrf: str | None = None, **fields: str):
+        sent = {
+            "firstName": "Grace",
+            "lastName": "Hopper",
+            "email": "grace@example.com",
+            "password": PASSWORD,
+            "confirmPassword": PASSWORD,
+            "csrf": self.csrf if csrf is None else csrf,
+            **fields,
+        }
+        headers = {**FORM, "Cookie": self.cookie}
+        return self.client.http.post("/signup", headers=headers, body=urlencode(sent))
+
+
+def body(reply) -> str:
+    return reply.body.decode()
+
+
+def _find(email: str):
+    from chalicelib.domain.users import email_key
+
+    return services().store.users.find_by_email(email_key(email))
+
+
+def test_the_home_offers_sign_up_by_default_and_the_form_creates_a_pending_account(client, aws):
+    home = client.http.get("/")
+    assert 'href="./signup"' in body(home)
+    visitor = Visitor(client)
+    assert visitor.page.status_code == 200
+    assert 'name="consent"' not in body(visitor.page)
+    sent = visitor.submit()
+    assert sent.status_code == 202, body(sent)
+    assert "Check your email" in body(sent)
+    user = _find("grace@example.com")
+    assert user is not None and user.state is UserState.PENDING
+    [mail] = mail_to("grace@example.com")
+    # confirmSignUpIdentityDefault's link; GET shows a page and consumes nothing.
+    link = mail.link(CONFIRM)
+    path = link[link.index(CONFIRM) :]
+    shown = client.http.get(path)
+    assert shown.status_code == 200 and "Confirm my account" in body(shown)
+    token = mail.token(CONFIRM)
+    done = client.http.post(CONFIRM, headers=FORM, body=urlencode({"token": token}))
+    assert done.status_code == 200
+    assert "Go to the developer portal" in body(done)
+    assert _find("grace@example.com").state is UserState.ACTIVE
+    # The password chosen at sign-up signs in.
+    Developer(client, "grace@example.com", PASSWORD)
+
+
+def test_closed_sign_up_shows_no_link_and_the_page_and_its_post_are_404(api, client):
+    settings(api, enabled=False)
+    assert "signup" not in body(client.http.get("/"))
+    visitor = Visitor(client)
+    assert visitor.page.status_code == 404
+    assert "Sign-up is closed" in body(visitor.page)
+    assert visitor.page.headers["Content-Type"].startswith("text/html")
+    posted = visitor.submit(csrf="anything")
+    assert posted.status_code == 404
+    assert _find("grace@example.com") is None and mail_to("grace@example.com") == []
+
+
+def test_terms_are_shown_and_consent_is_required_by_the_server(api, client):
+    settings(
+        api,
+        enabled=True,
+        termsOfService={"text": TERMS, "enabled": True, "consentRequired": True},
+    )
+    visitor = Visitor(client)
+    page = body(visitor.page)
+    assert "No scraping." in page and 'name="consent"' in page
+    refused = visitor.submit()
+    assert refused.status_code == 400
+    assert "You must agree to the terms of use." in body(refused)
+    assert 'value="grace@example.com"' in body(refused)  # what was typed stays, but no password
+    assert PASSWORD not in body(refused)
+    assert _find("grace@example.com") is None
+    assert visitor.submit(consent="yes").status_code == 202
+    assert _find("grace@example.com").state is UserState.PENDING
+
+
+def test_terms_shown_without_consent_need_no_box(api, client):
+    settings(api, termsOfService={"text": TERMS, "enabled": True, "consentRequired": False})
+    visitor = Visitor(client)
+    assert "No scraping." in body(visitor.page) and 'name="consent"' not in body(visitor.page)
+    assert visitor.submit().status_code == 202
+
+
+def test_disabled_terms_are_not_shown(api, client):
+    settings(api, termsOfService={"text": TERMS, "enabled": False, "consentRequired": True})
+    visitor = Visitor(client)
+    assert "No scraping." not in body(visitor.page)
+    assert visitor.submit().status_code == 202
+
+
+def test_a_taken_address_gets_the_same_answer_and_nothing_changes(client, aws):
+    make_developer("ada", "ada@example.com")
+    before = services().accounts.get("ada")
+    sent = Visitor(client).submit(email="ADA@example.com")
+    fresh = Visitor(client).submit(email="new@example.com")
+    assert sent.status_code == fresh.status_code == 202
+    strip = lambda r: re.sub(r'value="[^"]*"', "", body(r))  # noqa: E731
+    assert strip(sent) == strip(fresh)
+    assert services().accounts.get("ada") == before
+    assert all("sign" not in m.subject.lower() for m in mail_to("ada@example.com"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "said"),
+    [
+        ({"firstName": ""}, "firstName", "Enter your first name."),
+        ({"lastName": "   "}, "lastName", "Enter your last name."),
+        ({"email": ""}, "email", "Enter your email address."),
+        ({"email": "not an address"}, "email", "Enter an email address like name@example.com."),
+        ({"password": "", "confirmPassword": ""}, "password", "Choose a password."),
+        ({"password": "short", "confirmPassword": "short"}, "password", "at least 8"),
+        ({"confirmPassword": "something else"}, "confirmPassword", "not the same"),
+        ({"firstName": "x" * 101}, "firstName", "at most 100 characters"),
+    ],
+)
+def test_field_problems_are_said_in_plain_words_next_to_the_field(client, aws, fields, field, said):
+    refused = Visitor(client).submit(**fields)
+    assert refused.status_code == 400
+    found = re.search(rf'<p class="error" id="{field}-error">(.*?)</p>', body(refused))
+    assert found and said in found.group(1)
+    assert "'" + field + "'" not in body(refused)
+    assert _find("grace@example.com") is None
+
+
+def test_a_form_without_its_pages_token_creates_nothing(client, aws):
+    visitor = Visitor(client)
+    assert visitor.submit(csrf="").status_code == 403
+    assert visitor.submit(csrf="forged").status_code == 403
+    other = Visitor(client)
+    assert visitor.submit(csrf=other.csrf).status_code == 403
+    assert _find("grace@example.com") is None and mail_to("grace@example.com") == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfe", b"email=%ff", b"a=" + b"x" * 2_000_000, b'{"email": 1}'],
+)
+def test_hostile_bodies_get_a_page_never_a_500(client, aws, raw):
+    visitor = Visitor(client)
+    headers = {**FORM, "Cookie": visitor.cookie}
+    reply = client.http.post("/signup", headers=headers, body=raw)
+    assert reply.status_code in (400, 403)
+    assert reply.headers["Content-Type"].startswith("text/html")
+
+
+def test_a_signed_in_developer_is_sent_home(client, aws):
+    make_developer("ada", "ada@example.com")
+    dev = Developer(client, "ada@example.com")
+    reply = dev.get("/signup")
+    assert reply.status == 303 and reply.location == "./"
