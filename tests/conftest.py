@@ -65,7 +65,9 @@ def moto_session() -> Iterator[MotoSession]:
 
     from chalicelib.config import get_settings
     from chalicelib.keys import forget_cached_keys
+    from tests.moto_transactions import install
 
+    install()  # transactions roll back what they touched, not copies of whole tables
     with mock_aws():
         get_settings.cache_clear()
         forget_cached_keys()
