@@ -254,7 +254,7 @@ def unwire() -> None:
     from tests.in_process import WIRED
 
     WIRED.fresh_start()
-    # The stream follower stays: it goes on from where it stopped, in the session's one moto.
+    # The stream follower stays: it notices the next test's new stream and reads it from its start.
     _relay["paused"] = False
 
 
@@ -289,7 +289,8 @@ def stream_records() -> list[dict[str, Any]]:
 
     outbox = services().store.outbox
     records = OutboxStream(get_settings().region, STREAMS_ENDPOINT).read()
-    # The session's one moto keeps earlier tests' records; their messages were emptied away.
+    # Each test has a stream of its own (tests/in_process.py: renew_stream); of its records,
+    # those that announce a message still in the outbox.
     current = [r for r in records if (m := outbox.message_in(r)) and outbox.get(m.id)]
     return current
 
