@@ -58,8 +58,9 @@ class MotoSession:
 
         Everything is done on moto's backend objects, without a request: the rows of each table
         are dropped (one dict clear per table; the tables, their indexes and every client that
-        talks to them stay), SES forgets what it sent and every identity but the sender, and the
-        other services' backends (SSM, when a test used it) are made again.
+        talks to them stay), a table with a stream gets a new one (``renew_stream``), SES forgets
+        what it sent and every identity but the sender, and the other services' backends (SSM,
+        the Streams API's iterators, when a test used them) are made again.
         """
         from moto.core.base_backend import BackendDict
         from moto.dynamodb.models import dynamodb_backends
@@ -70,6 +71,8 @@ class MotoSession:
             self.start(settings)  # a test dropped a table (none does today): make them again
         for table in dynamodb.tables.values():
             table.items.clear()
+            if table.stream_shard is not None:
+                renew_stream(table)
         ses = ses_backends[self.account][self.region]
         ses.sent_messages.clear()
         ses.sent_message_count = ses.rejected_messages_count = 0
@@ -81,6 +84,23 @@ class MotoSession:
             if backends is not dynamodb_backends and backends is not ses_backends:
                 for regions in backends.values():
                     regions.reset()
+
+
+def renew_stream(table: Any) -> None:
+    """A new stream for a moto table, as disabling and enabling it again gives in DynamoDB.
+
+    The next test's stream then holds only that test's records. The old one kept every record
+    of the session (each test's rows were emptied, their records never): a reader from its
+    start (``stream_records`` in tests/support.py) went through all of them, and the worker's
+    memory held them. The new stream has a new label, hence a new ``LatestStreamArn``, which is
+    how a follower (chalicelib/store/stream.py) knows to start again from its beginning.
+    """
+    label = table.latest_stream_label
+    spec = dict(table.stream_specification)
+    table.set_stream_specification(spec)
+    # moto's label is the time the stream was made: two in one microsecond would look like one.
+    while table.latest_stream_label == label:
+        table.set_stream_specification(spec)
 
 
 class Wired:

@@ -20,7 +20,10 @@ threads: a cancelled transaction rolls back by restoring a deep copy of each tab
 started, which can hold another transaction's half-done write. Under 30 racing sign-ups that
 resurrects user rows of requests that were answered 409 (seen in about 1 round in 6 with boto3
 alone, no service code involved). Real DynamoDB transactions are atomic, so the backend of these
-tests must be too; chalice local still serves the racing requests in parallel.
+tests must be too; chalice local still serves the racing requests in parallel. The server runs the
+suite's two shortcuts in moto, as the in-process tests do: tests/moto_transactions.py (whose
+undo log needs the one-at-a-time serving as much as moto's table copies did) and
+tests/moto_serializer.py.
 
 chalice local runs no relay: the stack's third process is ``apim-users relay``, which follows the
 outbox table's stream on the moto server and sends what it announces, as the stream-triggered
@@ -74,9 +77,14 @@ CREATE_BACKEND = (
     "from tests.in_process import share_one_botocore_session; share_one_botocore_session(); "
     "from chalicelib.cli import create_backend_resources; create_backend_resources()"
 )
-# moto's own server app (as moto.server's main builds it), with one request served at a time.
+# moto's own server app (as moto.server's main builds it), with one request served at a time,
+# and the suite's two shortcuts in moto (tests/moto_transactions.py, tests/moto_serializer.py):
+# without them the server spent more CPU than the browser in the browser tests.
 SERIAL_MOTO_SERVER = """
 import sys, threading
+from tests import moto_serializer, moto_transactions
+moto_serializer.install()
+moto_transactions.install()
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
@@ -331,6 +339,7 @@ def _start_moto(port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
             [sys.executable, "-c", SERIAL_MOTO_SERVER, LOOPBACK, str(port)],
+            cwd=project_dir(),  # where ``tests`` is imported from
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
