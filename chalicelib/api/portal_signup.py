@@ -9,7 +9,8 @@ from chalice import Response
 
 from chalicelib.api import html
 from chalicelib.api.docs import form_body, ours, page_responses, redirects
-from chalicelib.api.html import csrf_ok, csrf_token
+from chalicelib.api.errors import error_response
+from chalicelib.api.html import csrf_ok, csrf_token, wants_json
 from chalicelib.api.portal_session import current_developer, delegate, render, see_other
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.signin import pad_to_floor
@@ -158,6 +159,11 @@ def signup_page(call: Call) -> Response:
     ),
 )
 def sign_up(call: Call) -> Response:
+    if wants_json(call):
+        # A page for people: a script gets APIM's error body, never a page it cannot read.
+        return error_response(
+            MalformedRequest("Sign up with the portal's form, or create users through the API.")
+        )
     away = _away(call)
     if away is not None:
         return away

@@ -27,7 +27,7 @@ import pytest
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_console_day import ADMIN_PASSWORD, PHONE, WIDE, Axe, no_sideways_scroll
 from tests.browser.test_portal_pages import INVITATION, link_in_mail
-from tests.browser.test_portal_subscriptions import (
+from tests.browser.test_portal_subscriptions_walk import (
     admin_call,
     admin_email,
     gateway_allows,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-# Fixtures of tests/browser/test_portal_subscriptions.py: the module's clean stack, and its
+# Fixtures of tests/browser/test_portal_subscriptions_walk.py: the module's clean stack, and its
 # administrator with an approval product ("Weather data").
 __all__ = ["admin_email", "server"]
 

@@ -17,6 +17,10 @@ template beside the zip must be this interpreter's (chalice picks it from the sa
 ``.pyc`` files already in the zip (a checkout's ``__pycache__`` under ``chalicelib/``) are
 dropped and compiled again, so the result depends on the sources only. Running it twice gives the
 same zip.
+
+The same step writes the template beside the zip (``sam.json``) without chalice's indentation:
+indented, it passes CloudFormation's 1,000,000-byte limit for a template (cfn-lint's E1002) now
+that the API has over a hundred routes, whose definitions the template carries.
 """
 
 from __future__ import annotations
@@ -82,6 +86,17 @@ def check_runtime(package_dir: Path) -> None:
         )
 
 
+def compact_template(package_dir: Path) -> tuple[int, int]:
+    """Rewrite ``sam.json`` without indentation; its sizes in bytes before and after."""
+    template = package_dir / "sam.json"
+    if not template.exists():
+        return 0, 0
+    text = template.read_text()
+    compact = json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    template.write_text(compact + "\n")
+    return len(text.encode()), len(compact.encode()) + 1
+
+
 def add_bytecode(archive: Path) -> Compiled:
     """Rewrite ``archive`` with an unchecked-hash ``.pyc`` for each of its ``.py`` files."""
     result = Compiled(bytes_before=archive.stat().st_size)
@@ -130,6 +145,9 @@ def main() -> None:
     )
     for name in done.not_compiled:
         print(f"  not compiled (not valid {RUNTIME}): {name}")
+    before, after = compact_template(args.package_dir)
+    if before:
+        print(f"template: sam.json {before:,} -> {after:,} bytes (indentation removed)")
 
 
 if __name__ == "__main__":
