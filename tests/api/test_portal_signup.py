@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib.bootstrap import services
 from chalicelib.domain.users import UserState
+from chalicelib.services.signup import SIGNUPS_PER_EMAIL_HOUR
 from tests.api.portal_support import Developer, make_developer
 from tests.support import mail_to
 
@@ -190,3 +191,22 @@ def test_a_signed_in_developer_is_sent_home(client, aws):
     dev = Developer(client, "ada@example.com")
     reply = dev.get("/signup")
     assert reply.status == 303 and reply.location == "./"
+
+
+def test_one_email_is_held_back_after_its_hourly_sign_ups(client, aws):
+    for _ in range(SIGNUPS_PER_EMAIL_HOUR):
+        assert Visitor(client).submit().status_code == 202
+    held = Visitor(client).submit()
+    assert held.status_code == 429 and "Too many attempts" in body(held)
+    assert len(mail_to("grace@example.com")) == SIGNUPS_PER_EMAIL_HOUR
+    assert Visitor(client).submit(email="other@example.com").status_code == 202
+
+
+def test_an_invited_address_is_left_alone(api, client):
+    props = {"email": "ivy@example.com", "firstName": "Ivy", "lastName": "I"}
+    api.put("/users/ivy", {"properties": {**props, "confirmation": "invite"}})
+    before = services().accounts.get("ivy")
+    mails = len(mail_to("ivy@example.com"))
+    assert Visitor(client).submit(email="ivy@example.com").status_code == 202
+    assert services().accounts.get("ivy") == before
+    assert len(mail_to("ivy@example.com")) == mails
