@@ -1,6 +1,6 @@
 """Sign-up's rules on fakes: the settings decide, consent is checked, a taken address changes and
 mails nothing, one client address and one email cannot sign up without limit; a pending sign-up
-is replaced by a new one."""
+is replaced by a new one; its link activates only with the password chosen at sign-up."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from chalicelib.domain.links import LinkPurpose, LinkState
 from chalicelib.domain.portal import SettingChanges, SettingName
 from chalicelib.domain.users import UserState, email_key, read_draft
 from chalicelib.errors import (
+    LinkUnusable,
+    NotAuthenticated,
     SignUpClosed,
     Throttled,
     ValidationFailed,
@@ -102,6 +104,44 @@ def test_one_email_is_held_back_after_its_hourly_sign_ups_whatever_its_state(svc
     svc.signup.sign_up(draft(), consented=False, client="203.0.113.9")
 
 
+def test_the_link_alone_activates_nothing_and_a_wrong_password_changes_nothing(svc):
+    # Someone signs up with Grace's address and picks the password; Grace gets the link.
+    svc.signup.sign_up(draft(password=THEIRS), consented=False, client="198.51.100.7")
+    token = link_sent_to(svc, "grace@example.com")
+    for given in (None, "", PASSWORD):
+        with pytest.raises(ValidationFailed) as refused:
+            svc.sessions.confirm_sign_up(token, given, "203.0.113.9")
+        assert refused.value.details[0].target == "password"
+    assert found(svc, "grace@example.com").state is UserState.PENDING
+    with pytest.raises(NotAuthenticated):
+        svc.sessions.sign_in("grace@example.com", THEIRS, "198.51.100.7")
+
+
+def test_the_password_chosen_at_sign_up_activates_once_and_signs_in(svc):
+    svc.signup.sign_up(draft(), consented=False, client="198.51.100.7")
+    token = link_sent_to(svc, "grace@example.com")
+    user, session = svc.sessions.confirm_sign_up(token, PASSWORD, "198.51.100.7")
+    assert user.state is UserState.ACTIVE and found(svc, "grace@example.com") == user
+    assert svc.sessions.authenticate(session, "198.51.100.7") == user
+    with pytest.raises(LinkUnusable):
+        svc.sessions.confirm_sign_up(token, PASSWORD, "198.51.100.7")
+
+
+def test_wrong_passwords_on_the_link_are_throttled_like_sign_in(svc):
+    svc.signup.sign_up(draft(), consented=False, client="198.51.100.7")
+    token = link_sent_to(svc, "grace@example.com")
+    for _ in range(svc.settings.signin_failures_per_account_address):
+        with pytest.raises(ValidationFailed):
+            svc.sessions.confirm_sign_up(token, "a guess at it", "203.0.113.9")
+    # The guessing address is held back, even with the right password, and on sign-in too...
+    with pytest.raises(Throttled):
+        svc.sessions.confirm_sign_up(token, PASSWORD, "203.0.113.9")
+    assert found(svc, "grace@example.com").state is UserState.PENDING
+    # ...but the owner, from another address, is not locked out.
+    user, _ = svc.sessions.confirm_sign_up(token, PASSWORD, "198.51.100.7")
+    assert user.state is UserState.ACTIVE
+
+
 def test_a_new_sign_up_replaces_a_pending_one_and_kills_its_link(svc):
     svc.signup.sign_up(draft(password=THEIRS, first="Mallory"), consented=False, client="10.0.0.1")
     first = link_sent_to(svc, "grace@example.com")
@@ -116,8 +156,15 @@ def test_a_new_sign_up_replaces_a_pending_one_and_kills_its_link(svc):
     assert again.state is UserState.PENDING
     links = svc.store.links.for_user(again.id, {LinkPurpose.SIGNUP})
     assert [link.state for link in links] == [LinkState.PENDING, LinkState.REVOKED]
-    assert again.password_hash != pending.password_hash
-    assert again.token_epoch != pending.token_epoch
+    with pytest.raises(LinkUnusable):
+        svc.sessions.confirm_sign_up(first, THEIRS, "10.0.0.1")
+    with pytest.raises(ValidationFailed):
+        svc.sessions.confirm_sign_up(second, THEIRS, "10.0.0.1")
+    user, _ = svc.sessions.confirm_sign_up(second, PASSWORD, "198.51.100.7")
+    assert user.state is UserState.ACTIVE
+    with pytest.raises(NotAuthenticated):
+        svc.sessions.sign_in("grace@example.com", THEIRS, "10.0.0.1")
+    assert svc.sessions.sign_in("grace@example.com", PASSWORD, "198.51.100.7")[0].id == user.id
 
 
 def test_an_invited_account_is_left_alone(svc):
