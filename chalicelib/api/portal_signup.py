@@ -9,6 +9,7 @@ from chalice import Response
 
 from chalicelib.api import html
 from chalicelib.api.docs import form_body, ours, page_responses, redirects, ref, token_query
+from chalicelib.api.errors import error_response
 from chalicelib.api.html import csrf_ok, csrf_token, wants_json
 from chalicelib.api.portal import done, form, page, problem
 from chalicelib.api.portal_session import (
@@ -114,6 +115,10 @@ def _form(
 
 
 def _closed(call: Call) -> Response:
+    if wants_json(call):
+        return error_response(
+            SignUpClosed("Sign-up is closed: accounts are made by the administrators.")
+        )
     return render(
         call,
         "problem.html",
@@ -184,7 +189,12 @@ def sign_up(call: Call) -> Response:
         fields = {}
     values = {k: fields.get(k, "")[:300] for k in FIELDS}
     shown = {k: values[k].strip() for k in ("firstName", "lastName", "email")}
-    if not csrf_ok(_PURPOSE, html.cookie(call, SIGNUP_COOKIE), fields.get("csrf", "")):
+    # A script (JSON) cannot be made to post by another site, and gets APIM's errors; a form
+    # can, so it carries the page's token.
+    as_json = wants_json(call)
+    if not as_json and not csrf_ok(
+        _PURPOSE, html.cookie(call, SIGNUP_COOKIE), fields.get("csrf", "")
+    ):
         return _form(call, settings, 403, values=shown, problem=FORM_EXPIRED)
     started = time.monotonic()
     try:
@@ -193,9 +203,11 @@ def sign_up(call: Call) -> Response:
         asked = terms.enabled and terms.consent_required and not consented
         draft = _draft(values, [FieldProblem("consent", "required")] if asked else [])
         services().signup.sign_up(draft, consented, call.source_ip)
-    except ValidationFailed as exc:
-        return _form(call, settings, 400, errors=_plain(exc.details, values), values=shown)
-    except Throttled as exc:
+    except (ValidationFailed, Throttled) as exc:
+        if as_json:
+            return error_response(exc)
+        if isinstance(exc, ValidationFailed):
+            return _form(call, settings, 400, errors=_plain(exc.details, values), values=shown)
         response = _form(call, settings, 429, values=shown, problem=exc.message)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response

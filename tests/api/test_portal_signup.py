@@ -341,3 +341,15 @@ def test_an_invited_address_is_left_alone(api, client):
     assert Visitor(client).submit(email="ivy@example.com").status_code == 202
     assert services().accounts.get("ivy") == before
     assert len(mail_to("ivy@example.com")) == mails
+
+
+def test_a_script_signing_up_gets_apims_errors(client, aws):
+    # JSON, which no other site can make a browser send, needs no page token.
+    headers = {"Content-Type": "application/json"}
+    sent = {"firstName": "Grace", "lastName": "Hopper", "email": "grace@example.com"}
+    refused = client.http.post("/signup", headers=headers, body=json.dumps(sent))
+    assert refused.status_code == 400
+    assert json.loads(refused.body)["error"]["code"] == "ValidationError"
+    sent |= {"password": PASSWORD, "confirmPassword": PASSWORD}
+    assert client.http.post("/signup", headers=headers, body=json.dumps(sent)).status_code == 202
+    assert _find("grace@example.com").state is UserState.PENDING
