@@ -1,4 +1,4 @@
-"""Developer-facing pages: accept an invitation, confirm a sign-up."""
+"""Developer-facing pages: accept an invitation; the shared parts of the link pages."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from chalicelib.errors import DomainError, LinkUnusable, ValidationFailed
 
 router = Router(management=False)
 INVITATION = "/confirm/invitation"
-SIGNUP = "/confirm-v2/identities/basic/signup"
 ADVICE = "Ask the administrator who invited you to send a new invitation."
 
 
@@ -172,46 +171,3 @@ def show_invitation(call: Call) -> Response:
 )
 def accept_invitation(call: Call) -> Response:
     return set_password(call, INVITE_LINK)
-
-
-@router.route(
-    SIGNUP,
-    GET=ours(
-        "SignUp_Show",
-        "Shows the confirmation of a self-registered address.",
-        params=[token_query("The sign-up token from the email.")],
-        responses=page_responses(statuses=("404", "410")),
-    ),
-)
-def show_signup(call: Call) -> Response:
-    token = call.query.get("token", "")
-    try:
-        _, user = services().invitations.open(token, LinkPurpose.SIGNUP)
-    except DomainError as exc:
-        return problem(call, exc)
-    return page(
-        "signup.html",
-        call.route,
-        title="Confirm your account",
-        user=user,
-        token=token,
-        action="signup",
-    )
-
-
-@router.route(
-    SIGNUP,
-    POST=ours(
-        "SignUp_Confirm",
-        "Confirms the address, activates the account and consumes the token.",
-        body=form_body("token"),
-        responses=page_responses(ok_json=ref("Activation"), statuses=("400", "404", "410", "409")),
-    ),
-)
-def confirm_signup(call: Call) -> Response:
-    try:
-        user = services().invitations.confirm_signup(form(call).get("token", ""))
-    except DomainError as exc:
-        return problem(call, exc)
-    message = f"Thank you, {user.first_name}. Your email address is confirmed."
-    return done(call, user, "Your account is active", message)

@@ -1,4 +1,4 @@
-"""The portal's sign-up page, as ``portalsettings/signup`` allows it (or delegation hands it on)."""
+"""The portal's sign-up page (as ``portalsettings/signup`` allows it) and its confirming link."""
 
 from __future__ import annotations
 
@@ -8,18 +8,27 @@ import time
 from chalice import Response
 
 from chalicelib.api import html
-from chalicelib.api.docs import form_body, ours, page_responses, redirects
+from chalicelib.api.docs import form_body, ours, page_responses, redirects, ref, token_query
 from chalicelib.api.errors import error_response
 from chalicelib.api.html import csrf_ok, csrf_token, wants_json
-from chalicelib.api.portal_session import current_developer, delegate, render, see_other
+from chalicelib.api.portal import done, form, page, problem
+from chalicelib.api.portal_session import (
+    current_developer,
+    delegate,
+    render,
+    see_other,
+    session_cookie,
+)
 from chalicelib.api.routing import Call, Router
 from chalicelib.api.signin import pad_to_floor
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.domain.delegation import Operation
+from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.portal import SignUpSettings
 from chalicelib.domain.users import NAME_MAX, UserDraft, read_user_fields
 from chalicelib.errors import (
+    DomainError,
     FieldProblem,
     MalformedRequest,
     SignUpClosed,
@@ -31,6 +40,11 @@ router = Router(management=False)
 SIGNUP = "/signup"
 SIGNUP_COOKIE = "apim_signup"
 _PURPOSE = "portal-signup"
+CONFIRM = "/confirm-v2/identities/basic/signup"
+CONFIRM_COOKIE = "apim_confirm"
+_CONFIRM_PURPOSE = "portal-signup-confirm"
+CONFIRM_EXPIRED = "This form has expired. Please enter your password again."
+SIGNUP_ADVICE = "Sign up again: we will send you a new link."
 FIELDS = ("firstName", "lastName", "email", "password", "confirmPassword")
 SENT = (
     "Check your email. If the address can be used for a new account, we sent it a link: your "
@@ -101,6 +115,10 @@ def _form(
 
 
 def _closed(call: Call) -> Response:
+    if wants_json(call):
+        return error_response(
+            SignUpClosed("Sign-up is closed: accounts are made by the administrators.")
+        )
     return render(
         call,
         "problem.html",
@@ -159,11 +177,6 @@ def signup_page(call: Call) -> Response:
     ),
 )
 def sign_up(call: Call) -> Response:
-    if wants_json(call):
-        # A page for people: a script gets APIM's error body, never a page it cannot read.
-        return error_response(
-            MalformedRequest("Sign up with the portal's form, or create users through the API.")
-        )
     away = _away(call)
     if away is not None:
         return away
@@ -176,7 +189,12 @@ def sign_up(call: Call) -> Response:
         fields = {}
     values = {k: fields.get(k, "")[:300] for k in FIELDS}
     shown = {k: values[k].strip() for k in ("firstName", "lastName", "email")}
-    if not csrf_ok(_PURPOSE, html.cookie(call, SIGNUP_COOKIE), fields.get("csrf", "")):
+    # A script (JSON) cannot be made to post by another site, and gets APIM's errors; a form
+    # can, so it carries the page's token.
+    as_json = wants_json(call)
+    if not as_json and not csrf_ok(
+        _PURPOSE, html.cookie(call, SIGNUP_COOKIE), fields.get("csrf", "")
+    ):
         return _form(call, settings, 403, values=shown, problem=FORM_EXPIRED)
     started = time.monotonic()
     try:
@@ -185,9 +203,11 @@ def sign_up(call: Call) -> Response:
         asked = terms.enabled and terms.consent_required and not consented
         draft = _draft(values, [FieldProblem("consent", "required")] if asked else [])
         services().signup.sign_up(draft, consented, call.source_ip)
-    except ValidationFailed as exc:
-        return _form(call, settings, 400, errors=_plain(exc.details, values), values=shown)
-    except Throttled as exc:
+    except (ValidationFailed, Throttled) as exc:
+        if as_json:
+            return error_response(exc)
+        if isinstance(exc, ValidationFailed):
+            return _form(call, settings, 400, errors=_plain(exc.details, values), values=shown)
         response = _form(call, settings, 429, values=shown, problem=exc.message)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
@@ -216,3 +236,93 @@ def _draft(values: dict[str, str], problems: list[FieldProblem]) -> UserDraft:
     if problems:
         raise ValidationFailed(problems)
     return draft
+
+
+def _confirm_form(call: Call, token: str, status: int = 200, error: str | None = None) -> Response:
+    """The confirmation form: the password chosen at sign-up, with a fresh pre-session value
+    in a cookie of this page and the form's CSRF token bound to it (a form posted from another
+    site cannot sign anybody in to an account of its own)."""
+    link, user = services().invitations.open(token, LinkPurpose.SIGNUP)
+    nonce = secrets.token_urlsafe(24)
+    response = page(
+        "signup.html",
+        call.route,
+        status,
+        title="Confirm your account",
+        user=user,
+        token=token,
+        action="signup",
+        expires=link.expires_at.strftime("%d %B %Y, %H:%M UTC"),
+        errors={"password": error} if error else {},
+        signup_csrf=csrf_token(_CONFIRM_PURPOSE, nonce),
+    )
+    response.headers["Set-Cookie"] = html.set_cookie(CONFIRM_COOKIE, nonce, call.path, 3600)
+    return response
+
+
+@router.route(
+    CONFIRM,
+    GET=ours(
+        "SignUp_Show",
+        "Shows the confirmation form of a self-registered address, which asks for the password "
+        "chosen at sign-up; never consumes the token.",
+        params=[token_query("The sign-up token from the email.")],
+        responses=page_responses(statuses=("404", "410")),
+    ),
+)
+def show_confirmation(call: Call) -> Response:
+    try:
+        return _confirm_form(call, call.query.get("token", ""))
+    except DomainError as exc:
+        return problem(call, exc, SIGNUP_ADVICE)
+
+
+@router.route(
+    CONFIRM,
+    POST=ours(
+        "SignUp_Confirm",
+        "With the password chosen at sign-up: activates the account, consumes the token and "
+        "signs the developer in (a form: 303 to the home with the session cookie). A wrong "
+        "password changes nothing and counts as a failed sign-in.",
+        body=form_body("token", "password", "csrf"),
+        responses={
+            **page_responses(
+                ok_json=ref("Activation"), statuses=("400", "403", "404", "410", "409", "429")
+            ),
+            **redirects("A form: to the portal's home, signed in."),
+        },
+    ),
+)
+def confirm_signup(call: Call) -> Response:
+    fields = form(call)
+    token = fields.get("token", "")
+    as_json = wants_json(call)
+    try:
+        # A script (JSON) cannot be made to post by another site; a form can.
+        if not as_json and not csrf_ok(
+            _CONFIRM_PURPOSE, html.cookie(call, CONFIRM_COOKIE), fields.get("csrf", "")
+        ):
+            return _confirm_form(call, token, 403, CONFIRM_EXPIRED)
+        try:
+            user, session = services().sessions.confirm_sign_up(
+                token, fields.get("password"), call.source_ip
+            )
+        except ValidationFailed as exc:
+            if as_json:
+                raise
+            return _confirm_form(call, token, 400, exc.details[0].message)
+        except Throttled as exc:
+            if as_json:
+                raise
+            response = _confirm_form(call, token, 429, exc.message)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+    except DomainError as exc:
+        return problem(call, exc, SIGNUP_ADVICE)
+    if as_json:
+        message = f"Thank you, {user.first_name}. Your email address is confirmed."
+        return done(call, user, "Your account is active", message)
+    response = see_other(call, "")
+    seconds = int(get_settings().session_hours * 3600)
+    response.headers["Set-Cookie"] = session_cookie(session, seconds)
+    return response

@@ -33,9 +33,11 @@ from chalicelib.domain.users import (
     UserState,
     basic_identities,
     checked_password,
+    email_key,
     new_token_epoch,
 )
 from chalicelib.errors import (
+    EmailTaken,
     HasSubscriptions,
     IdTaken,
     LastAdministrator,
@@ -98,38 +100,8 @@ class AccountService:
         purpose = _PURPOSES.get(draft.confirmation) if draft.confirmation else None
         now = self._clock()
         if expected is None:
-            fresh = User(
-                id=user_id,
-                email=draft.email,
-                first_name=draft.first_name,
-                last_name=draft.last_name,
-                # An invited or signing-up account waits for its link, whatever state was sent.
-                state=UserState.PENDING if purpose else draft.state or UserState.ACTIVE,
-                note=draft.note,
-                registration_date=now,
-                identities=basic_identities(draft.email, draft.identities),
-                version=next_version(0, now),
-                password_hash=password_hash,
-                token_epoch=new_token_epoch(),
-            )
-            tx = self._store.transaction()
-            self._users.stage_create(tx, fresh)
-            action = {LinkPurpose.INVITE: "user.invited", LinkPurpose.SIGNUP: "user.signed_up"}
-            self._audit.stage(
-                tx,
-                action.get(purpose, "user.created") if purpose else "user.created",
-                user_target(fresh),
-                diff({}, user_fields(fresh)),
-            )
-            if purpose:
-                self._invitations.stage_issue(tx, fresh, purpose)
-            elif notify:
-                self._mail.stage(tx, WELCOME, fresh)
-            try:
-                tx.commit()
-            except IdTaken:
-                pass  # the id is taken: this PUT replaces it
-            else:
+            fresh = self._create(user_id, draft, password_hash, purpose, notify)
+            if fresh is not None:
                 return fresh, True
         existing = self._users.get(user_id)
         if existing is None:
@@ -154,6 +126,101 @@ class AccountService:
         if reinvite:
             updated = replace(updated, state=UserState.PENDING)
         return self._commit_change(existing, updated, purpose if reinvite else None), False
+
+    def _create(
+        self,
+        user_id: str,
+        draft: UserDraft,
+        password_hash: str | None,
+        purpose: LinkPurpose | None,
+        notify: bool,
+    ) -> User | None:
+        """A new account in one transaction; None when the id is taken (EmailTaken when the
+        address is)."""
+        now = self._clock()
+        fresh = User(
+            id=user_id,
+            email=draft.email,
+            first_name=draft.first_name,
+            last_name=draft.last_name,
+            # An invited or signing-up account waits for its link, whatever state was sent.
+            state=UserState.PENDING if purpose else draft.state or UserState.ACTIVE,
+            note=draft.note,
+            registration_date=now,
+            identities=basic_identities(draft.email, draft.identities),
+            version=next_version(0, now),
+            password_hash=password_hash,
+            token_epoch=new_token_epoch(),
+        )
+        tx = self._store.transaction()
+        self._users.stage_create(tx, fresh)
+        action = {LinkPurpose.INVITE: "user.invited", LinkPurpose.SIGNUP: "user.signed_up"}
+        self._audit.stage(
+            tx,
+            action.get(purpose, "user.created") if purpose else "user.created",
+            user_target(fresh),
+            diff({}, user_fields(fresh)),
+        )
+        if purpose:
+            self._invitations.stage_issue(tx, fresh, purpose)
+        elif notify:
+            self._mail.stage(tx, WELCOME, fresh)
+        try:
+            tx.commit()
+        except IdTaken:
+            return None  # the id is taken: a PUT replaces it
+        return fresh
+
+    def sign_up(self, user_id: str, draft: UserDraft) -> None:
+        """A self-registered account, pending until its confirmSignUpIdentityDefault link is
+        followed with its password.
+
+        When the address already has an account that still waits for a sign-up link, the new
+        password and names replace the pending ones and a fresh link replaces the old, in one
+        transaction: the owner of an address someone else signed up with (or who lost the first
+        email) can still sign up. Any other account (active, blocked, invited by an
+        administrator) is left alone and nothing is mailed. The password is hashed once
+        whatever happens, so the time taken says nothing about the address.
+        """
+        password_hash = self._hash(draft.password)
+        try:
+            if self._create(user_id, draft, password_hash, LinkPurpose.SIGNUP, False) is not None:
+                return
+        except EmailTaken:
+            pass
+        existing = self._users.find_by_email(email_key(draft.email))
+        if existing is None or existing.state is not UserState.PENDING:
+            return
+        newest = self._store.links.for_user(
+            existing.id, {LinkPurpose.INVITE, LinkPurpose.SIGNUP}, 1
+        )
+        if not newest or newest[0].purpose is not LinkPurpose.SIGNUP:
+            return  # an administrator's invitation: theirs to resend
+        now = self._clock()
+        again = replace(
+            existing,
+            first_name=draft.first_name,
+            last_name=draft.last_name,
+            password_hash=password_hash,
+            # A new epoch kills every link issued before, even one the revocation below missed.
+            token_epoch=new_token_epoch(),
+            version=next_version(existing.version, now),
+        )
+        tx = self._store.transaction()
+        self._invitations.stage_kill_pending(tx, existing.id, {LinkPurpose.SIGNUP})
+        self._invitations.stage_issue(tx, again, LinkPurpose.SIGNUP)
+        # Conditional on the version read: a confirmation or another sign-up in between wins.
+        self._users.stage_replace(tx, existing, again)
+        self._audit.stage(
+            tx,
+            "user.signed_up_again",
+            user_target(again),
+            diff(user_fields(existing), user_fields(again)),
+        )
+        try:
+            tx.commit()
+        except (PreconditionFailed, LinkUnusable):
+            pass  # changed meanwhile: the same answer, and that change's own email stands
 
     def get(self, user_id: str) -> User:
         return self._users.require(user_id)

@@ -237,9 +237,13 @@ class InvitationService:
         password = checked_password(password, user)
         return self._activate(link, user, hash_password(password, self._hashing))
 
-    def confirm_signup(self, token: str) -> User:
-        """Confirm the address of a self-registered account (its password was given at creation)."""
-        link, user = self.open(token, LinkPurpose.SIGNUP)
+    def confirm_signup(self, link: Link, user: User) -> User:
+        """Activate a self-registered account, from its opened link, once whoever follows the
+        link has given the password chosen at sign-up (SessionService.confirm_sign_up checks it).
+
+        Only if the account is still as read: a sign-up again in between (another password, a
+        newer link) makes this fail instead of activating a password nobody here gave.
+        """
         return self._activate(link, user, user.password_hash)
 
     def _activate(self, link: Link, user: User, password_hash: str | None) -> User:

@@ -14,6 +14,7 @@ from chalicelib.config import Settings
 from chalicelib.domain.audit import REDACTED
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import next_version
+from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.messages import PASSWORD_CHANGED as CHANGED
 from chalicelib.domain.passwords import (
     HashParameters,
@@ -39,6 +40,10 @@ from chalicelib.services.throttle import Limit, Throttle
 MAX_TOKEN_LIFETIME = timedelta(days=30)
 SSO_LIFETIME = timedelta(minutes=10)
 SIGN_IN_FAILED = "The email or password is not correct."
+NOT_THE_SIGNUP_PASSWORD = (
+    "This is not the password chosen when this account was signed up. If you did not sign up, "
+    "you can sign up yourself with a password of your own: this link then stops working."
+)
 # One message per kind for every refusal (forged, expired, revoked, used, inactive user):
 # no oracle for which check failed.
 REFUSED = {
@@ -223,23 +228,48 @@ class SessionService:
         idle = timedelta(minutes=self._settings.console_idle_minutes)
         self._store.counters.add(_ended(session.sid), self._clock() + idle)
 
-    def change_password(self, user: User, current: str | None, new: str | None, client: str) -> str:
-        """The developer's own change: the current password is required; older tokens die.
+    def _check_password(
+        self, user: User, given: str | None, client: str, field: str, message: str
+    ) -> None:
+        """ValidationFailed (``field``) unless ``given`` is the account's password.
 
-        Wrong current passwords count as sign-in failures of the account from that address:
-        a stolen session must not become an unlimited password oracle.
+        Wrong passwords count as sign-in failures of the account from that address (the same
+        keys): neither form becomes an unlimited password oracle beside the other.
         """
         limits = self._guesses(email_key(user.email), client)
         self._throttle.check(limits)
         if (
-            not current
+            not given
             or not user.password_hash
-            or not verify_password(user.password_hash, current, self._hashing)
+            or not verify_password(user.password_hash, given, self._hashing)
         ):
             self._throttle.count(limits, refuse=False)
-            raise ValidationFailed(
-                [FieldProblem("currentPassword", "The current password is not correct.")]
-            )
+            raise ValidationFailed([FieldProblem(field, message)])
+
+    def confirm_sign_up(self, token: str, password: str | None, client: str) -> tuple[User, str]:
+        """Follow a sign-up link: with the password chosen at sign-up, the account becomes
+        active and its developer is signed in (a user token).
+
+        The link alone is not enough: whoever signs up with someone else's address picks the
+        password, and the owner, who receives the link, must not activate an account whose
+        password another person knows (pre-registration). Wrong passwords are throttled like
+        sign-in; nothing changes until the right one.
+        """
+        link, user = self._invitations.open(token, LinkPurpose.SIGNUP)
+        try:
+            self._check_password(user, password, client, "password", NOT_THE_SIGNUP_PASSWORD)
+        except ValidationFailed:
+            self._audit.record("signup.confirm_failed", user_target(user))
+            raise
+        active = self._invitations.confirm_signup(link, user)
+        expiry = self._clock() + timedelta(hours=self._settings.session_hours)
+        return active, self.mint(active, expiry)
+
+    def change_password(self, user: User, current: str | None, new: str | None, client: str) -> str:
+        """The developer's own change: the current password is required; older tokens die."""
+        self._check_password(
+            user, current, client, "currentPassword", "The current password is not correct."
+        )
         new = checked_password(new, user, "newPassword")
         now = self._clock()
         changed = replace(

@@ -322,8 +322,8 @@ def test_signup_own_password_change_and_expired_reset_link_events(api, client, c
     token = mail_to("sam@example.com")[-1].token("/confirm-v2/identities/basic/signup")
     client.http.post(
         "/confirm-v2/identities/basic/signup",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        body=urlencode({"token": token}),
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"token": token, "password": "sam's first passphrase"}),
     )
     signed = client.http.post(
         "/signin",

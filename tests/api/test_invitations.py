@@ -334,7 +334,11 @@ def test_signup_confirmation_activates_with_the_password_given_at_creation(api, 
     token = mail.token(path)
     assert portal_get(client, token, path).status_code == 200
     assert portal_get(client, token, INVITE_PATH).status_code == 404  # bound to one purpose
-    assert portal_post(client, {"token": token}, path).status_code == 200
+    # The link alone is not enough: the password chosen at creation goes with it.
+    assert portal_json(client, {"token": token}, path).status_code == 400
+    assert api.get("/users/sam").json["properties"]["state"] == "pending"
+    sent = {"token": token, "password": "sam's own passphrase"}
+    assert portal_json(client, sent, path).status_code == 200
     assert api.get("/users/sam").json["properties"]["state"] == "active"
 
 

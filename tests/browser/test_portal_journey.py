@@ -7,7 +7,8 @@
   it, and the gateway check refuses the old key and allows the new one; the account is closed.
   Every step is a click on what the page offers: no address typed, never JSON, no dead end.
 - Sign-up with terms whose consent is required: refused on the server without it, then the
-  confirmation email's link activates the account and the developer signs in.
+  confirmation email's link, with the password chosen at sign-up (a wrong one is refused),
+  activates the account and signs the developer in.
 - Delegation: Sign in on the portal goes through the publisher's site (tests/delegation_site.py),
   which signs the developer in through generateSsoUrl; they land on the portal, signed in.
 
@@ -242,14 +243,20 @@ def test_sign_up_with_terms_whose_consent_is_required(
         expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
         walk.check("sent")
 
+        # The link asks for the password chosen at sign-up: a wrong one activates nothing.
         page.goto(link_in_mail(server, email, SIGNUP_CONFIRM))
+        expect(page.get_by_role("heading", name="Confirm your account")).to_be_visible()
         walk.check("confirm")
+        walk.fill("Password", "not the one I chose")
         walk.press("Confirm my account")
-        expect(page.get_by_role("heading", name="Your account is active")).to_be_visible()
-        page.get_by_role("link", name="Go to the developer portal").click()
-        page.get_by_role("link", name="Sign in").click()
-        walk.sign_in(email, PASSWORD)
+        expect(page.locator("#password-error")).to_contain_text("not the password chosen")
+        assert page.evaluate("document.activeElement.id") == "password"
+        walk.check("confirm-refused")
+        # The right one activates the account and signs in: the portal's home.
+        walk.fill("Password", PASSWORD)
+        walk.press("Confirm my account")
         expect(page.get_by_role("heading", name="Welcome, Grace")).to_be_visible()
+        assert page.url == server.base_url + "/"
         walk.check("home-signed-in")
     finally:
         context.close()
