@@ -218,12 +218,11 @@ def find_user_by_email(email: str) -> Any:
 def password_link(user_id: str) -> tuple[str, bool]:
     """The admin's "Reset password" (passwords service); returns its one-time link.
 
-    The email is recorded as for any reset, and this process sends it at once through the
-    relay's own path (the token exists only in the sender's memory), reading the link from it
-    so it can be printed. If another relay (a running dev server's) claims the email first, its
-    link cannot be known here: a new reset is made, which revokes that one, up to three times.
-    The second value is False when the email could not be sent now: a later retry by the
-    sweep sends a fresh link and this one stops working.
+    The email is recorded as for any reset but held for this process, which sends it at once
+    through the relay's own path (the token exists only in the sender's memory), reading the
+    link from it so it can be printed: a running relay (a dev server's) leaves a held email
+    alone. The second value is False when the email could not be sent now: the sweep then
+    sends it with a fresh link, and this one stops working.
     """
     import re
 
@@ -235,14 +234,11 @@ def password_link(user_id: str) -> tuple[str, bool]:
     catcher = _LinkCatcher(user.email, current.mailer())
     sender = Services(current.settings, current.clock, catcher)
     path = LINK_PATHS[LinkPurpose.RESET]
-    for _ in range(3):
-        sender.relay.send_now(current.passwords.send_by_admin(user_id))
-        for text in catcher.texts:
-            for url in re.findall(r"https?://[^\s<>\"']+", text):
-                if path in url:
-                    return url.rstrip(".,"), not catcher.failed
-        if catcher.failed:
-            break
+    sender.relay.send_now(current.passwords.send_by_admin(user_id, held=True))
+    for text in catcher.texts:
+        for url in re.findall(r"https?://[^\s<>\"']+", text):
+            if path in url:
+                return url.rstrip(".,"), not catcher.failed
     raise SystemExit("apim-users: the reset email carried no link (check its template).")
 
 

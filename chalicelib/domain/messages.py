@@ -43,6 +43,9 @@ class Message:
     # To a recipient of a publisher notification (its own email, or a BCC copy of a developer's):
     # sent to the address recorded, whatever its user's address is now, and never copied again.
     publisher: bool = False
+    # Sent by the process that recorded it (apim-users create-admin prints the link it mails),
+    # so the stream's relay leaves it; the sweep sends it if that process never did.
+    held: bool = False
 
 
 class MessageTaken(Exception):

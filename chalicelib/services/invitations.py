@@ -89,7 +89,7 @@ class InvitationService:
         return timedelta(hours=self._settings.invitation_hours)
 
     def stage_issue(
-        self, tx: Tx, user: User, purpose: LinkPurpose, new_email: str = ""
+        self, tx: Tx, user: User, purpose: LinkPurpose, new_email: str = "", held: bool = False
     ) -> IssuedLink:
         """A new link and its email, in the caller's transaction.
 
@@ -102,7 +102,12 @@ class InvitationService:
         _, token_hash = new_token()
         link_id = new_link_id(now)
         message = self._mail.stage(
-            tx, TEMPLATES[purpose], user, link_ref=(user.id, link_id), to_email=new_email or None
+            tx,
+            TEMPLATES[purpose],
+            user,
+            link_ref=(user.id, link_id),
+            to_email=new_email or None,
+            held=held,
         )
         link = Link(
             user_id=user.id,

@@ -44,6 +44,7 @@ class MailService:
         link_ref: tuple[str, str] | None = None,
         extra: dict[str, str] | None = None,
         to_email: str | None = None,
+        held: bool = False,
     ) -> Message:
         """Record a message in the transaction of the change that causes it.
 
@@ -51,7 +52,8 @@ class MailService:
         triggers with this very item, claims and sends it. The sweep takes it only if the relay
         has not claimed it within the lease (a lost stream batch, a relay that failed for good).
         ``to_email`` is for the one email that goes elsewhere than the account's address: the
-        confirmation of an email change, to the new address.
+        confirmation of an email change, to the new address. A ``held`` message is sent by the
+        process that records it (``OutboxRelay.send_now``), never by the stream's relay.
         """
         now = self._clock()
         message = Message(
@@ -63,6 +65,7 @@ class MailService:
             created_at=now,
             next_attempt_at=now + LEASE,
             link=link_ref,
+            held=held,
         )
         self._store.outbox.stage_put(tx, message)
         return message

@@ -51,20 +51,24 @@ class PasswordService:
         self._clock = clock
         self._hashing = hashing
 
-    def _send_link(self, user: User) -> str:
-        """Record the reset link and its email; the relay sends it. Returns the message id."""
+    def _send_link(self, user: User, held: bool = False) -> str:
+        """Record the reset link and its email; the relay sends it (or, ``held``, the caller
+        does). Returns the message id."""
         tx = self._store.transaction()
         self._audit.stage(tx, "password.reset_requested", user_target(user))
-        issued = self._invitations.stage_issue(tx, user, LinkPurpose.RESET)
+        issued = self._invitations.stage_issue(tx, user, LinkPurpose.RESET, held=held)
         # The account names its one usable reset link: the one before dies without a query.
         self._store.users.stage_record_reset(tx, user, issued.link.link_id)
         tx.commit()
         return issued.message.id
 
-    def send_by_admin(self, user_id: str, expected: Expected | None = None) -> str:
+    def send_by_admin(
+        self, user_id: str, expected: Expected | None = None, *, held: bool = False
+    ) -> str:
         """The admin's "Reset password": an email with a one-time link (its message id).
 
-        ``expected`` is the version the admin was looking at (the console's page), if any.
+        ``expected`` is the version the admin was looking at (the console's page), if any;
+        ``held``: the caller sends the email itself (``OutboxRelay.send_now``), to read its link.
         """
         user = self._store.users.require(user_id)
         check_expected(expected, user.version)
@@ -73,7 +77,7 @@ class PasswordService:
             raise StateConflict(
                 f"User '{user_id}' is {user.state.value}; only active users can reset.{hint}"
             )
-        return self._send_link(user)
+        return self._send_link(user, held)
 
     def request(self, email: str, client: str) -> None:
         """Self-service: the same outcome for every address; mail only to an active account."""

@@ -129,7 +129,8 @@ class OutboxRelay:
         found: list[tuple[str, Message]] = []
         for record in records:
             message = self._store.outbox.message_in(record)
-            if message is not None:
+            # A held message is its recorder's to send (send_now), or the sweep's after its lease.
+            if message is not None and not message.held:
                 found.append((str((record.get("dynamodb") or {}).get("SequenceNumber")), message))
         report = RelayReport()
         self._batch_templates = {}

@@ -231,6 +231,8 @@ class OutboxItem(Model):
     purge_at = TTLAttribute(null=True)
     # A publisher notification's email or a BCC copy (Message.publisher); absent: a developer's.
     publisher = BooleanAttribute(null=True)
+    # Message.held: left by the stream's relay for the process that recorded it.
+    held = BooleanAttribute(null=True)
 
     due_index = OutboxDueIndex()
 

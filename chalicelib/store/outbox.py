@@ -34,6 +34,7 @@ def _to_message(item: OutboxItem) -> Message:
         sent_at=item.sent_at,
         last_error=item.last_error,
         publisher=bool(item.publisher),
+        held=bool(item.held),
     )
 
 
@@ -52,6 +53,7 @@ def _to_item(message: Message) -> OutboxItem:
         created_at=message.created_at,
         due=DUE if message.state is Delivery.QUEUED else None,
         publisher=message.publisher or None,
+        held=message.held or None,
     )
 
 

@@ -101,6 +101,29 @@ def test_a_sweep_that_sends_before_a_late_relay_leaves_it_nothing_to_send(api, c
     assert (delivery(api)["state"], delivery(api)["attempts"]) == ("sent", 1)
 
 
+def test_a_held_email_is_left_by_the_relay_for_its_sender_and_the_sweep_is_the_net(api, clock):
+    """apim-users create-admin prints the link it mails, so it must be the one to send it: the
+    stream's relay leaves a held email alone (it used to race the command and win, and the
+    command found no link); if the sender never sends, the sweep does after the lease."""
+    mailer = RecordingMailer()
+    wire(mailer=mailer)
+    api.create_user("ada", "ada@example.com")
+    relay()
+    mailer.sent.clear()
+    held = services().passwords.send_by_admin("ada", held=True)
+    assert relay() >= 1 and mailer.sent == []  # the relay read it and left it
+    services().relay.send_now(held)
+    [email] = mailer.sent
+    assert email.to == "ada@example.com" and "/confirm-v2/password" in email.text
+    # Held, and its sender gone before sending: the sweep's net, after the lease.
+    forgotten = services().passwords.send_by_admin("ada", held=True)
+    relay()
+    assert len(mailer.sent) == 1
+    clock.advance(minutes=3)
+    assert services().sweep.run().sent == 1
+    assert services().store.outbox.get(forgotten).state.value == "sent"
+
+
 def test_a_relay_that_sent_leaves_the_sweep_nothing_to_send(api, clock):
     mailer = RecordingMailer()
     wire(mailer=mailer)
