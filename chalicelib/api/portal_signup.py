@@ -141,6 +141,16 @@ def _away(call: Call) -> Response | None:
     return None
 
 
+def _open(call: Call) -> tuple[SignUpSettings, Response | None]:
+    """The sign-up settings, and the answer instead of the form when there is one: delegated,
+    signed in already, or sign-up closed."""
+    away = _away(call)
+    settings = services().signup.settings()
+    if away is None and not settings.enabled:
+        away = _closed(call)
+    return settings, away
+
+
 SIGNUP_ANSWERS = {
     **page_responses(statuses=("400", "403", "404", "429")),
     **redirects("Signed in already: to the home; delegated: to the publisher's site."),
@@ -157,13 +167,8 @@ SIGNUP_ANSWERS = {
     ),
 )
 def signup_page(call: Call) -> Response:
-    away = _away(call)
-    if away is not None:
-        return away
-    settings = services().signup.settings()
-    if not settings.enabled:
-        return _closed(call)
-    return _form(call, settings)
+    settings, elsewhere = _open(call)
+    return elsewhere or _form(call, settings)
 
 
 @router.route(
@@ -177,12 +182,9 @@ def signup_page(call: Call) -> Response:
     ),
 )
 def sign_up(call: Call) -> Response:
-    away = _away(call)
-    if away is not None:
-        return away
-    settings = services().signup.settings()
-    if not settings.enabled:
-        return _closed(call)
+    settings, elsewhere = _open(call)
+    if elsewhere is not None:
+        return elsewhere
     try:
         fields = html.form_fields(call)
     except MalformedRequest:

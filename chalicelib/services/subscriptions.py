@@ -552,6 +552,12 @@ class SubscriptionService:
             display_name=name,
             version=next_version(existing.version, self._clock()),
         )
+        return self._commit_own(developer, existing, updated)
+
+    def _commit_own(
+        self, developer: User, existing: Subscription, updated: Subscription
+    ) -> Subscription:
+        """A developer's change to their own subscription, audited as theirs, in one write."""
         tx = self._store.transaction()
         self._subscriptions.stage_replace(tx, existing, updated, None)
         changes = diff(_fields(existing), _fields(updated))
@@ -577,14 +583,7 @@ class SubscriptionService:
             end_date=now,
             version=next_version(existing.version, now),
         )
-        tx = self._store.transaction()
-        self._subscriptions.stage_replace(tx, existing, updated, None)
-        changes = diff(_fields(existing), _fields(updated))
-        self._audit.stage(
-            tx, "subscription.changed", _target(updated), changes, by_user=developer.id
-        )
-        tx.commit()
-        return updated
+        return self._commit_own(developer, existing, updated)
 
     # --- products a developer may subscribe to -------------------------------------------------
 
