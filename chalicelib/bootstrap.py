@@ -137,7 +137,7 @@ class Services:
             self.pacer,
             self.settings,
             self.clock,
-            bcc=self.notifications.bcc_copies,
+            bcc=self.notifications,
             # Read when a task comes: the accounts service is built then, not with the relay.
             clean_up=lambda *task: self.accounts.clean_up_deleted(*task),
         )
@@ -167,7 +167,7 @@ class Services:
     def delegation(self) -> DelegationService:
         from chalicelib.services.delegation import DelegationService
 
-        return DelegationService(self.store)
+        return DelegationService(self.portal)
 
     @cached_property
     def invitations(self) -> InvitationService:

@@ -175,7 +175,8 @@ class Delegated:
 
 
 def delegated() -> Delegated:
-    """What delegation takes over for a signed-in developer's pages (one GetItem)."""
+    """What delegation takes over for a signed-in developer's pages (the setting, read once a
+    request)."""
     delegation = services().delegation
     settings = delegation.settings()
     account = delegation.enabled_for(Operation.CHANGE_PROFILE, settings)
@@ -203,7 +204,6 @@ def render(
         status,
         developer=developer.user if developer else None,
         csrf=developer.csrf if developer else "",
-        home=home_of(call),
         delegated=handed,
         **values,
     )

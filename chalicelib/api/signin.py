@@ -26,7 +26,7 @@ from chalicelib.api.docs import (
     token_query,
 )
 from chalicelib.api.envelope import json_response, user_entity
-from chalicelib.api.errors import error_response
+from chalicelib.api.errors import error_response, status_and_code
 from chalicelib.api.html import csrf_ok, csrf_token, wants_json
 from chalicelib.api.portal import (
     PasswordLink,
@@ -189,7 +189,7 @@ def sign_in(call: Call) -> Response:
     except (NotAuthenticated, Throttled) as exc:
         if wants_json(call) or _basic_credentials(call):
             return error_response(exc)
-        status = 429 if isinstance(exc, Throttled) else 401
+        status, _ = status_and_code(exc)
         return _signin_form(call, status, email[:254], exc.message, target)
     seconds = int(get_settings().session_hours * 3600)
     return _signed_in(call, user, token, seconds, target)

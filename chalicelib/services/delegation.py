@@ -11,7 +11,8 @@ sign-up and account actions follow ``userRegistration.enabled``; subscribe, unsu
 renew follow ``subscriptions.enabled``), or when no URL or key is set. Parameters per operation
 (domain/delegation.py: SIGNED): ``return_url`` for SignIn and SignUp; ``user_id`` for
 ChangePassword, ChangeProfile, CloseAccount and SignOut; ``product_id`` and ``user_id`` for
-Subscribe; ``subscription_id`` for Unsubscribe and Renew. Ids are bare (``ada``). One GetItem.
+Subscribe; ``subscription_id`` for Unsubscribe and Renew. Ids are bare (``ada``). The setting
+is read once a request (PortalService.setting).
 """
 
 from __future__ import annotations
@@ -19,19 +20,18 @@ from __future__ import annotations
 import secrets
 
 from chalicelib.domain.delegation import SUBSCRIPTION_OPERATIONS, Operation, redirect_url
-from chalicelib.domain.portal import DelegationSettings, SettingName
-from chalicelib.services.ports import Store
+from chalicelib.domain.portal import DelegationSettings
+from chalicelib.services.portal import PortalService
 
 
 class DelegationService:
     """Builds the signed redirect to the publisher's delegation site."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, portal: PortalService) -> None:
+        self._portal = portal
 
     def settings(self) -> DelegationSettings:
-        stored = self._store.portal.setting(SettingName.DELEGATION)
-        return stored if isinstance(stored, DelegationSettings) else DelegationSettings()
+        return self._portal.delegation()
 
     def enabled_for(self, operation: Operation, settings: DelegationSettings | None = None) -> bool:
         s = settings or self.settings()

@@ -21,6 +21,7 @@ has no recipient); at most MAX_RECIPIENTS writes join the caller's transaction.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 
 from chalicelib.config import Settings
@@ -126,17 +127,20 @@ class NotificationService:
             staged.append(message)
         return staged
 
-    def bcc_copies(self, message: Message, link: Link | None = None) -> list[Message]:
-        """Stage and commit a copy of a developer email, sent, for each BCC recipient.
+    def bcc_addresses(self) -> list[str]:
+        """The BCC recipients' addresses (the relay reads them once a batch)."""
+        return [a for a, _ in self.addresses(NotificationName.BCC)]
+
+    def bcc_copies(
+        self, message: Message, link: Link | None, targets: Sequence[str]
+    ) -> list[Message]:
+        """Stage and commit a copy of a developer email, sent, for each of ``targets``.
 
         Each copy's id is derived from the original's and the address, and written only if
         absent, so a copy exists at most once whoever asks twice. A one-time link is withheld
         (WITHHELD instead of its token); the copies are publisher messages, never copied again.
         """
-        if message.publisher:
-            return []
-        targets = [a for a, _ in self.addresses(NotificationName.BCC)]
-        if not targets:
+        if message.publisher or not targets:
             return []
         values = dict(message.values)
         if link is not None:

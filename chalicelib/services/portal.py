@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib import context
 from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.etag import Expected, check_expected, next_version
@@ -87,12 +89,23 @@ class PortalService:
         self._store = store
         self._clock = clock
         self._audit = audit
+        # Settings read in the current request, per thread (chalice local serves requests on
+        # threads): a page and the delegation checks it makes read each setting once.
+        self._local = threading.local()
 
     # --- settings ------------------------------------------------------------------------------
 
     def setting(self, name: SettingName) -> Setting:
-        """The stored setting, or its default; one GetItem."""
-        return self._store.portal.setting(name) or DEFAULTS[name]
+        """The stored setting, or its default; one GetItem, at most once a request."""
+        request = context.current().request_id
+        if not request:
+            return self._store.portal.setting(name) or DEFAULTS[name]
+        if getattr(self._local, "request", None) != request:
+            self._local.request, self._local.seen = request, {}
+        seen: dict[SettingName, Setting] = self._local.seen
+        if name not in seen:
+            seen[name] = self._store.portal.setting(name) or DEFAULTS[name]
+        return seen[name]
 
     def all_settings(self) -> list[tuple[SettingName, Setting]]:
         """The three settings (GET portalsettings); one Query."""
@@ -149,6 +162,7 @@ class PortalService:
                 if unconditional:
                     continue
                 raise
+            getattr(self._local, "seen", {}).pop(name, None)
             return updated
         raise PreconditionFailed("The settings kept changing meanwhile; read them again.")
 

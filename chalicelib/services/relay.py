@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.config import Settings
 from chalicelib.domain.clock import Clock
@@ -48,8 +48,17 @@ from chalicelib.services.ports import MailerFactory, Pacer, Store, TemplateSourc
 
 log = logger()
 
-# Stages the BCC copies of a developer email just sent (services/notifications.py: bcc_copies).
-BccCopier = Callable[[Message, Link | None], Sequence[Message]]
+
+# The BCC copies of a developer email just sent (services/notifications.py: NotificationService).
+class BccCopier(Protocol):
+    """The BCC recipients' addresses, and staging a sent email's copies to them."""
+
+    def bcc_addresses(self) -> list[str]: ...
+
+    def bcc_copies(
+        self, message: Message, link: Link | None, targets: Sequence[str]
+    ) -> Sequence[Message]: ...
+
 
 # Times SES may say "too fast" to one attempt before it is left for the sweep's retry.
 THROTTLE_RETRIES = 4
@@ -110,6 +119,8 @@ class OutboxRelay:
         # Templates read in the current batch: one read per template a batch, not per email (an
         # admin's change applies from the next batch, seconds later).
         self._batch_templates: dict[str, Any] = {}
+        # The BCC recipients, read once a batch (None: not read yet in this batch).
+        self._batch_bcc: list[str] | None = None
         self._mailer = mailer
         self._pacer = pacer
         self._settings = settings
@@ -133,7 +144,7 @@ class OutboxRelay:
             if message is not None and not message.held:
                 found.append((str((record.get("dynamodb") or {}).get("SequenceNumber")), message))
         report = RelayReport()
-        self._batch_templates = {}
+        self._new_batch()
         if not found:
             return StreamOutcome(report)
         users = self._users_of([m for _, m in found])
@@ -148,12 +159,16 @@ class OutboxRelay:
                 return StreamOutcome(report, [sequence for sequence, _ in found[n:]])
         return StreamOutcome(report)
 
+    def _new_batch(self) -> None:
+        self._batch_templates = {}
+        self._batch_bcc = None
+
     def retry_due(self, limit: int) -> RelayReport:
         """The sweep's part: every message whose next attempt is due (a failed attempt, a
         lapsed claim, or a message the relay never claimed)."""
         due = list(self._store.outbox.due(self._clock(), limit))
         report = RelayReport()
-        self._batch_templates = {}
+        self._new_batch()
         users = self._users_of(due)
         for message in due:
             self._send_one(message, users.get(message.user_id), report)
@@ -162,7 +177,7 @@ class OutboxRelay:
     def send_now(self, message_id: str) -> RelayReport:
         """One message by id, in this process (``apim-users create-admin`` prints its link)."""
         report = RelayReport()
-        self._batch_templates = {}
+        self._new_batch()
         message = self._store.outbox.get(message_id)
         if message is not None:
             self._send_one(message, self._store.users.get(message.user_id), report)
@@ -292,7 +307,10 @@ class OutboxRelay:
         if self._bcc is None or message.publisher:
             return
         try:
-            self._bcc(message, link)
+            if self._batch_bcc is None:
+                self._batch_bcc = self._bcc.bcc_addresses()
+            if self._batch_bcc:
+                self._bcc.bcc_copies(message, link, self._batch_bcc)
         except Exception:
             log.exception("relay: the BCC copies of message %s were not staged", message.id)
 

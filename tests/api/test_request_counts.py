@@ -230,3 +230,41 @@ def test_a_link_from_before_epochs_and_named_tokens_still_works_by_the_old_check
     accepted = portal(api, "POST", "/confirm/invitation", {"token": token, "password": PASSWORD})
     assert accepted.status_code == 200
     assert api.get("/users/olga").json["properties"]["state"] == "active"
+
+
+def test_a_portal_form_reads_the_delegation_setting_once(api):
+    """A signed-in form asks whether its action is delegated, and the page it answers with (a
+    field left empty) asks which forms are: the setting is read once for both."""
+    from chalicelib.bootstrap import services
+    from tests.api.portal_support import Developer, make_developer
+
+    make_developer("dev", "dev@example.com")
+    dev = Developer(api.client, "dev@example.com")
+    version = str(services().accounts.get("dev").version)
+    calls = requests_of(
+        lambda: dev.post(
+            "/portal/profile/name", {"firstName": "", "lastName": "V", "version": version}
+        ),
+        lambda page: page.status == 400,
+    )
+    settings = [c for c in calls if c.startswith("GetItem(") and "portal" in c]
+    assert len(settings) == 1, calls
+
+
+def test_the_relay_reads_the_bcc_recipients_once_a_batch(api):
+    """Each developer email the relay sends is copied to the BCC recipients, read once for the
+    batch rather than once for each email."""
+    assert api.put("/notifications/BCC/recipientEmails/audit@example.com").status == 201
+    with relay_paused():
+        for name in ("ann", "ben", "cat"):
+            invite_body = {**INVITED, "email": f"{name}@example.com"}
+            assert api.put(f"/users/{name}", {"properties": invite_body}).status == 201
+    calls: list[str] = []
+    _recording[threading.get_ident()] = calls
+    try:
+        relay()
+    finally:
+        del _recording[threading.get_ident()]
+    recipients = [c for c in calls if c.startswith("Query(") and "portal" in c]
+    assert len(recipients) == 1, calls
+    assert len(mail_to("audit@example.com")) == 3
