@@ -73,6 +73,27 @@ _send_rates: dict[str, tuple[float, float]] = {}
 _send_rates_lock = threading.Lock()
 
 
+# botocore alone: boto3 would add its own import and s3transfer's (through boto3.compat) to the
+# first send of a container, for a client botocore makes alike (docs/performance.md, section 3).
+# One botocore session per container, shared by every mailer: a session parses botocore's
+# endpoint and service data once (about 150 ms for SES), and each Services built later (a test's,
+# a settings reload) makes its clients from it in a few milliseconds. botocore's sessions are not
+# thread-safe, so clients are made under the lock; the clients themselves are.
+_session: Any = None
+_session_lock = threading.Lock()
+
+
+def _botocore_client(service: str, region: str, config: Any) -> Any:
+    """A new botocore client (endpoint left to botocore: AWS_ENDPOINT_URL is honoured)."""
+    global _session
+    from botocore.session import get_session
+
+    with _session_lock:
+        if _session is None:
+            _session = get_session()
+        return _session.create_client(service, region_name=region, config=config)
+
+
 def forget_send_rates() -> None:
     """Read the account's send rate again on next use (tests)."""
     with _send_rates_lock:
@@ -92,7 +113,6 @@ class SesMailer:
         self.drop_dir = drop_dir
         self._client: Any = None
         self._quota_client: Any = None
-        self._session: Any = None
         self._lock = threading.Lock()
 
     def send(self, email: OutgoingEmail) -> str:
@@ -124,19 +144,8 @@ class SesMailer:
                         read_timeout=15,
                         retries={"max_attempts": 3, "mode": "standard"},
                     )
-                    self._client = self._botocore_client("ses", config)
+                    self._client = _botocore_client("ses", self.region, config)
         return self._client
-
-    def _botocore_client(self, service: str, config: Any) -> Any:
-        # botocore alone, one session per mailer: boto3 would add its own import and
-        # s3transfer's (through boto3.compat) to the first send of a container, for a client
-        # botocore makes alike (docs/performance.md, section 3). A session is made once; the
-        # SESv2 client of the send rate reuses it.
-        from botocore.session import Session, get_session
-
-        if not isinstance(self._session, Session):
-            self._session = get_session()
-        return self._session.create_client(service, region_name=self.region, config=config)
 
     def max_send_rate(self, fallback: float) -> float:
         """The account's maximum send rate (SESv2 ``GetAccount`` ``SendQuota.MaxSendRate``).
@@ -165,7 +174,7 @@ class SesMailer:
             from botocore.config import Config
 
             config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
-            self._quota_client = self._botocore_client("sesv2", config)
+            self._quota_client = _botocore_client("sesv2", self.region, config)
         return self._quota_client
 
     def _read_send_rate(self) -> float | None:

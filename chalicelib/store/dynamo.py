@@ -17,6 +17,10 @@ from chalicelib.store.subscriptions import SubscriptionRepository
 from chalicelib.store.tx import DynamoTx
 from chalicelib.store.users import UserRepository
 
+# The transactions' connection, one per region and container, as PynamoDB keeps one per model:
+# a Services built again (a settings reload, each test) reuses its botocore client.
+_connections: dict[str, Connection] = {}
+
 
 class DynamoStore:
     """Built once per container; PynamoDB caches one connection per model.
@@ -26,7 +30,6 @@ class DynamoStore:
 
     def __init__(self, settings: Settings) -> None:
         self._region = settings.region
-        self._connection: Connection | None = None
         self.users = UserRepository()
         self.links = LinkRepository()
         self.outbox = OutboxRepository()
@@ -37,6 +40,7 @@ class DynamoStore:
         self.portal = PortalRepository()
 
     def transaction(self) -> DynamoTx:
-        if self._connection is None:
-            self._connection = Connection(region=self._region)
-        return DynamoTx(self._connection)
+        connection = _connections.get(self._region)
+        if connection is None:
+            connection = _connections.setdefault(self._region, Connection(region=self._region))
+        return DynamoTx(connection)

@@ -103,8 +103,7 @@ def test_a_cancelled_transaction_leaves_neither_change_nor_event(api, wired):
     from tests.api.test_transactions import ConflictingTx, a_user
 
     store = services().store
-    store.transaction()
-    tx = ConflictingTx(store._connection, conflicts=99)
+    tx = ConflictingTx(store.transaction()._connection, conflicts=99)
     user = a_user("ghost", "ghost@example.com")
     store.users.stage_create(tx, user)
     services().audit.stage(tx, "user.created", _target(user))

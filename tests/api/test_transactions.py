@@ -40,8 +40,7 @@ def a_user(user_id, email):
 
 
 def stage(store, user, conflicts):
-    store.transaction()  # builds the connection
-    tx = ConflictingTx(store._connection, conflicts)
+    tx = ConflictingTx(store.transaction()._connection, conflicts)
     store.users.stage_create(tx, user)
     return tx
 
