@@ -28,6 +28,11 @@ log = logger()
 BATCH_SIZE = 50
 MAX_RETRIES = 3
 
+# Lambda reads a stream's shards four times a second; the follower does the same while the
+# stream is quiet (each read is three requests to the backend) and reads sooner while it is busy.
+IDLE_POLL_SECONDS = 0.25
+BUSY_POLL_SECONDS = 0.1
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -89,12 +94,16 @@ class StreamFollower:
                     log.warning("relay gave up on a record; the sweep sends its message later")
         return len(queue)
 
-    def follow(self, stop: threading.Event, interval: float = 0.1) -> None:
-        """Drain every ``interval`` seconds until ``stop`` is set; errors are printed, not fatal
-        (a backend being reset, a table not there yet)."""
-        while not stop.wait(interval):
+    def follow(
+        self, stop: threading.Event, busy: float = BUSY_POLL_SECONDS, idle: float = IDLE_POLL_SECONDS
+    ) -> None:
+        """Drain until ``stop`` is set: again after ``busy`` seconds while the stream keeps
+        gaining records, after ``idle`` once it is quiet; errors are printed, not fatal (a
+        backend being reset, a table not there yet)."""
+        wait = busy
+        while not stop.wait(wait):
             try:
-                self.drain()
+                wait = busy if self.drain() else idle
             except Exception as exc:
                 print(f"relay: {type(exc).__name__}: {exc}", flush=True)
                 stop.wait(1.0)
