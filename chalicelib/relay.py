@@ -95,7 +95,10 @@ class StreamFollower:
         return len(queue)
 
     def follow(
-        self, stop: threading.Event, busy: float = BUSY_POLL_SECONDS, idle: float = IDLE_POLL_SECONDS
+        self,
+        stop: threading.Event,
+        busy: float = BUSY_POLL_SECONDS,
+        idle: float = IDLE_POLL_SECONDS,
     ) -> None:
         """Drain until ``stop`` is set: again after ``busy`` seconds while the stream keeps
         gaining records, after ``idle`` once it is quiet; errors are printed, not fatal (a
