@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-fast lint chromium clean deploy-files package bench readme-screenshot
+.PHONY: dev test test-fast lint chromium clean deploy-files package bench readme-screenshot \
+	screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,11 @@ package: $(STAMP)
 # Measurements, not tests (bench/): prints a table, writes bench/results.json; docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The browser walks, saving a screenshot of each page they check in build/screenshots/ (`make test`
+# takes none: they are pictures for people, and cost chromium about 0.2 s each).
+screenshots: $(STAMP) chromium
+	SCREENSHOTS=1 $(BIN)/python -m pytest -q -n 2 tests/browser
 
 # The README's picture of the developer portal (tests/browser/test_readme_screenshot.py).
 readme-screenshot: $(STAMP) chromium

@@ -41,6 +41,16 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 RESET_LINK_SECONDS = 1.2  # the lifetime of reset links on short_links_server
+# Screenshots are pictures for people, not checks: the walks save them only when asked
+# (`make screenshots`), since each full-page one costs chromium about 0.2 s of CPU.
+TAKE_SCREENSHOTS = os.environ.get("SCREENSHOTS") == "1"
+
+
+def save_screenshot(page: Page, name: str, full_page: bool = True) -> None:
+    """``build/screenshots/{name}.png`` of the page, when screenshots were asked for."""
+    if TAKE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +91,6 @@ def browser() -> Iterator[Browser]:
             pytrace=False,
         )
     expect.set_options(timeout=15_000)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched

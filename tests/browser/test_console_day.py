@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import save_screenshot
 from tests.browser.test_console_walkthrough import create_admin
 from tests.http_api import HttpApi
 from tests.live_stack import LiveServer
@@ -247,7 +247,7 @@ def test_an_administrators_day(server, browser, admin_ready, size):
         line = header.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)")
         assert lines <= line * len(words) + 4, header.inner_text()
     no_sideways_scroll(page, width)
-    page.screenshot(path=str(SCREENSHOTS / f"console-day-users-{width}.png"))
+    save_screenshot(page, f"console-day-users-{width}", full_page=False)
     axe.check(page)
 
     # --- only what can work, in plain words -----------------------------------------------------

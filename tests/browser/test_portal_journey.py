@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import save_screenshot
 from tests.browser.test_console_day import ADMIN_PASSWORD, PHONE, WIDE, Axe, no_sideways_scroll
 from tests.browser.test_portal_pages import INVITATION, link_in_mail
 from tests.browser.test_portal_subscriptions_walk import (
@@ -74,8 +74,7 @@ class Walk:
         self.axe.check(self.page)
         no_sideways_scroll(self.page, self.width)
         if shot:
-            path = SCREENSHOTS / f"{self.name}-{shot}-{self.width}.png"
-            self.page.screenshot(path=path, full_page=True)
+            save_screenshot(self.page, f"{self.name}-{shot}-{self.width}")
 
     def fill(self, label: str, value: str) -> None:
         self.page.get_by_label(label, exact=True).fill(value)

@@ -3,8 +3,8 @@
 Every step is done the way a person does it: the link comes from the email the service sent, the
 fields are found by their labels and filled with the keyboard, Enter submits. Each page is also
 checked for what makes it usable: every field has a label, Tab reaches the submit button with a
-visible focus ring, and nothing overflows a 390 px wide phone screen. Screenshots of every page,
-at desktop and phone width, land in build/screenshots/.
+visible focus ring, and nothing overflows a 390 px wide phone screen. `make screenshots` saves every
+page at desktop and phone width in build/screenshots/.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tests.browser.conftest import DESKTOP, PHONE, RESET_LINK_SECONDS, SCREENSHOTS
+from tests.browser.conftest import DESKTOP, PHONE, RESET_LINK_SECONDS, save_screenshot
 from tests.live_stack import LiveServer
 
 try:
@@ -101,12 +101,12 @@ def check_page(page: Page, name: str, *, form: bool = True) -> None:
         assert button["focusVisible"] == "true", f"{name}: keyboard focus is not :focus-visible"
         assert button["outline"] != "none", f"{name}: the focused button shows no outline"
         assert float(button["outlineWidth"].removesuffix("px")) >= 2, button
-    page.screenshot(path=SCREENSHOTS / f"{name}-desktop.png", full_page=True)
+    save_screenshot(page, f"{name}-desktop")
     page.set_viewport_size(PHONE)
     try:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{name}: {width} px wide on a 390 px screen"
-        page.screenshot(path=SCREENSHOTS / f"{name}-390.png", full_page=True)
+        save_screenshot(page, f"{name}-390")
     finally:
         page.set_viewport_size(DESKTOP)
 

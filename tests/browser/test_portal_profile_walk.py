@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import save_screenshot
 from tests.browser.test_console_day import Axe
 from tests.browser.test_portal_pages import INVITATION, link_in_mail, new_developer
 from tests.live_stack import LiveServer
@@ -46,7 +46,7 @@ class Walk:
         self.axe.check(self.page)
         wide = self.page.evaluate("document.documentElement.scrollWidth")
         assert wide <= WIDTHS[self.width]["width"], f"{name}: {wide} px wide"
-        self.page.screenshot(path=SCREENSHOTS / f"profile-{name}-{self.width}.png", full_page=True)
+        save_screenshot(self.page, f"profile-{name}-{self.width}")
 
     def fill(self, label: str, value: str) -> None:
         field = self.page.get_by_label(label, exact=True)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import save_screenshot
 from tests.browser.test_console_day import (
     ADMIN_PASSWORD,
     PHONE,
@@ -110,7 +110,7 @@ def test_subscribe_approve_show_and_regenerate_a_key(server, browser, admin_emai
     assert "No reselling." in card.get_by_role("region", name="Terms of use").inner_text()
     axe.check(page)
     no_sideways_scroll(page, width)
-    page.screenshot(path=SCREENSHOTS / f"portal-products-{width}.png", full_page=True)
+    save_screenshot(page, f"portal-products-{width}")
     card.get_by_label("Name of your subscription").fill("Rain radar app")
     # Without the box ticked the browser itself holds the form back.
     card.get_by_role("button", name=re.compile("Request a subscription")).click()
@@ -152,7 +152,7 @@ def test_subscribe_approve_show_and_regenerate_a_key(server, browser, admin_emai
     assert old_key not in page.url
     axe.check(page)
     no_sideways_scroll(page, width)
-    page.screenshot(path=SCREENSHOTS / f"portal-subscriptions-key-{width}.png", full_page=True)
+    save_screenshot(page, f"portal-subscriptions-key-{width}")
     assert gateway_allows(server, old_key)
 
     sub = page.get_by_role("region", name="Rain radar app")

@@ -97,5 +97,6 @@ def test_the_readmes_portal_screenshot(live_server, browser):
     assert "Awaiting approval" in page.get_by_role("region", name="Route planner").inner_text()
     page.evaluate("window.scrollTo(0, 0)")
     Axe().check(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "portal.png"))
     context.close()
