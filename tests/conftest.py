@@ -65,10 +65,11 @@ def moto_session() -> Iterator[MotoSession]:
 
     from chalicelib.config import get_settings
     from chalicelib.keys import forget_cached_keys
-    from tests import moto_serializer, moto_transactions
+    from tests import moto_dispatch, moto_serializer, moto_transactions
 
     moto_transactions.install()  # transactions roll back what they touched, not whole tables
     moto_serializer.install()  # DynamoDB items are written to JSON without moto's alias search
+    moto_dispatch.install()  # each response class's methods are listed once, not per request
     with mock_aws():
         get_settings.cache_clear()
         forget_cached_keys()

@@ -21,9 +21,9 @@ started, which can hold another transaction's half-done write. Under 30 racing s
 resurrects user rows of requests that were answered 409 (seen in about 1 round in 6 with boto3
 alone, no service code involved). Real DynamoDB transactions are atomic, so the backend of these
 tests must be too; chalice local still serves the racing requests in parallel. The server runs the
-suite's two shortcuts in moto, as the in-process tests do: tests/moto_transactions.py (whose
-undo log needs the one-at-a-time serving as much as moto's table copies did) and
-tests/moto_serializer.py.
+suite's shortcuts in moto, as the in-process tests do: tests/moto_transactions.py (whose undo
+log needs the one-at-a-time serving as much as moto's table copies did),
+tests/moto_serializer.py and tests/moto_dispatch.py.
 
 chalice local runs no relay: the stack's third process is ``apim-users relay``, which follows the
 outbox table's stream on the moto server and sends what it announces, as the stream-triggered
@@ -78,11 +78,13 @@ CREATE_BACKEND = (
     "from chalicelib.cli import create_backend_resources; create_backend_resources()"
 )
 # moto's own server app (as moto.server's main builds it), with one request served at a time,
-# and the suite's two shortcuts in moto (tests/moto_transactions.py, tests/moto_serializer.py):
+# and the suite's shortcuts in moto (tests/moto_transactions.py, tests/moto_serializer.py,
+# tests/moto_dispatch.py):
 # without them the server spent more CPU than the browser in the browser tests.
 SERIAL_MOTO_SERVER = """
 import sys, threading
-from tests import moto_serializer, moto_transactions
+from tests import moto_dispatch, moto_serializer, moto_transactions
+moto_dispatch.install()
 moto_serializer.install()
 moto_transactions.install()
 from werkzeug.serving import run_simple

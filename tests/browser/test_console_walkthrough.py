@@ -5,9 +5,9 @@ The administrator is made by ``apim-users create-admin`` and sets its password t
 that command prints. Then: sign in; Users; + Add (Active, in Developers); + Invite (the
 invitation is read from the captured mail and accepted in a second browser context: Active);
 select the user, Block (their portal sign-in fails); Activate; Reset password, Yes (the mail's
-link sets a new password, and the developer signs in with it); Delete. Neither the Users page nor a user
-page may scroll sideways at 390 px; `make screenshots` saves both at desktop and phone width under
-build/screenshots/.
+link sets a new password, and the developer signs in with it); Delete. Neither the Users page
+nor a user page may scroll sideways at 390 px; `make screenshots` saves both at desktop and phone
+width under build/screenshots/.
 
 (Named test_console_walkthrough.py: tests/api/test_console.py exists, and without __init__.py
 files pytest refuses two test modules with the same name.)
