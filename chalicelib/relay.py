@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 
 log = logger()
 
-# Records per invocation and retries of a failing record, as in the prod event source mapping.
+# Records per invocation and retries of a failing record, as in the prod event source mapping,
+# and the records it hands over at all (its filter): new messages, not the relay's own updates.
 BATCH_SIZE = 50
 MAX_RETRIES = 3
+HANDED_EVENTS = ("INSERT",)
 
 # Lambda reads a stream's shards four times a second; the follower does the same while the
 # stream is quiet (each read is three requests to the backend) and reads sooner while it is busy.
@@ -75,11 +77,17 @@ class StreamFollower:
             self._stream = OutboxStream(region, self._endpoint_url)
         return self._stream
 
+    def retrying(self) -> bool:
+        """Whether records the handler gave back wait for the next drain."""
+        return bool(self._pending)
+
     def drain(self) -> int:
-        """Hand over every record the stream gained since the last call; returns how many."""
+        """Hand over every new message the stream announced since the last call (and the records
+        handed back before); returns how many records were handed over."""
         # The composition root binds the models to this stage's tables (the stream's table too).
         services().store  # noqa: B018
-        queue = self._pending + [(record, 0) for record in self._reader().read()]
+        read = self._reader().read()
+        queue = self._pending + [(r, 0) for r in read if r.get("eventName") in HANDED_EVENTS]
         self._pending = []
         for start in range(0, len(queue), self._batch_size):
             batch = queue[start : start + self._batch_size]

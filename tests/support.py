@@ -262,9 +262,8 @@ def unwire() -> None:
 
 # Under mock_aws the Streams API answers only at its own endpoint, named explicitly.
 STREAMS_ENDPOINT = "https://streams.dynamodb.us-east-1.amazonaws.com"
-# ``seen``: the outbox stream as the last drain found it; ``handed``: how many records that
-# drain handed over (records handed back for a retry are among the next drain's).
-_relay: dict[str, Any] = {"follower": None, "paused": False, "seen": None, "handed": 0}
+# ``seen``: the outbox stream as the last look found it; ``failed``: the last drain raised.
+_relay: dict[str, Any] = {"follower": None, "paused": False, "seen": None, "failed": False}
 
 
 def relay() -> int:
@@ -274,24 +273,27 @@ def relay() -> int:
     source mapping's size, to ``outbox_relay`` (app.py): the Lambda function AWS invokes. Returns
     how many records it read.
 
-    Most requests record no email, and a drain is four Streams and DynamoDB calls through
+    Most requests record no email, and a drain is three Streams and DynamoDB calls through
     botocore and moto: so the stream is first looked at in moto's backend, and the drain is
-    skipped when it gained nothing since the last one, which read nothing (a drain that read
-    records may have been handed some back to retry, and is followed by another).
+    skipped when, since the last look, it gained no record the event source mapping hands over
+    (a new message: the relay's own claims and sends are filtered out, in AWS and by the
+    follower), unless the last drain was handed records back to retry or raised.
     """
     from app import outbox_relay
-    from chalicelib.relay import StreamFollower
+    from chalicelib.relay import HANDED_EVENTS, StreamFollower
 
-    seen = _outbox_stream_mark()
-    if _unchanged(seen, _relay["seen"]) and not _relay["handed"]:
-        return 0
     if _relay["follower"] is None:
         _relay["follower"] = StreamFollower(outbox_relay, endpoint_url=STREAMS_ENDPOINT)
-    # Taken before the drain: the claims and sends it writes are records the next drain reads.
+    follower = _relay["follower"]
+    seen, before = _outbox_stream_mark(), _relay["seen"]
     _relay["seen"] = seen
-    _relay["handed"] = -1  # a drain that raises is tried again by the next call
-    count: int = _relay["follower"].drain()
-    _relay["handed"] = count
+    if not follower.retrying() and not _relay["failed"] and _unchanged(seen, before):
+        gained = seen[3][before[4] : seen[4]]  # type: ignore[index]
+        if all(record.record["eventName"] not in HANDED_EVENTS for record in gained):
+            return 0
+    _relay["failed"] = True  # a drain that raises is tried again by the next call
+    count: int = follower.drain()
+    _relay["failed"] = False
     return count
 
 
@@ -316,11 +318,12 @@ def _outbox_stream_mark() -> tuple[Any, ...] | None:
 
 
 def _unchanged(now: tuple[Any, ...] | None, before: tuple[Any, ...] | None) -> bool:
+    """The same stream, which may have gained records since (never lost any)."""
     # The same objects (not equal ones: moto's rollback of old put copies in their place).
     if now is None or before is None:
         return False
     same = now[0] is before[0] and now[2] is before[2] and now[3] is before[3]
-    return same and now[1] == before[1] and now[4] == before[4]
+    return same and now[1] == before[1] and now[4] >= before[4]
 
 
 def stream_records() -> list[dict[str, Any]]:

@@ -264,7 +264,7 @@ def policy_file(name: str) -> Path:
 
 def relay_resources(outbox: str) -> dict[str, Any]:
     """The outbox stream's event source mapping and the queue of batches it gave up on."""
-    from chalicelib.relay import BATCH_SIZE, MAX_RETRIES
+    from chalicelib.relay import BATCH_SIZE, HANDED_EVENTS, MAX_RETRIES
 
     relay = cfn_name(RELAY)
     return {
@@ -283,7 +283,9 @@ def relay_resources(outbox: str) -> dict[str, Any]:
                 "MaximumRecordAgeInSeconds": RELAY_RECORD_AGE_SECONDS,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
                 # Claims and sends modify the items; only new messages need the relay.
-                "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": ["INSERT"]})}]},
+                "FilterCriteria": {
+                    "Filters": [{"Pattern": json.dumps({"eventName": list(HANDED_EVENTS)})}]
+                },
                 "DestinationConfig": {
                     "OnFailure": {"Destination": {"Fn::GetAtt": [RELAY_FAILURES, "Arn"]}}
                 },
