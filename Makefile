@@ -28,11 +28,13 @@ lint: $(STAMP)
 test: lint chromium
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-# The fast tier: unit tests, services on fakes, the store contract, the in-process API (no live
-# stack, no browser, no packaging).
+# The fast tier: unit tests, services on fakes, the store contract, the in-process API on the
+# fakes (tests marked `moto` stay on moto); no live stack, no browser, no packaging. `make test`
+# runs the in-process API on moto.
 FAST_TESTS := tests/unit tests/services tests/contract_store tests/api
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not integration" $(FAST_TESTS) $(PYTEST_ARGS)
+	APIM_TESTS_STORE=fakes $(BIN)/python -m pytest -n 2 -m "not integration" $(FAST_TESTS) \
+		$(PYTEST_ARGS)
 
 # Debian's chromium for the browser tests (tests/browser): Playwright, a dev dependency from PyPI,
 # launches it and never downloads a browser of its own. apt installs it when it is missing (with

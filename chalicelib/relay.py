@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chalicelib.bootstrap import services
 from chalicelib.logs import logger
-
-if TYPE_CHECKING:
-    from chalicelib.store.stream import OutboxStream
 
 log = logger()
 
@@ -36,6 +33,12 @@ IDLE_POLL_SECONDS = 0.25
 BUSY_POLL_SECONDS = 0.1
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class StreamReader(Protocol):
+    """What the follower reads: the records a stream gained since the last read, in order."""
+
+    def read(self) -> list[dict[str, Any]]: ...
 
 
 def handle_stream_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -61,15 +64,17 @@ class StreamFollower:
         handler: Handler = handle_stream_event,
         endpoint_url: str | None = None,
         batch_size: int = BATCH_SIZE,
+        stream: StreamReader | None = None,
     ) -> None:
+        """``stream`` defaults to the outbox table's (the Streams API at ``endpoint_url``)."""
         self._handler = handler
         self._endpoint_url = endpoint_url
         self._batch_size = batch_size
-        self._stream: OutboxStream | None = None
+        self._stream = stream
         # Records the handler gave back, with the retries they have had.
         self._pending: list[tuple[dict[str, Any], int]] = []
 
-    def _reader(self) -> OutboxStream:
+    def _reader(self) -> StreamReader:
         if self._stream is None:
             from chalicelib.store.stream import OutboxStream
 

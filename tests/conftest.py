@@ -11,6 +11,10 @@ puts every other backend (SES, SSM) back to that start-up state. Tests that neve
 ``aws`` (unit tests, services on fakes, the live-stack tiers) never start it; clients that name
 an endpoint (the moto server of tests/integration) pass through it untouched.
 
+With ``APIM_TESTS_STORE=fakes`` (``make test-fast``), ``aws`` builds the app's services on new
+in-memory fakes (tests/fakes.py) for each test instead, except for tests marked ``moto``; the
+mock still runs, so nothing reaches AWS.
+
 ``wired`` is the one place tests reach the composition root (``chalicelib.bootstrap``): its seams
 (``use_clock``, ``use_mailer``, ``reload``) and the services it builds for the in-process app.
 
@@ -79,16 +83,21 @@ def moto_session() -> Iterator[MotoSession]:
         yield session
 
 
+ON_FAKES = os.environ.get("APIM_TESTS_STORE") == "fakes"
+
+
 @pytest.fixture
-def aws(moto_session: MotoSession) -> Iterator[None]:
+def aws(moto_session: MotoSession, request: pytest.FixtureRequest) -> Iterator[None]:
     """In-process AWS in its start-up state, and the app's services with no seam overridden."""
     from chalicelib.config import get_settings
 
+    WIRED.empty(on_fakes=ON_FAKES and request.node.get_closest_marker("moto") is None)
     WIRED.fresh_start()
     moto_session.empty(get_settings())
     yield
     # Leave nothing behind for tests that never ask for ``aws``: no clock or mailer of this test,
     # and settings read again from the environment (as it is once monkeypatch has undone it).
+    WIRED.empty(on_fakes=False)
     WIRED.fresh_start()
     get_settings.cache_clear()
 

@@ -45,7 +45,7 @@ from chalicelib.domain.subscriptions import (
     SubscriptionState,
     key_hash,
 )
-from chalicelib.domain.users import User
+from chalicelib.domain.users import User, UserOrder, order_key
 from chalicelib.errors import (
     EmailTaken,
     HasSubscriptions,
@@ -258,6 +258,28 @@ class FakeUsers:
         rows = (u for i, u in sorted(self.rows.items()) if after_id is None or i > after_id)
         return _after(rows, budget)
 
+    def iterate_sorted(
+        self,
+        order: UserOrder,
+        after: str | None,
+        budget: int,
+        page_size: int,
+        prefix: str | None = None,
+    ) -> Iterator[User]:
+        # Python orders str by code point, as DynamoDB orders a string key by its UTF-8 bytes.
+        keyed = sorted(
+            ((order_key(u, order.sort), u) for u in self.rows.values()),
+            key=lambda pair: pair[0],
+            reverse=order.descending,
+        )
+        rows = (
+            user
+            for key, user in keyed
+            if (prefix is None or key.startswith(prefix))
+            and (after is None or (key < after if order.descending else key > after))
+        )
+        return _after(rows, budget)
+
 
 def _link_gone() -> Exception:
     return LinkUnusable("This link has already been used, revoked or replaced.")
@@ -339,6 +361,24 @@ class FakeOutbox:
 
     def __init__(self) -> None:
         self.rows: dict[str, Message] = {}
+        self._announced: set[str] = set()  # the messages a read has returned
+
+    def read(self) -> list[dict[str, Any]]:
+        """The outbox's stream, as the relay's follower reads it (the app's in-process tests on
+        the fakes): an INSERT record for each message stored since the last read, in the order
+        they were stored, with the message as it is then."""
+        found = []
+        for message_id, message in self.rows.items():
+            if message_id not in self._announced:
+                self._announced.add(message_id)
+                sequence = str(len(self._announced))
+                found.append(
+                    {
+                        "eventName": "INSERT",
+                        "dynamodb": {"SequenceNumber": sequence, "NewImage": message},
+                    }
+                )
+        return found
 
     def stage_put(self, tx: Any, message: Message) -> None:
         # Like the real item: a new message has no send time and no error yet.
@@ -377,8 +417,11 @@ class FakeOutbox:
         )
 
     def message_in(self, record: Any) -> Message | None:
-        """The fakes have no stream: the relay is run through ``retry_due`` on them."""
-        return None
+        """The message an INSERT record of ``read`` announces."""
+        if record.get("eventName") != "INSERT":
+            return None
+        image = (record.get("dynamodb") or {}).get("NewImage")
+        return image if isinstance(image, Message) else None
 
     def mark_sent(self, message: Message, now: datetime) -> bool:
         return self._update(message, state=Delivery.SENT, sent_at=now, last_error=None)

@@ -107,17 +107,55 @@ class Wired:
     """The app's services as ``chalicelib.bootstrap`` builds them, and the tests' seams.
 
     Every test starts with the system clock and SES as the mailer; ``use_clock`` and
-    ``use_mailer`` install a ``Services`` built with them (``bootstrap.use``, the one seam).
+    ``use_mailer`` install a ``Services`` built with them (``bootstrap.use``, the one seam). A test
+    ``on_fakes`` gets the same services built on its own in-memory fakes (tests/fakes.py), whose
+    fake mailer stands in for SES.
     """
 
     def __init__(self) -> None:
         self._seams: dict[str, Any] = {}
+        self.on_fakes = False
+        self._fakes: tuple[Any, ...] | None = None
+
+    def empty(self, on_fakes: bool) -> None:
+        """A new test: on the fakes (new and empty ones) or on moto."""
+        self.on_fakes = on_fakes
+        self._fakes = None
+
+    def fakes(self) -> tuple[Any, ...]:
+        """This test's fake store, groups, templates and mailer (made on first use)."""
+        from tests import fakes
+
+        if self._fakes is None:
+            self._fakes = (
+                fakes.FakeStore(),
+                fakes.FakeGroups(),
+                fakes.FakeTemplates(),
+                fakes.FakeMailer(),
+            )
+        return self._fakes
 
     def _install(self) -> None:
         from chalicelib.bootstrap import Services, use
         from chalicelib.domain.clock import system_clock
 
         seams = self._seams
+        if self.on_fakes:
+            from tests import fakes
+
+            store, groups, templates, mailer = self.fakes()
+            built = fakes.Services(
+                settings=None,  # type: ignore[arg-type]  (read in the request, as the app's)
+                clock=seams.get("clock") or system_clock,
+                store=store,
+                group_store=groups,
+                template_store=templates,
+                mailer=seams.get("mailer") or mailer,
+            )
+            built.given_timer = seams.get("timer")
+            built.given_send_rate = seams.get("send_rate")
+            use(built)
+            return
         use(
             Services(
                 clock=seams.get("clock") or system_clock,
@@ -143,6 +181,8 @@ class Wired:
         get_settings.cache_clear()
         forget_cached_keys()
         use(None)
+        if self.on_fakes:
+            self._install()
 
     def reload(self) -> None:
         """Build every service again from the environment as it is now (keeps clock and mailer)."""

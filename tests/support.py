@@ -141,8 +141,12 @@ def sent_mail() -> list[Mail]:
     over what the outbox stream holds, unless a test holds it back)."""
     from email import message_from_string, policy
 
+    from tests.in_process import WIRED
+
     if not _relay["paused"]:
         relay()
+    if WIRED.on_fakes:
+        return [Mail(m.to, m.subject, m.html, m.text) for m in WIRED.fakes()[3].sent]
 
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
@@ -263,7 +267,14 @@ def unwire() -> None:
 # Under mock_aws the Streams API answers only at its own endpoint, named explicitly.
 STREAMS_ENDPOINT = "https://streams.dynamodb.us-east-1.amazonaws.com"
 # ``seen``: the outbox stream as the last look found it; ``failed``: the last drain raised.
-_relay: dict[str, Any] = {"follower": None, "paused": False, "seen": None, "failed": False}
+# ``fakes``: the fake outbox of the test on the fakes and its follower.
+_relay: dict[str, Any] = {
+    "follower": None,
+    "paused": False,
+    "seen": None,
+    "failed": False,
+    "fakes": None,
+}
 
 
 def relay() -> int:
@@ -281,7 +292,15 @@ def relay() -> int:
     """
     from app import outbox_relay
     from chalicelib.relay import HANDED_EVENTS, StreamFollower
+    from tests.in_process import WIRED
 
+    if WIRED.on_fakes:
+        # The fake outbox is its own stream; one follower per test's outbox keeps its retries.
+        outbox = WIRED.fakes()[0].outbox
+        if _relay["fakes"] is None or _relay["fakes"][0] is not outbox:
+            _relay["fakes"] = (outbox, StreamFollower(outbox_relay, stream=outbox))
+        fake_count: int = _relay["fakes"][1].drain()
+        return fake_count
     if _relay["follower"] is None:
         _relay["follower"] = StreamFollower(outbox_relay, endpoint_url=STREAMS_ENDPOINT)
     follower = _relay["follower"]

@@ -99,6 +99,7 @@ def test_failed_changes_leave_no_event(api):
     assert events(api, "bob") == []
 
 
+@pytest.mark.moto
 def test_a_cancelled_transaction_leaves_neither_change_nor_event(api, wired):
     from tests.api.test_transactions import ConflictingTx, a_user
 
@@ -290,6 +291,7 @@ def test_audit_trail_filters_by_action_actor_and_time_across_months(api, clock):
     assert api.get("/auditEvents?$filter=colour eq 'x'").status == 400
 
 
+@pytest.mark.moto
 def test_events_expire_after_the_retention(api):
     api.create_user("ada")
     table = boto3.resource("dynamodb").Table(get_settings().audit_table)

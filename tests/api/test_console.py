@@ -670,6 +670,7 @@ def test_the_list_sorts_by_every_column_both_ways_from_its_headers(clock, consol
     assert emails_on(by_name) == ["mary@example.com", "ada@example.com"]
 
 
+@pytest.mark.moto
 def test_accounts_stored_before_the_sorted_lists_appear_after_fill_order_keys(console, capsys):
     """An upgraded deployment's accounts have no sort keys, so no sorted page shows them until
     ``apim-users fill-order-keys`` writes them (their versions, hence ETags, unchanged)."""
@@ -1000,6 +1001,7 @@ def test_templates_edit_preview_save_and_reset(console):
 # --- the administrators' own path: apim-users create-admin, the dev server ---------------------
 
 
+@pytest.mark.moto
 def test_create_admin_prints_a_one_time_link_to_set_the_password(client, aws):
     from chalicelib.cli import create_admin, ensure_dev_admin, password_link
 

@@ -126,6 +126,7 @@ def test_bearer_form_and_secondary_key_and_compact_form_are_accepted(api):
     assert reply.status == 200
 
 
+@pytest.mark.moto
 def test_keys_come_from_ssm_when_a_parameter_is_configured(api, monkeypatch, wired):
     """SSM answers through botocore's Stubber on the service's own client: moto's SSM costs a
     second and a half to load, and every test over HTTP already reads the keys from the live

@@ -331,6 +331,7 @@ def test_list_merges_built_in_and_custom_groups_in_id_order_and_pages(catalogue)
     assert [n for p in filtered for n in names(p)] == everything
 
 
+@pytest.mark.moto
 def test_a_group_list_is_one_query(catalogue, dynamo_calls):
     dynamo_calls.clear()
     catalogue.get("/groups")
@@ -426,6 +427,7 @@ def test_a_groups_members_are_listed_in_id_order_with_filters_and_paging(team):
     assert team.get("/groups/nogroup/users").status == 404
 
 
+@pytest.mark.moto
 def test_members_are_read_with_one_query_and_one_batch_of_users(team, dynamo_calls):
     for uid in ("ada", "bob"):
         team.put(f"/groups/partners/users/{uid}")
@@ -475,6 +477,7 @@ def test_a_users_groups_page_and_filter(team):
     assert team.get("/users/nobody/groups").status == 404
 
 
+@pytest.mark.moto
 def test_a_users_groups_are_one_query_and_one_batch_of_groups(team, dynamo_calls):
     team.put("/groups/partners/users/ada")
     dynamo_calls.clear()
@@ -518,6 +521,7 @@ def stored_rows():
     return sorted((i["pk"], i["sk"]) for i in table.scan()["Items"])
 
 
+@pytest.mark.moto
 def test_deleting_a_user_removes_their_memberships(team):
     team.put("/groups/partners/users/ada")
     team.put("/groups/partners/users/bob")
@@ -529,6 +533,7 @@ def test_deleting_a_user_removes_their_memberships(team):
     assert names(team.get("/users/ada/groups")) == ["developers"]
 
 
+@pytest.mark.moto
 def test_deleting_a_group_removes_its_memberships(team):
     team.put("/groups/partners/users/ada")
     team.put("/groups/partners/users/bob")
@@ -541,6 +546,7 @@ def test_deleting_a_group_removes_its_memberships(team):
     assert team.head("/groups/partners/users/ada").status == 404
 
 
+@pytest.mark.moto
 def test_a_membership_left_from_a_former_group_never_applies(team):
     """Rows a deleted group left behind (clean-up cut short) are invisible and overwritten."""
     from chalicelib.store.models import GroupItem

@@ -250,6 +250,7 @@ def test_ses_failure_keeps_the_invitation_and_the_sweep_delivers_it(api, client,
     assert services().sweep.run().sent == 0
 
 
+@pytest.mark.moto
 def test_ses_rejecting_an_unverified_sender_is_retried_after_the_fix(
     api, client, clock, monkeypatch, wired
 ):
@@ -286,6 +287,7 @@ def test_names_are_escaped_in_the_html_part(api, client):
     assert "<script>alert" not in portal_get(client, token).body.decode()
 
 
+@pytest.mark.moto
 def test_no_raw_token_is_stored_anywhere(api):
     invite(api)
     api.call("POST", "/users/ivy/invitations/resend")

@@ -290,6 +290,7 @@ def test_rejecting_in_the_console_sends_the_reject_email(dev, console):
     assert "Rejected" in card and "Show primary key" not in card
 
 
+@pytest.mark.moto
 def test_the_email_is_staged_in_the_transaction_of_the_change(dev, console):
     sid = subscribe(dev, "silver")
     with relay_paused():

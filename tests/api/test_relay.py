@@ -4,6 +4,8 @@ triggers, sends each message once, at SES's send rate, with a link minted when i
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from chalicelib.bootstrap import services
 from tests.support import (
     RecordingMailer,
@@ -74,6 +76,7 @@ def test_the_email_uses_its_template_as_it_is_when_the_relay_sends_it(api):
     assert email.subject == "Come and join Contoso"
 
 
+@pytest.mark.moto
 def test_a_batch_handed_over_twice_sends_once_and_the_mailed_link_keeps_working(api, client):
     mailer = RecordingMailer()
     wire(mailer=mailer)
@@ -158,6 +161,7 @@ class BrokenMailer(RecordingMailer):
         return super().send(email)
 
 
+@pytest.mark.moto
 def test_the_function_answers_what_it_did_not_handle_and_the_sweep_sends_that(api, client, clock):
     mailer = BrokenMailer()
     wire(mailer=mailer)

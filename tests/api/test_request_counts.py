@@ -19,6 +19,9 @@ import pytest
 
 from tests.support import mail_to, relay, relay_paused
 
+# Requests to DynamoDB, counted: on moto in `make test-fast` too.
+pytestmark = pytest.mark.moto
+
 _recording: dict[int, list[str]] = {}
 
 

@@ -59,6 +59,7 @@ def test_a_bomb_in_the_subject_is_refused_too(api):
     assert detail["target"] == "subject" and reason in detail["message"]
 
 
+@pytest.mark.moto
 def test_a_bomb_already_in_the_table_fails_its_email_not_the_invitation(api):
     from datetime import UTC, datetime
 

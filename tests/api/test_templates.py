@@ -462,6 +462,7 @@ def test_every_sent_template_is_editable_and_is_what_the_mail_service_uses(api, 
     assert services().templates.email_template(name) == default_template(name)
 
 
+@pytest.mark.moto
 def test_a_template_that_escapes_the_sandbox_can_never_render(api, wired):
     """Even written to the table behind the API's back, it is refused when an email is sent."""
     from datetime import UTC, datetime
@@ -532,6 +533,7 @@ def test_preview_validates_like_a_save(api):
     )
 
 
+@pytest.mark.moto
 def test_template_reads_never_scan(api, wired):
     from chalicelib.store.models import TemplateItem
 

@@ -9,6 +9,9 @@ from chalicelib.errors import EmailTaken, ServiceBusy
 from chalicelib.store.tx import CONFLICT_RETRIES
 from chalicelib.store.tx import DynamoTx as Tx
 
+# DynamoDB's transactions themselves: on moto in `make test-fast` too.
+pytestmark = pytest.mark.moto
+
 
 class ConflictingTx(Tx):
     """DynamoDB cancels a transaction touching an item another one holds; moto never does."""

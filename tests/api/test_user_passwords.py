@@ -12,6 +12,7 @@ def stored_item(user_id):
     return table.get_item(Key={"id": user_id})["Item"]
 
 
+@pytest.mark.moto
 def test_password_is_stored_as_argon2id_only(api):
     secret = "a perfectly fine passphrase"
     reply = api.create_user("grace", password=secret)
@@ -44,6 +45,7 @@ def test_refused_password_says_why(api, password, words):
     assert password not in reply.body.decode() or password == "grace@example.com"
 
 
+@pytest.mark.moto
 def test_patch_sets_a_new_password_hash(api):
     api.create_user("grace", password="first passphrase here")
     before = stored_item("grace")["password_hash"]
@@ -66,6 +68,7 @@ def test_patch_password_is_checked_against_the_users_own_name(api):
     assert error_of(reply)["details"][0]["target"] == "password"
 
 
+@pytest.mark.moto
 def test_user_without_password_has_no_hash(api):
     api.create_user("grace")
     assert "password_hash" not in stored_item("grace")

@@ -21,7 +21,7 @@ class Backend:
     templates: Any  # a TemplateStore
 
 
-@pytest.fixture(params=["fake", "dynamo"])
+@pytest.fixture(params=["fake", pytest.param("dynamo", marks=pytest.mark.moto)])
 def backend(request) -> Backend:
     if request.param == "fake":
         from tests.fakes import FakeGroups, FakeStore, FakeTemplates

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.domain.links import Link, LinkPurpose, LinkState
-from chalicelib.domain.users import Identity, User, UserState
+from chalicelib.domain.users import (
+    Identity,
+    User,
+    UserOrder,
+    UserSort,
+    UserState,
+    order_key,
+    state_prefix,
+)
 from chalicelib.errors import (
     EmailTaken,
     IdTaken,
@@ -166,6 +174,36 @@ def test_users_are_iterated_in_id_order_within_the_budget(backend):
     ]
     assert [u.id for u in store.users.iterate("bravo", 2, 1)] == ["charlie", "delta"]
     assert list(store.users.iterate("echo", 10, 10)) == []
+
+
+def test_sorted_lists_follow_their_key_both_ways_from_a_start_and_within_a_state(backend):
+    store = backend.store
+    blocked = UserState.BLOCKED
+    create(
+        store,
+        a_user("u1", "zed@example.com", first_name="Émile", last_name="Zola"),
+        a_user("u2", "amy@example.com", first_name="amy", last_name="Adams", state=blocked),
+        a_user("u3", "bob@example.com", first_name="Bob", last_name="Brown"),
+        a_user("u4", "cy@example.com", first_name="Cy", last_name="Young", state=blocked),
+    )
+
+    def ids(order, after=None, budget=10, prefix=None):
+        return [u.id for u in store.users.iterate_sorted(order, after, budget, 2, prefix)]
+
+    by_name, by_name_down = UserOrder(UserSort.NAME, False), UserOrder(UserSort.NAME, True)
+    assert ids(by_name) == ["u2", "u3", "u4", "u1"]  # case and accents folded: amy, bob, cy, emile
+    assert ids(by_name_down) == ["u1", "u4", "u3", "u2"]
+    assert ids(UserOrder(UserSort.EMAIL, False)) == ["u2", "u3", "u4", "u1"]
+    u3 = store.users.get("u3")
+    assert ids(by_name, after=order_key(u3, UserSort.NAME)) == ["u4", "u1"]
+    assert ids(by_name_down, after=order_key(u3, UserSort.NAME), budget=1) == ["u2"]
+    by_state = UserOrder(UserSort.STATE, False)
+    assert ids(by_state, prefix=state_prefix(blocked)) == ["u2", "u4"]
+    u2 = store.users.get("u2")
+    assert ids(by_state, after=order_key(u2, UserSort.STATE), prefix=state_prefix(blocked)) == [
+        "u4"
+    ]
+    assert ids(UserOrder(UserSort.STATE, True), prefix=state_prefix(blocked)) == ["u4", "u2"]
 
 
 # --- links -------------------------------------------------------------------------------------

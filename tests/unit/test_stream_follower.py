@@ -49,8 +49,7 @@ def test_the_follower_reads_soon_while_records_come_and_four_times_a_second_when
         handled.append([r["eventName"] for r in event["Records"]])
         return {}
 
-    follower = StreamFollower(handler=handler)
-    follower._stream = Stream([0, 3, 2, 0, 0, 1])  # type: ignore[assignment]
+    follower = StreamFollower(handler=handler, stream=Stream([0, 3, 2, 0, 0, 1]))
     stop = Stop(reads=6)
     follower.follow(stop)
     # Only the new messages, as the prod mapping's filter hands over (tests/deploy/stack.py).
