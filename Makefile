@@ -36,16 +36,19 @@ test-fast: $(STAMP)
 	APIM_TESTS_STORE=fakes $(BIN)/python -m pytest -n 2 -m "not integration" $(FAST_TESTS) \
 		$(PYTEST_ARGS)
 
-# Debian's chromium for the browser tests (tests/browser): Playwright, a dev dependency from PyPI,
-# launches it and never downloads a browser of its own. apt installs it when it is missing (with
-# sudo when not root and sudo exists). If apt fails, the browser tests fail and say why.
+# Debian's chromium-headless-shell for the browser tests (tests/browser): chromium's headless build,
+# the one Playwright (a dev dependency from PyPI) runs headless tests in; it launches Debian's
+# and never downloads a browser of its own. It spends about half the CPU of the full chromium per
+# page. apt installs it when it is missing (with sudo when not root and sudo exists). If apt
+# fails, the browser tests fail and say why.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@command -v chromium-headless-shell >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi; \
-		echo "Installing Debian's chromium for the browser tests (apt-get)..."; \
+		echo "Installing Debian's chromium-headless-shell for the browser tests (apt-get)..."; \
 		{ $$SUDO apt-get update -qq && \
-		  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-		echo "WARNING: chromium could not be installed; the browser tests will fail."; }
+		  $$SUDO env DEBIAN_FRONTEND=noninteractive \
+		    apt-get install -y -qq chromium-headless-shell >/dev/null; } || \
+		echo "WARNING: chromium-headless-shell could not be installed; the browser tests will fail."; }
 
 # The generated deployment files (tests/deploy/stack.py): the prod stage's merge template and IAM
 # policy in .chalice/, and requirements.txt. Run after changing a model, a function or pyproject.

@@ -1,7 +1,9 @@
 """Browser tests: Playwright (from PyPI) drives Debian's chromium against the live stack.
 
-Playwright never downloads a browser here: it launches ``/usr/bin/chromium``, which ``make test``
-installs with apt when it is missing. Without it these tests fail (they never skip), saying so.
+Playwright never downloads a browser here: it launches ``/usr/bin/chromium-headless-shell``,
+chromium's headless build (the one Playwright runs headless tests in, at about half the CPU of the
+full browser per page), which ``make test`` installs with apt when it is missing. Without it
+these tests fail (they never skip), saying so.
 
 ``live_server`` is the session's live stack (tests/conftest.py). ``short_links_server`` is a second
 ``chalice local`` on the same moto server whose password-reset links live about a second, so a
@@ -26,7 +28,7 @@ from tests.live_stack import LiveServer, live_stack
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium-headless-shell")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -77,9 +79,9 @@ def short_links_server(
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).is_file():
         pytest.fail(
-            f"Debian's chromium is not installed ({CHROMIUM} is missing), so the browser tests "
-            "cannot run. `make test` installs it (apt-get install chromium); on this machine run: "
-            "apt-get update && apt-get install -y chromium",
+            f"Debian's chromium-headless-shell is not installed ({CHROMIUM} is missing), so the "
+            "browser tests cannot run. `make test` installs it with apt; on this machine run: "
+            "apt-get update && apt-get install -y chromium-headless-shell",
             pytrace=False,
         )
     try:
