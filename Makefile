@@ -40,7 +40,7 @@ test-fast: $(STAMP)
 # the one Playwright (a dev dependency from PyPI) runs headless tests in; it launches Debian's
 # and never downloads a browser of its own. It spends about half the CPU of the full chromium per
 # page. apt installs it when it is missing (with sudo when not root and sudo exists). If apt
-# fails, the browser tests fail and say why.
+# fails, the tests use Debian's full chromium when it is there, and otherwise fail saying why.
 chromium:
 	@command -v chromium-headless-shell >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi; \
@@ -48,7 +48,8 @@ chromium:
 		{ $$SUDO apt-get update -qq && \
 		  $$SUDO env DEBIAN_FRONTEND=noninteractive \
 		    apt-get install -y -qq chromium-headless-shell >/dev/null; } || \
-		echo "WARNING: chromium-headless-shell could not be installed; the browser tests will fail."; }
+		echo "WARNING: chromium-headless-shell could not be installed; the browser tests use" \
+			"Debian's chromium if it is installed, and fail otherwise."; }
 
 # The generated deployment files (tests/deploy/stack.py): the prod stage's merge template and IAM
 # policy in .chalice/, and requirements.txt. Run after changing a model, a function or pyproject.

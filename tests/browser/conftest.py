@@ -2,8 +2,9 @@
 
 Playwright never downloads a browser here: it launches ``/usr/bin/chromium-headless-shell``,
 chromium's headless build (the one Playwright runs headless tests in, at about half the CPU of the
-full browser per page), which ``make test`` installs with apt when it is missing. Without it
-these tests fail (they never skip), saying so.
+full browser per page), which ``make test`` installs with apt when it is missing; Debian's
+``/usr/bin/chromium`` when only that is there. Without either these tests fail (they never
+skip), saying so.
 
 ``live_server`` is the session's live stack (tests/conftest.py). ``short_links_server`` is a second
 ``chalice local`` on the same moto server whose password-reset links live about a second, so a
@@ -28,7 +29,11 @@ from tests.live_stack import LiveServer, live_stack
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium-headless-shell")
+# The headless build; Debian's full chromium (twice the CPU a page) when only that is installed.
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or next(
+    (p for p in ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium") if Path(p).is_file()),
+    "/usr/bin/chromium-headless-shell",
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
