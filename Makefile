@@ -28,13 +28,11 @@ lint: $(STAMP)
 test: lint chromium
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-# The fast tier: unit tests, services on fakes, the store contract, the in-process API on the
-# fakes (tests marked `moto` stay on moto); no live stack, no browser, no packaging. `make test`
-# runs the in-process API on moto.
+# The fast tier: unit tests, services on fakes, the store contract, the in-process API (on the
+# fakes; tests marked `moto` on moto); no live stack, no browser, no packaging.
 FAST_TESTS := tests/unit tests/services tests/contract_store tests/api
 test-fast: $(STAMP)
-	APIM_TESTS_STORE=fakes $(BIN)/python -m pytest -n 2 -m "not integration" $(FAST_TESTS) \
-		$(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not integration" $(FAST_TESTS) $(PYTEST_ARGS)
 
 # Debian's chromium-headless-shell for the browser tests (tests/browser): chromium's headless build,
 # the one Playwright (a dev dependency from PyPI) runs headless tests in; it launches Debian's

@@ -1,4 +1,4 @@
-"""The in-process app under test: moto's backends for the session, and the wiring seams.
+"""The in-process app under test: moto's backends for the session, the fakes, the wiring seams.
 
 tests/conftest.py makes fixtures of these; they live here so that helpers of test modules reach
 the same objects (a conftest is not a module to import from).

@@ -137,8 +137,9 @@ class Mail:
 
 
 def sent_mail() -> list[Mail]:
-    """Every message the in-process moto SES accepted, oldest first (once the relay has run
-    over what the outbox stream holds, unless a test holds it back)."""
+    """Every message the in-process moto SES accepted (the fake mailer took, on the fakes),
+    oldest first, once the relay has run over what the outbox stream holds (unless a test
+    holds it back)."""
     from email import message_from_string, policy
 
     from tests.in_process import WIRED

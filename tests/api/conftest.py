@@ -1,11 +1,10 @@
 """API tests: in-process by default, replayed over real HTTP where the wire matters.
 
-``api`` is chalice.test.Client against the session's moto (tests/conftest.py): routing, views,
-services and the store all run in this process, with nothing between the test and the app but
-the test client's event. That covers every behaviour except what a real HTTP stack changes.
-In ``make test-fast`` (``APIM_TESTS_STORE=fakes``) the same tests run on the in-memory fakes of
-tests/fakes.py instead, in a tenth of the time, except those marked ``moto``: they are about the
-DynamoDB store, moto or SSM themselves (stored items, request counts, transactions).
+``api`` is chalice.test.Client on the app in this process (tests/conftest.py): routing, views
+and services run here, on the in-memory fakes of tests/fakes.py, with nothing between the test
+and the app but the test client's event; the tests marked ``moto`` (stored items, request
+counts, transactions) run on the DynamoDB store and moto's ``mock_aws``. That covers every
+behaviour except what a real HTTP stack changes.
 
 A test marked ``@pytest.mark.wire`` runs twice: ``[in-process]``, and ``[http]``, the same calls
 made with ``requests`` to ``chalice local`` on loopback, whose DynamoDB, SES and SSM are a moto

@@ -288,6 +288,20 @@ def test_memberships_are_listed_by_group_and_by_user_and_replace_leftovers(backe
     assert [m.group_key for m in groups.memberships_of("ada", None, 10, 10)] == ["alpha"]
 
 
+def test_a_membership_check_holds_only_while_the_row_is_as_read(backend):
+    store, groups = backend.store, backend.groups
+    row = a_membership("beta", "ada")
+    commit(store, lambda tx: groups.stage_add_member(tx, row, Taken))
+    commit(store, lambda tx: groups.stage_check_member(tx, row, Taken))  # as read: it holds
+    later = a_membership("beta", "ada", generation=2)
+    commit(store, lambda tx: groups.stage_add_member(tx, later, Taken))
+    with pytest.raises(Taken):  # the row was replaced since it was read
+        commit(store, lambda tx: groups.stage_check_member(tx, row, Taken))
+    commit(store, lambda tx: groups.stage_remove_member(tx, later))
+    with pytest.raises(Taken):  # and now it is gone
+        commit(store, lambda tx: groups.stage_check_member(tx, later, Taken))
+
+
 # --- templates ---------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from chalicelib.domain.portal import (
     RecipientLimit,
     RecipientTaken,
     SettingName,
+    SignInSettings,
     SignUpSettings,
     TermsOfService,
 )
@@ -47,6 +48,9 @@ def test_a_setting_is_created_once_and_replaced_only_over_the_version_read(backe
     key = DelegationSettings("https://p.example/d", "a2V5", True, False, version=2)
     commit(backend.store, lambda tx: portal.stage_put_setting(tx, key, None, NOW))
     assert portal.settings() == {SettingName.SIGNUP: second, SettingName.DELEGATION: key}
+    signin = SignInSettings(enabled=True, version=3)
+    commit(backend.store, lambda tx: portal.stage_put_setting(tx, signin, None, NOW))
+    assert portal.setting(SettingName.SIGNIN) == signin
 
 
 def test_recipients_are_unique_listed_in_key_order_and_removed_once(backend):

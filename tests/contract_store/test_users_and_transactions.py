@@ -290,6 +290,30 @@ def test_a_transaction_writes_everything_or_nothing(backend):
     assert store.links.get("bob", put_links_in.link_id) is None
 
 
+def test_a_user_check_holds_only_while_the_version_is_the_one_read(backend):
+    store = backend.store
+    ada = a_user("ada")
+    create(store, ada)
+
+    class Changed(Exception):
+        pass
+
+    def check(user, link_id):
+        tx = store.transaction()
+        store.users.stage_check(tx, user, Changed)
+        store.links.stage_put(tx, a_link("ada", link_id))
+        tx.commit()
+
+    check(ada, "20260301T000000000000-aa")  # as read: the link is written with the check
+    assert store.links.get("ada", "20260301T000000000000-aa") is not None
+    tx = store.transaction()
+    store.users.stage_replace(tx, ada, replace(ada, first_name="Ad", version=2))
+    tx.commit()
+    with pytest.raises(Changed):
+        check(ada, "20260301T000000000000-bb")
+    assert store.links.get("ada", "20260301T000000000000-bb") is None
+
+
 def test_the_first_failed_write_in_send_order_names_the_error(backend):
     """Deletes go first, then puts, then updates, whatever order they were staged in."""
     store = backend.store
