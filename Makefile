@@ -23,10 +23,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Every tier. The deploy tests share one worker (xdist_group), so neither waits on the other's
-# package build.
+# Every tier, on two workers.
 test: lint chromium
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 # The fast tier: unit tests, services on fakes, the store contract, the in-process API (on the
 # fakes; tests marked `moto` on moto); no live stack, no browser, no packaging.
