@@ -307,7 +307,7 @@ def relay() -> int:
     follower = _relay["follower"]
     seen, before = _outbox_stream_mark(), _relay["seen"]
     _relay["seen"] = seen
-    if not follower.retrying() and not _relay["failed"] and _unchanged(seen, before):
+    if not follower.retrying() and not _relay["failed"] and _same_stream(seen, before):
         gained = seen[3][before[4] : seen[4]]  # type: ignore[index]
         if all(record.record["eventName"] not in HANDED_EVENTS for record in gained):
             return 0
@@ -337,7 +337,7 @@ def _outbox_stream_mark() -> tuple[Any, ...] | None:
     return (table, table.latest_stream_label, shard, shard.items, len(shard.items))
 
 
-def _unchanged(now: tuple[Any, ...] | None, before: tuple[Any, ...] | None) -> bool:
+def _same_stream(now: tuple[Any, ...] | None, before: tuple[Any, ...] | None) -> bool:
     """The same stream, which may have gained records since (never lost any)."""
     # The same objects (not equal ones: moto's rollback of old put copies in their place).
     if now is None or before is None:
