@@ -29,6 +29,7 @@ SECTIONS = (
     "hashing",
     "forged_tokens",
     "relay",
+    "devserver",
 )
 
 
@@ -295,6 +296,15 @@ def show_relay(data: dict[str, Any]) -> str:
     return "7. The request path and SES\n" + _table(headers, rows) + "\n" + burst
 
 
+def show_devserver(data: dict[str, Any]) -> str:
+    rows = [
+        [page, data[page]["kept_alive_ms"], data[page]["new_connection_ms"]]
+        for page in ("/portal.css", "/signin")
+    ]
+    headers = ["GET (medians, ms)", "kept-alive connection", "new connection"]
+    return f"9. The dev server (medians of {data['rounds']})\n" + _table(headers, rows)
+
+
 SHOW = {
     "operations": show_operations,
     "scaling": show_scaling,
@@ -304,6 +314,7 @@ SHOW = {
     "hashing": show_hashing,
     "forged_tokens": show_forged_tokens,
     "relay": show_relay,
+    "devserver": show_devserver,
 }
 
 
