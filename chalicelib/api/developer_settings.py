@@ -8,7 +8,7 @@ from chalice import Response
 
 from chalicelib.api.docs import apim
 from chalicelib.api.envelope import empty, json_response
-from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.api.routing import ARM_PREFIX, Call, Handler, Router
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.domain.etag import etag_of
@@ -85,61 +85,32 @@ def _patch(call: Call, name: SettingName) -> Response:
     return empty(204, {"ETag": etag_of(setting.version)})
 
 
-@router.route(
-    "/portalsettings/signin",
-    GET=apim("SignInSettings_Get"),
-    HEAD=apim("SignInSettings_GetEntityTag"),
-)
-def get_signin(call: Call) -> Response:
-    return _get(SettingName.SIGNIN)
+def _answer(name: SettingName) -> Handler:
+    """GET and HEAD, PUT and PATCH of one setting, by the request's method."""
+
+    def answer(call: Call) -> Response:
+        if call.method == "PUT":
+            return _put(call, name)
+        if call.method == "PATCH":
+            return _patch(call, name)
+        return _get(name)
+
+    return answer
 
 
-@router.route("/portalsettings/signin", PUT=apim("SignInSettings_CreateOrUpdate"))
-def put_signin(call: Call) -> Response:
-    return _put(call, SettingName.SIGNIN)
-
-
-@router.route("/portalsettings/signin", PATCH=apim("SignInSettings_Update"))
-def patch_signin(call: Call) -> Response:
-    return _patch(call, SettingName.SIGNIN)
-
-
-@router.route(
-    "/portalsettings/signup",
-    GET=apim("SignUpSettings_Get"),
-    HEAD=apim("SignUpSettings_GetEntityTag"),
-)
-def get_signup(call: Call) -> Response:
-    return _get(SettingName.SIGNUP)
-
-
-@router.route("/portalsettings/signup", PUT=apim("SignUpSettings_CreateOrUpdate"))
-def put_signup(call: Call) -> Response:
-    return _put(call, SettingName.SIGNUP)
-
-
-@router.route("/portalsettings/signup", PATCH=apim("SignUpSettings_Update"))
-def patch_signup(call: Call) -> Response:
-    return _patch(call, SettingName.SIGNUP)
-
-
-@router.route(
-    "/portalsettings/delegation",
-    GET=apim("DelegationSettings_Get"),
-    HEAD=apim("DelegationSettings_GetEntityTag"),
-)
-def get_delegation(call: Call) -> Response:
-    return _get(SettingName.DELEGATION)
-
-
-@router.route("/portalsettings/delegation", PUT=apim("DelegationSettings_CreateOrUpdate"))
-def put_delegation(call: Call) -> Response:
-    return _put(call, SettingName.DELEGATION)
-
-
-@router.route("/portalsettings/delegation", PATCH=apim("DelegationSettings_Update"))
-def patch_delegation(call: Call) -> Response:
-    return _patch(call, SettingName.DELEGATION)
+# Each setting's path and the prefix of its APIM operations.
+for _name, _operations in (
+    (SettingName.SIGNIN, "SignInSettings"),
+    (SettingName.SIGNUP, "SignUpSettings"),
+    (SettingName.DELEGATION, "DelegationSettings"),
+):
+    router.route(
+        f"/portalsettings/{_name.value}",
+        GET=apim(f"{_operations}_Get"),
+        HEAD=apim(f"{_operations}_GetEntityTag"),
+        PUT=apim(f"{_operations}_CreateOrUpdate"),
+        PATCH=apim(f"{_operations}_Update"),
+    )(_answer(_name))
 
 
 @router.route(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalice import Response
 
 from chalicelib.api.docs import apim
 from chalicelib.api.envelope import empty, json_response
-from chalicelib.api.routing import ARM_PREFIX, Call, Router
+from chalicelib.api.routing import ARM_PREFIX, Call, Handler, Router
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.domain.portal import (
@@ -119,64 +120,30 @@ def _email_recipient(call: Call) -> Recipient:
     return services().portal.email_recipient(_name(call), call.params["email"])
 
 
-def _put_recipient(recipient: Recipient) -> Response:
-    added = services().portal.add(recipient)
-    return json_response(recipient_entity(recipient), 201 if added else 200)
+def _recipient_answer(read: Callable[[Call], Recipient]) -> Handler:
+    """PUT, HEAD and DELETE of one recipient, by the request's method."""
+
+    def answer(call: Call) -> Response:
+        recipient = read(call)
+        portal = services().portal
+        if call.method == "PUT":
+            return json_response(recipient_entity(recipient), 201 if portal.add(recipient) else 200)
+        if call.method == "DELETE":
+            return empty(200 if portal.remove(recipient) else 204)
+        if portal.has(recipient):
+            return empty(204)
+        raise ResourceNotFound("The recipient is not subscribed to this notification.")
+
+    return answer
 
 
-def _check_recipient(recipient: Recipient) -> Response:
-    if services().portal.has(recipient):
-        return empty(204)
-    raise ResourceNotFound("The recipient is not subscribed to this notification.")
-
-
-def _delete_recipient(recipient: Recipient) -> Response:
-    return empty(200 if services().portal.remove(recipient) else 204)
-
-
-@router.route(
-    NOTIFICATION + "/recipientUsers/{userId}",
-    PUT=apim("NotificationRecipientUser_CreateOrUpdate"),
-)
-def put_user_recipient(call: Call) -> Response:
-    return _put_recipient(_user_recipient(call))
-
-
-@router.route(
-    NOTIFICATION + "/recipientUsers/{userId}",
-    HEAD=apim("NotificationRecipientUser_CheckEntityExists"),
-)
-def check_user_recipient(call: Call) -> Response:
-    return _check_recipient(_user_recipient(call))
-
-
-@router.route(
-    NOTIFICATION + "/recipientUsers/{userId}",
-    DELETE=apim("NotificationRecipientUser_Delete"),
-)
-def delete_user_recipient(call: Call) -> Response:
-    return _delete_recipient(_user_recipient(call))
-
-
-@router.route(
-    NOTIFICATION + "/recipientEmails/{email}",
-    PUT=apim("NotificationRecipientEmail_CreateOrUpdate"),
-)
-def put_email_recipient(call: Call) -> Response:
-    return _put_recipient(_email_recipient(call))
-
-
-@router.route(
-    NOTIFICATION + "/recipientEmails/{email}",
-    HEAD=apim("NotificationRecipientEmail_CheckEntityExists"),
-)
-def check_email_recipient(call: Call) -> Response:
-    return _check_recipient(_email_recipient(call))
-
-
-@router.route(
-    NOTIFICATION + "/recipientEmails/{email}",
-    DELETE=apim("NotificationRecipientEmail_Delete"),
-)
-def delete_email_recipient(call: Call) -> Response:
-    return _delete_recipient(_email_recipient(call))
+for _path, _operations, _read in (
+    ("/recipientUsers/{userId}", "NotificationRecipientUser", _user_recipient),
+    ("/recipientEmails/{email}", "NotificationRecipientEmail", _email_recipient),
+):
+    router.route(
+        NOTIFICATION + _path,
+        PUT=apim(f"{_operations}_CreateOrUpdate"),
+        HEAD=apim(f"{_operations}_CheckEntityExists"),
+        DELETE=apim(f"{_operations}_Delete"),
+    )(_recipient_answer(_read))

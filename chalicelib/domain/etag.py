@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from chalicelib.errors import PreconditionFailed
+
+T = TypeVar("T")
 
 
 def next_version(previous: int, now: datetime) -> int:
@@ -75,3 +79,22 @@ def check_expected(expected: Expected | None, current: int) -> None:
     """No precondition passes; otherwise ``expected`` must match ``current``."""
     if expected is not None:
         expected.check(current)
+
+
+def save_over_what_was_read(
+    expected: Expected | None, attempt: Callable[[], T], rounds: int, gave_up: str
+) -> T:
+    """Run ``attempt`` (read, check ``expected``, stage, commit) until it commits.
+
+    A conditional save fails at its first PreconditionFailed. An unconditional one (no
+    If-Match, or ``*``) that meets a concurrent save reads again and retries: each lost round
+    means another save committed, so racers finish one by one (last writer wins).
+    """
+    unconditional = expected is None or expected.version is None
+    for _ in range(rounds):
+        try:
+            return attempt()
+        except PreconditionFailed:
+            if not unconditional:
+                raise
+    raise PreconditionFailed(gave_up)

@@ -9,7 +9,12 @@ from typing import Any
 from chalicelib import context
 from chalicelib.domain.audit import diff
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.etag import Expected, check_expected, next_version
+from chalicelib.domain.etag import (
+    Expected,
+    check_expected,
+    next_version,
+    save_over_what_was_read,
+)
 from chalicelib.domain.portal import (
     DEFAULTS,
     NOTIFICATIONS,
@@ -27,7 +32,7 @@ from chalicelib.domain.portal import (
     apply_changes,
 )
 from chalicelib.domain.users import EMAIL_MAX
-from chalicelib.errors import FieldProblem, PreconditionFailed, ResourceNotFound, ValidationFailed
+from chalicelib.errors import FieldProblem, ResourceNotFound, ValidationFailed
 from chalicelib.services.audit import Audit, Target
 from chalicelib.services.ports import Store
 
@@ -136,8 +141,8 @@ class PortalService:
     ) -> Setting:
         """PUT (``changes.whole``) or PATCH; If-Match is checked against the current version
         (a setting never saved has the default's)."""
-        unconditional = expected is None or expected.version is None
-        for _ in range(_SAVE_ROUNDS):
+
+        def attempt() -> Setting:
             stored = self._store.portal.setting(name)
             current = stored or DEFAULTS[name]
             check_expected(expected, current.version)
@@ -155,16 +160,16 @@ class PortalService:
                 Target("portalsettings", name.value),
                 diff(_audited(current), _audited(updated)),
             )
-            try:
-                tx.commit()
-            except PreconditionFailed:
-                # Another save won: an unconditional PUT reads again (last writer wins).
-                if unconditional:
-                    continue
-                raise
+            tx.commit()
             getattr(self._local, "seen", {}).pop(name, None)
             return updated
-        raise PreconditionFailed("The settings kept changing meanwhile; read them again.")
+
+        return save_over_what_was_read(
+            expected,
+            attempt,
+            _SAVE_ROUNDS,
+            "The settings kept changing meanwhile; read them again.",
+        )
 
     # --- notifications -------------------------------------------------------------------------
 

@@ -25,7 +25,12 @@ from chalicelib.domain.email_templates import (
     TemplateView,
     pascal_name,
 )
-from chalicelib.domain.etag import Expected, check_expected, next_version
+from chalicelib.domain.etag import (
+    Expected,
+    check_expected,
+    next_version,
+    save_over_what_was_read,
+)
 from chalicelib.domain.links import LinkPurpose
 from chalicelib.domain.paging import READ_BUDGET, Page
 from chalicelib.domain.portal import (
@@ -34,7 +39,7 @@ from chalicelib.domain.portal import (
     Recipient,
     RecipientKind,
 )
-from chalicelib.errors import FieldProblem, PreconditionFailed, ResourceNotFound, ValidationFailed
+from chalicelib.errors import FieldProblem, ResourceNotFound, ValidationFailed
 from chalicelib.mail.templates import (
     TEMPLATE_NAMES,
     EmailTemplate,
@@ -286,10 +291,8 @@ class TemplateService:
     ) -> tuple[TemplateView, bool]:
         """PUT or PATCH: (template, was it the default before)."""
         canonical = self._canonical(name)
-        unconditional = expected is None or expected.version is None
-        # An unconditional save that meets a concurrent one reads again and retries: each lost
-        # round means another save committed, so racers finish one by one (last writer wins).
-        for _ in range(_SAVE_ROUNDS):
+
+        def attempt() -> tuple[TemplateView, bool]:
             stored = self._templates.get(canonical)
             current = _view(canonical, stored)
             check_expected(expected, current.version)
@@ -317,14 +320,12 @@ class TemplateService:
             if current.body != new.body and "body" not in audited:
                 audited["body"] = {"old": "(before)", "new": "(changed)"}
             self._audit.stage(tx, "template.changed", Target("template", canonical), audited)
-            try:
-                tx.commit()
-            except PreconditionFailed:
-                if unconditional:
-                    continue
-                raise
+            tx.commit()
             return _view(canonical, new), stored is None
-        raise PreconditionFailed("The template kept changing meanwhile; read it again.")
+
+        return save_over_what_was_read(
+            expected, attempt, _SAVE_ROUNDS, "The template kept changing meanwhile; read it again."
+        )
 
     def reset(self, name: str, expected: Expected) -> None:
         """DELETE: back to the default (isDefault true again)."""
