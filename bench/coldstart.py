@@ -35,6 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench import emit
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "bench" / "build"
 CHILD = ROOT / "bench" / "coldchild.py"
@@ -598,12 +600,7 @@ def run() -> dict[str, Any]:
 
 
 def main() -> None:
-    text = json.dumps(run(), indent=2)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as out:
-            out.write(text)
-    else:
-        print(text)
+    emit(run())
 
 
 if __name__ == "__main__":

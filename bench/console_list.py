@@ -11,7 +11,6 @@ console page (session checks, the page, the groups of its 20 users) is counted t
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
@@ -22,6 +21,7 @@ from bench import env
 
 env.configure()
 
+from bench import emit  # noqa: E402
 from bench.counting import Meter  # noqa: E402
 
 METER = Meter(env.REGION, env.TABLE_PREFIX + "-")
@@ -186,12 +186,7 @@ def _sign_in(client: Any, email: str, password: str) -> str:
 
 def main() -> None:
     n = int(sys.argv[2]) if len(sys.argv) > 2 else USERS
-    text = json.dumps(measure(n), indent=2)
-    if len(sys.argv) > 1 and sys.argv[1] != "-":
-        with open(sys.argv[1], "w") as out:
-            out.write(text)
-    else:
-        print(text)
+    emit(measure(n))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ browsers, requests' sessions and the SDKs do) and once on a new connection each 
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from bench import emit
 
 ROUNDS = 200
 PAGES = ("/portal.css", "/signin")
@@ -65,11 +66,7 @@ def run() -> dict[str, Any]:
 
 
 def main() -> None:
-    text = json.dumps(run(), indent=2)
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(text)
-    else:
-        print(text)
+    emit(run())
 
 
 if __name__ == "__main__":

@@ -8,16 +8,14 @@ counted too (each one would be a line in the console's activity).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench import env
+from bench import emit, env
 
 env.configure()
 
@@ -83,12 +81,7 @@ def run() -> dict[str, Any]:
 
 
 def main() -> None:
-    text = json.dumps(run(), indent=2)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as out:
-            out.write(text)
-    else:
-        print(text)
+    emit(run())
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import emit
+
 ROUNDS = 20
 PASSWORD = "correct horse battery staple 42"
 
@@ -103,12 +105,7 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         print(json.dumps(child(json.loads(sys.argv[2]))))
         return
-    text = json.dumps(run(), indent=2)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as out:
-            out.write(text)
-    else:
-        print(text)
+    emit(run())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Run alone: ``python -m bench.operations [out.json]``. The app is driven in-proce
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from bench import env
 
 env.configure()
 
+from bench import emit  # noqa: E402
 from bench.counting import Measurement, Meter  # noqa: E402
 
 METER = Meter(env.REGION, env.TABLE_PREFIX + "-")
@@ -331,13 +331,7 @@ def _key_check(api: Any) -> Callable[[], bool]:
 
 
 def main() -> None:
-    result = run()
-    text = json.dumps(result, indent=2)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as out:
-            out.write(text)
-    else:
-        print(text)
+    emit(run())
 
 
 if __name__ == "__main__":

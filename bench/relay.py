@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench import env
+from bench import emit, env
 
 env.configure()
 # The reset endpoint as deployed: public answers are padded to this floor (config.py's default).
@@ -263,12 +262,7 @@ def run() -> dict[str, Any]:
 
 
 def main() -> None:
-    text = json.dumps(run(), indent=2)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as out:
-            out.write(text)
-    else:
-        print(text)
+    emit(run())
 
 
 if __name__ == "__main__":

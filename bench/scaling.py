@@ -8,7 +8,6 @@ through the app as usual, counted by bench.counting.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from bench import env
 
 env.configure()
 
+from bench import emit  # noqa: E402
 from bench.counting import Meter  # noqa: E402
 
 METER = Meter(env.REGION, env.TABLE_PREFIX + "-")
@@ -147,12 +147,7 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
 
 def main() -> None:
     sizes = tuple(int(a) for a in sys.argv[2:]) or SIZES
-    text = json.dumps(run(sizes), indent=2)
-    if len(sys.argv) > 1 and sys.argv[1] != "-":
-        with open(sys.argv[1], "w") as out:
-            out.write(text)
-    else:
-        print(text)
+    emit(run(sizes))
 
 
 if __name__ == "__main__":

@@ -7,16 +7,14 @@ Also timed, for the breakdown: the store layer's own get (our full model, no HTT
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import env
+from bench import emit, env
 
 env.configure()
 
@@ -116,12 +114,7 @@ def run() -> dict[str, Any]:
 
 
 def main() -> None:
-    text = json.dumps(run(), indent=2)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as out:
-            out.write(text)
-    else:
-        print(text)
+    emit(run())
 
 
 if __name__ == "__main__":

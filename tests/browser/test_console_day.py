@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.browser.conftest import save_screenshot
-from tests.browser.test_console_walkthrough import create_admin
+from tests.browser.test_console_walkthrough import create_admin_with_password
 from tests.http_api import HttpApi
 from tests.live_stack import LiveServer
 
@@ -52,14 +52,7 @@ def server(live_server) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def admin_ready(server, browser) -> str:
     """The administrator, made by ``apim-users create-admin``, with its password chosen."""
-    link = create_admin(server)
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(link)
-    page.get_by_label("New password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Set the new password").click()
-    page.get_by_text("Your new password is set").wait_for()
-    context.close()
+    create_admin_with_password(server, browser, ADMIN_PASSWORD)
     return ADMIN_EMAIL
 
 

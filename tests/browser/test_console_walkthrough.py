@@ -66,6 +66,18 @@ def create_admin(server: LiveServer) -> str:
     return re.search(r"^(http\S+/confirm-v2/password\?token=\S+)$", done.stdout, re.M).group(1)
 
 
+def create_admin_with_password(server: LiveServer, browser, password: str) -> None:
+    """``create_admin``, then its link followed in a browser of its own to choose ``password``."""
+    link = create_admin(server)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(link)
+    page.get_by_label("New password").fill(password)
+    page.get_by_role("button", name="Set the new password").click()
+    page.get_by_text("Your new password is set").wait_for()
+    context.close()
+
+
 def link_in(message: EmailMessage, path: str) -> str:
     text = message.get_body(("plain",)).get_content()
     for url in re.findall(r"https?://[^\s<>\"']+", text):

@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.conftest import save_screenshot
-from tests.browser.test_console_day import ADMIN_PASSWORD, PHONE, WIDE, Axe, no_sideways_scroll
+from tests.browser.test_console_day import PHONE, WIDE, Axe, no_sideways_scroll
 from tests.browser.test_portal_pages import INVITATION, link_in_mail
 from tests.browser.test_portal_subscriptions_walk import (
     admin_call,
     admin_email,
+    approve_in_console,
     gateway_allows,
     new_developer,
     server,
@@ -143,18 +144,7 @@ def test_from_the_invitation_to_a_working_key_and_back_to_a_closed_account(
         walk.check("requested")
 
         # The administrator approves it on the developer's page in the console.
-        console = browser.new_context(viewport=size)
-        try:
-            admin = console.new_page()
-            admin.goto(f"{base}/console/users/{user_id}")
-            admin.get_by_label("Email", exact=True).fill(admin_email)
-            admin.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
-            admin.get_by_role("button", name="Sign in").click()
-            subs = admin.get_by_role("table", name=re.compile("Subscriptions of"))
-            subs.get_by_role("button", name="Approve Rain radar app").click()
-            admin.get_by_text("is approved and active").wait_for()
-        finally:
-            console.close()
+        approve_in_console(browser, size, f"{base}/console/users/{user_id}", admin_email)
 
         # The key, shown on request; regenerated: the old one refused, the new one allowed.
         walk.nav("Subscriptions")

@@ -26,7 +26,7 @@ from tests.browser.test_console_day import (
     Axe,
     no_sideways_scroll,
 )
-from tests.browser.test_console_walkthrough import create_admin
+from tests.browser.test_console_walkthrough import create_admin_with_password
 from tests.live_stack import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -50,6 +50,23 @@ def gateway_allows(server: LiveServer, key: str) -> bool:
     return bool(reply.json()["allowed"])
 
 
+def approve_in_console(browser, size, user_page: str, admin_email: str) -> None:
+    """The administrator signs in to the console at the developer's page (a browser of its own)
+    and approves the "Rain radar app" subscription there."""
+    console = browser.new_context(viewport=size)
+    try:
+        admin = console.new_page()
+        admin.goto(user_page)
+        admin.get_by_label("Email", exact=True).fill(admin_email)
+        admin.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+        admin.get_by_role("button", name="Sign in").click()
+        subs = admin.get_by_role("table", name=re.compile("Subscriptions of"))
+        subs.get_by_role("button", name="Approve Rain radar app").click()
+        admin.get_by_text("is approved and active").wait_for()
+    finally:
+        console.close()
+
+
 @pytest.fixture(scope="module")
 def server(live_server) -> Iterator[LiveServer]:
     """The session's stack, clean for this module: its administrator and one approval product."""
@@ -59,14 +76,7 @@ def server(live_server) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def admin_email(server, browser) -> str:
-    link = create_admin(server)
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(link)
-    page.get_by_label("New password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Set the new password").click()
-    page.get_by_text("Your new password is set").wait_for()
-    context.close()
+    create_admin_with_password(server, browser, ADMIN_PASSWORD)
     product = {
         "displayName": "Weather data",
         "description": "Forecasts and observations.",
@@ -126,16 +136,7 @@ def test_subscribe_approve_show_and_regenerate_a_key(server, browser, admin_emai
     no_sideways_scroll(page, width)
 
     # --- the administrator approves it on the developer's page ------------------------------
-    console = browser.new_context(viewport=size)
-    admin = console.new_page()
-    admin.goto(f"{base}/console/users/{user_id}")
-    admin.get_by_label("Email", exact=True).fill(admin_email)
-    admin.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
-    admin.get_by_role("button", name="Sign in").click()
-    subs = admin.get_by_role("table", name=re.compile("Subscriptions of"))
-    subs.get_by_role("button", name="Approve Rain radar app").click()
-    admin.get_by_text("is approved and active").wait_for()
-    console.close()
+    approve_in_console(browser, size, f"{base}/console/users/{user_id}", admin_email)
     assert [m["Subject"] for m in server.mail_to(email)] == [
         "Your subscription request for the Weather data",
         "Your subscription to the Weather data",
